@@ -1,0 +1,1 @@
+"""Benchmarks behind `python -m tools.benchmark <name>`: each module has add_arguments(parser) and run(args)."""

@@ -1,0 +1,1 @@
+"""Data sources and loaders: image folders, the embedded default set, patch sampling, the TensorFlow-free PyDataset."""

@@ -1,0 +1,194 @@
+"""The one SR evaluation protocol of keras-sr, and `tools.evaluate`.
+
+For every HR image of every folder and every scale `s`:
+
+1. load it as RGB uint8 (`keras_sr.image_io` rule), `modcrop` to a multiple of `s`;
+2. LR = MATLAB-faithful bicubic `imresize(hr, 1/s)` on uint8 (`keras_sr.imresize`);
+3. SR = the model's output, rounded to uint8;
+4. PSNR and SSIM on Y (BT.601, default) or RGB, with `s` pixels cropped.
+
+This reproduces the published bicubic table (see README); trainers use the
+same functions for validation.
+
+Example:
+    >>> results = evaluate_folders(bicubic_upscaler, ["Set5/HR"], scales=[2, 4])
+    >>> print(format_table(results))
+    >>> results["Set5"][4]["psnr"]
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from keras_sr.cropping import modcrop
+from keras_sr.image_io import ImageError, check_min_size, list_images, load_image
+from keras_sr.imresize import imresize
+from keras_sr.metrics import psnr, ssim, to_uint8
+
+__all__ = [
+    "bicubic_upscaler",
+    "dataset_name",
+    "degrade",
+    "score_pair",
+    "evaluate_images",
+    "evaluate_folders",
+    "format_table",
+    "resolve_upscaler",
+    "add_arguments",
+    "run",
+    "main",
+]
+
+
+def bicubic_upscaler(lr, scale):
+    """The bicubic baseline: MATLAB `imresize(lr, scale)` on uint8."""
+    return imresize(to_uint8(lr), scale)
+
+
+def degrade(hr, scale, path="<array>"):
+    """modcrop + MATLAB bicubic downscale; returns `(hr_cropped, lr)` as uint8."""
+    check_min_size(hr, scale, path, f"x{scale} downscaling")
+    hr = modcrop(hr, scale)
+    return hr, imresize(hr, 1.0 / scale)
+
+
+def score_pair(sr, hr, scale, y_only=True):
+    """PSNR/SSIM of one SR output against its (modcropped) HR, border = scale."""
+    sr = to_uint8(sr)
+    if sr.shape != hr.shape:
+        raise ValueError(f"SR output has shape {sr.shape}, HR has {hr.shape}: the model's scale is not x{scale}?")
+    return psnr(sr, hr, scale, y_only), ssim(sr, hr, scale, y_only)
+
+
+def dataset_name(folder):
+    """`.../Set5/HR` -> `Set5`; otherwise the folder's own name."""
+    parts = os.path.normpath(os.path.abspath(folder)).split(os.sep)
+    if parts[-1].upper() in ("HR", "GT") and len(parts) > 1:
+        return parts[-2]
+    return parts[-1]
+
+
+def evaluate_images(upscaler, paths, scale, y_only=True, min_size_margin=0):
+    """Mean PSNR/SSIM of `upscaler(lr, scale)` over image files; per-image list too."""
+    per_image = []
+    for path in paths:
+        hr = load_image(path)
+        # After cropping `scale` pixels each side, SSIM's 11x11 window must fit.
+        check_min_size(hr, max(scale, 2 * scale + 11 + min_size_margin), path, f"evaluation at x{scale}")
+        hr, lr = degrade(hr, scale, path)
+        sr = upscaler(lr, scale)
+        p, s = score_pair(np.asarray(sr), hr, scale, y_only)
+        per_image.append({"image": os.path.basename(path), "psnr": p, "ssim": s})
+    return {
+        "psnr": float(np.mean([r["psnr"] for r in per_image])),
+        "ssim": float(np.mean([r["ssim"] for r in per_image])),
+        "n_images": len(per_image),
+        "images": per_image,
+    }
+
+
+def evaluate_folders(upscaler, folders, scales, y_only=True, log=None):
+    """`{dataset: {scale: {psnr, ssim, n_images, images}}}` for HR folders."""
+    results = {}
+    for folder in folders:
+        name = dataset_name(folder)
+        paths = list_images(folder)
+        results[name] = {}
+        for scale in scales:
+            start = time.perf_counter()
+            results[name][int(scale)] = evaluate_images(upscaler, paths, int(scale), y_only)
+            if log:
+                r = results[name][int(scale)]
+                log(f"{name} x{scale}: {r['psnr']:.2f} dB / {r['ssim']:.4f} "
+                    f"({r['n_images']} images, {time.perf_counter() - start:.1f} s)")
+    return results
+
+
+def format_table(results, title=None):
+    """Markdown table, one row per dataset, one `PSNR / SSIM` column per scale."""
+    scales = sorted({s for per_scale in results.values() for s in per_scale})
+    lines = []
+    if title:
+        lines.append(title)
+    lines.append("| Dataset | " + " | ".join(f"x{s}" for s in scales) + " |")
+    lines.append("|---|" + "---|" * len(scales))
+    for name, per_scale in results.items():
+        cells = []
+        for s in scales:
+            r = per_scale.get(s)
+            cells.append(f"{r['psnr']:.2f} / {r['ssim']:.4f}" if r else "-")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def resolve_upscaler(model, scale=None, weights=None):
+    """Turn `--model` into `upscaler(lr_uint8, scale) -> sr`.
+
+    `bicubic` is the MATLAB baseline. Registered models, presets, `.keras`
+    files and SavedModel folders are resolved by `keras_sr.models.inference`
+    when that module is available.
+    """
+    if model == "bicubic":
+        return bicubic_upscaler
+    try:
+        from keras_sr.models import inference
+    except ImportError as err:  # pragma: no cover - depends on later modules
+        raise ValueError(f"Unknown model {model!r}: only 'bicubic' is available in this installation.") from err
+    return inference.load_upscaler(model, scale=scale, weights=weights)
+
+
+def _json_ready(results, per_image):
+    out = {}
+    for name, per_scale in results.items():
+        out[name] = {}
+        for s, r in per_scale.items():
+            entry = {k: r[k] for k in ("psnr", "ssim", "n_images")}
+            if per_image:
+                entry["images"] = r["images"]
+            out[name][str(s)] = entry
+    return out
+
+
+def add_arguments(parser):
+    """Flags of `tools.evaluate` / `keras-sr evaluate`."""
+    parser.add_argument("--model", default="bicubic", help="bicubic, a registered model or preset, a .keras file or a SavedModel folder")
+    parser.add_argument("--weights", default=None, help="weights file for a registered model")
+    parser.add_argument("--scale", type=int, nargs="+", default=[2, 3, 4], help="scales to evaluate (default: 2 3 4)")
+    parser.add_argument("--data", nargs="+", required=True, help="one or more folders of HR images")
+    parser.add_argument("--rgb", action="store_true", help="score on RGB instead of Y (BT.601)")
+    parser.add_argument("--json", default=None, help="write {dataset: {scale: {psnr, ssim, n_images}}} here")
+    parser.add_argument("--per-image", action="store_true", help="include per-image scores in the JSON")
+    parser.add_argument("--quiet", action="store_true", help="print only the table")
+    return parser
+
+
+def run(args):
+    """Run an evaluation from parsed arguments; returns the results dict."""
+    log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    results = {}
+    for scale in args.scale:
+        upscaler = resolve_upscaler(args.model, scale=scale, weights=args.weights)
+        for name, per_scale in evaluate_folders(upscaler, args.data, [scale], y_only=not args.rgb, log=log).items():
+            results.setdefault(name, {}).update(per_scale)
+    channel = "RGB" if args.rgb else "Y"
+    print(format_table(results, title=f"{args.model}: PSNR (dB) / SSIM on {channel}, border = scale"))
+    if args.json:
+        from keras_sr.fileio import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(_json_ready(results, args.per_image), indent=2))
+    return results
+
+
+def main(argv=None):
+    parser = add_arguments(argparse.ArgumentParser(prog="tools.evaluate", description=__doc__.split("\n")[0]))
+    args = parser.parse_args(argv)
+    try:
+        run(args)
+    except ImageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0

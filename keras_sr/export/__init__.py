@@ -1,0 +1,1 @@
+"""Export: SavedModel signatures and TFLite conversion (TensorFlow-only; import lazily)."""

@@ -1,0 +1,53 @@
+"""Model registry: every keras-sr model is built by a registered builder from a small config.
+
+A builder is a function `(**config) -> keras.Model` (functional, any input size)
+registered with `@register("name")`. Built-in model modules are imported lazily
+the first time one of their names is asked for, so importing `keras_sr.models`
+does not import Keras.
+
+Example:
+    >>> from keras_sr import models
+    >>> model = models.build("edsr", scale=4, variant="baseline")
+    >>> models.list_models()
+"""
+
+import importlib
+
+__all__ = ["register", "build", "get_builder", "list_models", "BUILTIN_MODULES"]
+
+# name -> module that registers it. Add a line here for every new model module.
+BUILTIN_MODULES = {}
+
+_REGISTRY = {}
+
+
+def register(name):
+    """Decorator: register `builder(**config) -> keras.Model` under `name`."""
+
+    def decorator(builder):
+        if name in _REGISTRY and _REGISTRY[name] is not builder:
+            raise ValueError(f"Model {name!r} is already registered by {_REGISTRY[name].__module__}.")
+        _REGISTRY[name] = builder
+        builder.registered_name = name
+        return builder
+
+    return decorator
+
+
+def get_builder(name):
+    """The builder registered as `name` (imports its module on first use)."""
+    if name not in _REGISTRY and name in BUILTIN_MODULES:
+        importlib.import_module(BUILTIN_MODULES[name])
+    if name not in _REGISTRY:
+        raise ValueError(f"Unknown model {name!r}. Registered models: {', '.join(list_models()) or 'none'}.")
+    return _REGISTRY[name]
+
+
+def build(name, **config):
+    """Build the registered model `name` from its config keyword arguments."""
+    return get_builder(name)(**config)
+
+
+def list_models():
+    """Sorted names of all built-in and registered models."""
+    return sorted(set(BUILTIN_MODULES) | set(_REGISTRY))

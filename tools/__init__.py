@@ -1,0 +1,1 @@
+"""Repository tools (`python -m tools.<name>` from the repo root); not installed."""

@@ -1,0 +1,29 @@
+"""Benchmarks: `python -m tools.benchmark <name> [flags]`; each prints a table.
+
+Names map to modules of `keras_sr.benchmarks` exposing `add_arguments(parser)`
+and `run(args)`. Performance is shown here, never in timed tests.
+"""
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, help). Add a line for each benchmark module.
+BENCHMARKS = {}
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in BENCHMARKS:
+        names = ", ".join(BENCHMARKS) or "none yet"
+        print(f"usage: python -m tools.benchmark NAME [flags]; NAME is one of: {names}", file=sys.stderr)
+        return 0 if argv[:1] in ([], ["-h"], ["--help"]) else 2
+    module_name, help_text = BENCHMARKS[argv[0]]
+    module = importlib.import_module(module_name)
+    parser = module.add_arguments(argparse.ArgumentParser(prog=f"tools.benchmark {argv[0]}", description=help_text))
+    module.run(parser.parse_args(argv[1:]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
