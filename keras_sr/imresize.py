@@ -76,6 +76,7 @@ def _taps(in_length, out_length, scale, antialias, xp, dtype):
     weights = weights / xp.sum(weights, axis=1, keepdims=True)
     # MATLAB's symmetric border: aux = [1:n, n:-1:1]; idx = aux(mod(i-1, 2n)+1).
     zero_based = indices - 1.0
+    in_length = float(in_length) if xp is np else xp.cast(in_length, dtype)
     period = 2.0 * in_length
     m = zero_based - period * xp.floor(zero_based / period)
     mirrored = xp.where(m < in_length, m, period - 1.0 - m)
