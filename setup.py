@@ -59,7 +59,8 @@ setup(
         "h5py>=3.10",
     ],
     extras_require={
-        "test": ["pytest>=8", "build>=1.2", "ai-edge-litert>=1.2", "keras-tuner>=1.4"],
+        "test": ["pytest>=8", "ai-edge-litert>=1.2", "keras-tuner>=1.4", "jax[cpu]>=0.4.30"],
+        "jax": ["jax[cpu]>=0.4.30"],
         "tune": ["keras-tuner>=1.4"],
         "tflite": ["ai-edge-litert>=1.2"],
         "tfds": ["tensorflow-datasets>=4.9"],

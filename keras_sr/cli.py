@@ -20,6 +20,9 @@ __all__ = ["SUBCOMMANDS", "main"]
 # name -> (module, one-line help). Later issues add train, upscale, export...
 SUBCOMMANDS = {
     "evaluate": ("keras_sr.evaluation", "PSNR/SSIM of a model on HR folders (the paper protocol)"),
+    "train": ("keras_sr.training.cli", "train a model by its recipe: keras-sr train edsr --scale 4 [--help]"),
+    "make-tfrecords": ("keras_sr.tfrecords.writer", "HR image folders -> TFRecord shards + manifest.json"),
+    "data-aug": ("keras_sr.data.patch_pairs", "the seed's LR/HR patch folders or HDF5 file (tools.data_aug)"),
 }
 
 

@@ -9,7 +9,11 @@ import importlib
 import sys
 
 # name -> (module, help). Add a line for each benchmark module.
-BENCHMARKS = {}
+BENCHMARKS = {
+    "train": ("keras_sr.benchmarks.train", "training throughput (patches/s) of the keras-sr training path"),
+    "data": ("keras_sr.benchmarks.data", "input pipeline patches/s: tf.data TFRecord reader and PyDataset loader"),
+    "refsr_matching": ("keras_sr.benchmarks.refsr_matching", "memory of RefSR patch matching, chunked vs full"),
+}
 
 
 def main(argv=None):

@@ -16,7 +16,29 @@ import importlib
 __all__ = ["register", "build", "get_builder", "list_models", "BUILTIN_MODULES"]
 
 # name -> module that registers it. Add a line here for every new model module.
-BUILTIN_MODULES = {}
+BUILTIN_MODULES = {
+    "srcnn": "keras_sr.models.srcnn",
+    "fsrcnn": "keras_sr.models.fsrcnn",
+    "espcn": "keras_sr.models.espcn",
+    "vdsr": "keras_sr.models.vdsr",
+    "drcn": "keras_sr.models.drcn",
+    "drrn": "keras_sr.models.drrn",
+    "lapsrn": "keras_sr.models.lapsrn",
+    "rednet": "keras_sr.models.red",
+    "srdensenet": "keras_sr.models.srdensenet",
+    "bicubic": "keras_sr.models.bicubic",
+    "edsr": "keras_sr.models.edsr",
+    "rdn": "keras_sr.models.rdn",
+    "rcan": "keras_sr.models.rcan",
+    "mdsr": "keras_sr.models.mdsr",
+    "wdsr": "keras_sr.models.wdsr",
+    "srresnet": "keras_sr.models.srresnet",
+    "srgan_discriminator": "keras_sr.models.srresnet",
+    "rrdbnet": "keras_sr.models.rrdbnet",
+    "esrgan_discriminator": "keras_sr.models.rrdbnet",
+    "ttsr": "keras_sr.models.ttsr",
+    "c2_matching": "keras_sr.models.c2_matching",
+}
 
 _REGISTRY = {}
 

@@ -1,0 +1,165 @@
+"""Training throughput of keras-sr's own training path, input pipeline included.
+
+    python -m tools.benchmark train --model edsr --scale 4 --batch-size 16 --patch-size 48
+
+Builds the model, optimizer, loss and input pipeline exactly as the training
+engine does (`keras_sr.training.engine.compile_model`,
+`keras_sr.training.data.make_train_data`: tf.data on TensorFlow, the
+PyDataset loader on JAX/PyTorch), runs `model.fit` for `--warmup` steps
+(compilation), then times `--steps` steps and prints LR patches/s and
+steps/s. `--loader-only` times the input pipeline alone.
+
+Compare with `../shared/bench/torch_edsr_reference.py` in the same run on the
+same machine (absolute figures drift between machines).
+"""
+
+import dataclasses
+import importlib
+import os
+import platform
+import time
+
+__all__ = ["add_arguments", "run", "measure"]
+
+
+def add_arguments(parser):
+    parser.add_argument("--model", default="edsr", help="registered model with a recipe in keras_sr.recipes")
+    parser.add_argument("--scale", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--patch-size", type=int, default=48, help="LR patch size")
+    parser.add_argument("--variant", default=None, help="model variant (EDSR: baseline or full)")
+    parser.add_argument("--steps", type=int, default=50, help="timed steps")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (compilation)")
+    parser.add_argument("--data", nargs="+", default=None, help="training data (default: the embedded photographs)")
+    parser.add_argument("--loader", default=None, choices=("tfdata", "pydataset"), help="input pipeline (default by backend)")
+    parser.add_argument("--mixed-precision", default="off", choices=("off", "auto", "float16", "bfloat16"))
+    parser.add_argument("--jit-compile", default="auto", choices=("auto", "on", "off"))
+    parser.add_argument("--steps-per-execution", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=0, help="PyDataset workers (0: per core, at most 8)")
+    parser.add_argument("--strategy", default="none", choices=("auto", "mirrored", "multiworker", "tpu", "none"))
+    parser.add_argument("--loader-only", action="store_true", help="time the input pipeline without the model")
+    parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                        help="other recipe fields, e.g. --set num_blocks=32 filters=256")
+    return parser
+
+
+def _recipe_class(model):
+    from keras_sr.training.recipe import Recipe
+
+    try:
+        module = importlib.import_module(f"keras_sr.recipes.{model}")
+    except ModuleNotFoundError:
+        module = None
+    if module is not None:
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, Recipe) and value is not Recipe:
+                return value
+    return dataclasses.make_dataclass(f"{model}Recipe", [("model", str, dataclasses.field(default=model))],
+                                      bases=(Recipe,), frozen=True)
+
+
+class _StepClock:
+    """Wall time of the steps after `warmup` (synchronized on the loss value)."""
+
+    def __init__(self, warmup):
+        import keras
+
+        class Clock(keras.callbacks.Callback):
+            def __init__(inner):
+                super().__init__()
+                inner.times = []
+
+            def on_train_batch_end(inner, batch, logs=None):
+                if logs and "loss" in logs:
+                    float(logs["loss"])  # wait for the step to finish
+                inner.times.append(time.perf_counter())
+
+        self.callback = Clock()
+        self.warmup = warmup
+
+    def rate(self, steps_per_call):
+        times = self.callback.times[self.warmup // steps_per_call:]
+        if len(times) < 2:
+            return float("nan")
+        return (len(times) - 1) * steps_per_call / (times[-1] - times[0])
+
+
+def _device():
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "jax":
+            import jax
+
+            return f"{jax.devices()[0].device_kind} x{len(jax.devices())}"
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            return f"GPU x{len(gpus)}" if gpus else f"CPU ({os.cpu_count()} cores)"
+    except Exception:  # noqa: BLE001
+        pass
+    return platform.processor() or "cpu"
+
+
+def measure(args):
+    """`{"steps_per_second", "patches_per_second", ...}` for the parsed arguments."""
+    import keras
+
+    from keras_sr import models
+    from keras_sr.data.sources import resolve_data
+    from keras_sr.training.data import make_train_data
+    from keras_sr.training.distribution import resolve_distribution
+    from keras_sr.training.engine import _dtype_policy, compile_model, resolve_policy
+
+    recipe_cls = _recipe_class(args.model)
+    overrides = dict(batch_size=args.batch_size, patch_size=args.patch_size, steps=args.warmup + args.steps,
+                     mixed_precision=args.mixed_precision, jit_compile=args.jit_compile,
+                     steps_per_execution=args.steps_per_execution, workers=args.workers)
+    if args.variant:
+        overrides["variant"] = args.variant
+    hints = {f.name: type(f.default) for f in dataclasses.fields(recipe_cls)}
+    for item in args.set:
+        name, _, value = item.partition("=")
+        if name not in hints:
+            raise SystemExit(f"error: --set {item}: {recipe_cls.__name__} has no field {name!r}")
+        overrides[name] = hints[name](value) if hints[name] in (int, float, str) else value
+    recipe = recipe_cls.for_scale(args.scale, **overrides)
+    split = resolve_data(args.data)
+    per_call = max(1, args.steps_per_execution)
+    total = (args.warmup + args.steps) // per_call * per_call
+    data = make_train_data(split, recipe, seed=0, steps_per_epoch=total, loader=args.loader)
+    result = {"backend": keras.backend.backend(), "device": _device(), "model": args.model, "scale": args.scale,
+              "batch": args.batch_size, "patch": args.patch_size, "loader": args.loader or "default",
+              "policy": resolve_policy(args.mixed_precision)}
+    if args.loader_only:
+        iterator = iter(data) if not hasattr(data, "__getitem__") else (data[i % len(data)] for i in range(10**9))
+        for _ in range(args.warmup):
+            next(iterator)
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            next(iterator)
+        seconds = time.perf_counter() - start
+        result.update(steps_per_second=args.steps / seconds, patches_per_second=args.steps * args.batch_size / seconds)
+        return result
+    dist = resolve_distribution(args.strategy)
+    with _dtype_policy(result["policy"]), dist.scope():
+        model = models.build(recipe.model, **recipe.model_config())
+        compile_model(model, recipe)
+        clock = _StepClock(args.warmup)
+        model.fit(data, steps_per_epoch=total, epochs=1, verbose=0, callbacks=[clock.callback], shuffle=False)
+    rate = clock.rate(per_call)
+    result.update(steps_per_second=rate, patches_per_second=rate * args.batch_size, params=model.count_params(),
+                  replicas=dist.num_replicas)
+    return result
+
+
+def run(args):
+    r = measure(args)
+    print("| backend | device | model | scale | batch | LR patch | policy | loader | steps/s | patches/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(f"| {r['backend']} | {r['device']} | {r['model']} | x{r['scale']} | {r['batch']} | {r['patch']} | "
+          f"{r['policy']} | {r['loader']}{' (loader only)' if args.loader_only else ''} | "
+          f"{r['steps_per_second']:.2f} | {r['patches_per_second']:.1f} |")
+    return r

@@ -1,0 +1,246 @@
+"""Command line of every recipe (`python -m recipes.<name>`) and of `keras-sr train <name>`.
+
+`recipe_main(EDSRRecipe)` gives a recipe module its `main()`: the flags are
+generated from the recipe dataclass (`--patch-size`, `--steps`, ...; help
+shows the default), plus the run options `--data`, `--val-data`, `--out`,
+`--resume`, `--strategy`, `--init`, `--tflite`, `--no-export`. With no `--data`
+the recipe's CPU demo budget applies (`Recipe.demo_defaults`), and `--init`
+defaults to the shipped preset when there is one.
+
+After training it writes the exports (SavedModel, TFLite) and the comparison
+PNG into the run directory and prints held-out PSNR/SSIM beside bicubic.
+
+Example:
+    $ python -m recipes.edsr --scale 4                       # CPU demo on the embedded images
+    $ python -m recipes.edsr --scale 2 --data T91/HR BSD200/HR --steps 300000 --out runs/edsr_x2
+    $ keras-sr train edsr --scale 4 --resume --out runs/edsr_x2
+"""
+
+import argparse
+import dataclasses
+import glob
+import importlib
+import json
+import os
+import sys
+import typing
+
+__all__ = ["add_recipe_arguments", "recipe_from_args", "run_recipe", "recipe_main", "add_arguments", "run"]
+
+RUN_OPTIONS = ("data", "val_data", "out", "resume", "strategy", "init", "tflite", "no_export", "loader", "quiet")
+
+
+def _flag(name):
+    return "--" + name.replace("_", "-")
+
+
+def add_recipe_arguments(parser, recipe_cls):
+    """Run options and one flag per recipe field (defaults None: the recipe decides)."""
+    from keras_sr.training.distribution import STRATEGIES
+
+    demo = recipe_cls.demo_defaults(4)
+    run = parser.add_argument_group("run")
+    run.add_argument("--data", nargs="+", default=None, metavar="PATH",
+                     help="training data: image folders/files, a TFRecord manifest or shard pattern, an HDF5 or "
+                          "patch-pair folder, or tfds:NAME (default: the embedded scikit-image photographs, "
+                          "with the CPU demo budget)")
+    run.add_argument("--val-data", nargs="+", default=None, metavar="PATH",
+                     help="held-out validation images (default: held out from --data)")
+    run.add_argument("--out", default=None, help="run directory (default: runs/<model>_x<scale>_<time>)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run in --out (default: the newest runs/<model>_x<scale>_*) from its latest "
+                          "checkpoint: weights, optimizer state and step counter")
+    run.add_argument("--strategy", default="auto", choices=STRATEGIES,
+                     help="distribution: TensorFlow MirroredStrategy / MultiWorkerMirroredStrategy (TF_CONFIG) / "
+                          "TPUStrategy, JAX keras.distribution.DataParallel (default: auto = all local devices)")
+    run.add_argument("--init", default=None, choices=("scratch", "preset"),
+                     help="initial weights: the shipped preset or random (default: preset when no --data is "
+                          "given and a preset exists, else scratch)")
+    run.add_argument("--tflite", default="float", choices=("float", "fp16", "int8", "none"),
+                     help="TFLite file written after training (default: float)")
+    run.add_argument("--no-export", action="store_true", help="skip the SavedModel and TFLite exports")
+    run.add_argument("--loader", default=None, choices=("tfdata", "pydataset"),
+                     help="input pipeline (default: tf.data on TensorFlow, the PyDataset loader on JAX/PyTorch)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch)")
+    group = parser.add_argument_group("recipe (defaults: the paper's; in brackets: the CPU demo's when no --data)")
+    hints = typing.get_type_hints(recipe_cls)
+    for f, kind in recipe_cls.flag_fields():
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        shown = f"default {default!r}" + (f" [{demo[f.name]!r}]" if f.name in demo else "")
+        help_text = f"{f.metadata.get('help', '')} ({shown})"
+        choices = f.metadata.get("choices")
+        if f.name == "mixed_precision":
+            group.add_argument(_flag(f.name), nargs="?", const="auto", default=None, choices=choices,
+                               help=help_text + "; the bare flag means auto (float16 on TF GPUs, else bfloat16)")
+        elif hints[f.name] is bool:
+            group.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif hints[f.name] is tuple:
+            group.add_argument(_flag(f.name), nargs="*", type=int, default=None, help=help_text)
+        else:
+            kind = hints[f.name] if hints[f.name] in (int, float, str) else str
+            group.add_argument(_flag(f.name), type=kind, default=None, choices=choices, help=help_text)
+    return parser
+
+
+def _latest_run(recipe_cls, scale):
+    pattern = os.path.join("runs", f"{recipe_cls.model_name()}_x{scale}_*")
+    runs = sorted((p for p in glob.glob(pattern) if os.path.isdir(os.path.join(p, "checkpoints"))), key=os.path.getmtime)
+    return runs[-1] if runs else None
+
+
+def recipe_from_args(recipe_cls, args):
+    """The resolved recipe: paper defaults -> per-scale rule -> demo budget (no --data) -> flags.
+
+    With `--resume`, the run's recorded recipe is the base and flags override it.
+    """
+    from keras_sr.training.recipe import read_recipe_json
+
+    flags = {f.name: getattr(args, f.name) for f, _ in recipe_cls.flag_fields() if getattr(args, f.name) is not None}
+    if "lr_milestones" in flags:
+        flags["lr_milestones"] = tuple(flags["lr_milestones"])
+    scale = flags.pop("scale", None)
+    if args.resume:
+        recorded = read_recipe_json(args.out) if args.out else None
+        if recorded:
+            base = recipe_cls.from_dict(recorded["recipe"])
+            if scale is not None and int(scale) != base.scale:
+                raise SystemExit(f"error: {args.out} was trained at x{base.scale}, --scale says x{scale}")
+            return base.replace(**flags)
+    scale = int(scale or 4)
+    overrides = {}
+    if not args.data:
+        overrides.update(recipe_cls.demo_defaults(scale))
+    overrides.update(flags)
+    return recipe_cls.for_scale(scale, **overrides)
+
+
+def _init_weights(recipe, args, log):
+    from keras_sr.models import presets
+
+    preset = presets.find_preset(recipe.model, recipe.scale, recipe.model_config().get("variant"))
+    mode = args.init or ("preset" if (not args.data and preset is not None) else "scratch")
+    if mode == "preset" and preset is None:
+        if args.init == "preset":
+            available = ", ".join(p.name for p in presets.list_presets()) or "none"
+            raise SystemExit(f"error: --init preset: keras-sr ships no preset for {recipe.model} "
+                             f"{recipe.model_config().get('variant', '')} x{recipe.scale} yet (available: {available}); "
+                             "use --init scratch")
+        mode = "scratch"
+    if mode == "scratch" and args.init is None and not args.data:
+        log(f"no preset is shipped for {recipe.model} x{recipe.scale} yet: training from scratch")
+    return (preset if mode == "preset" else None), mode
+
+
+def _export(result, args, log):
+    from keras_sr.export.saved_model import export_saved_model
+
+    paths = {}
+    saved = os.path.join(result.run_dir, "saved_model")
+    try:
+        export_saved_model(os.path.join(result.run_dir, "final.keras"), saved)
+        paths["saved_model"] = saved
+        if args.tflite != "none":
+            from keras_sr.export.tflite import convert_saved_model
+
+            name = "model.tflite" if args.tflite == "float" else f"model_{args.tflite}.tflite"
+            paths["tflite"] = convert_saved_model(saved, os.path.join(result.run_dir, name), args.tflite)
+    except Exception as err:  # noqa: BLE001 - the trained model is saved; say what failed and go on
+        log(f"export failed ({type(err).__name__}: {err}); the model is in {result.run_dir}/final.keras")
+    return paths
+
+
+def _comparison(result, val_pairs, log):
+    import keras
+
+    from keras_sr.image_io import save_image
+    from keras_sr.training.report import comparison_image
+
+    if not val_pairs:
+        return None
+    lr, hr = val_pairs[0]
+    sr = keras.ops.convert_to_numpy(result.model(lr[None].astype("float32"), training=False))[0]
+    name = result.recipe.model.upper()
+    panel = comparison_image(lr, hr, sr, result.recipe.scale, labels=("LR (nearest)", "bicubic", name, "HR"))
+    path = os.path.join(result.run_dir, "comparison.png")
+    save_image(path, panel)
+    return path
+
+
+def run_recipe(recipe_cls, args, log=print):
+    """Train from parsed args, export, write the comparison PNG and print the summary; returns the `TrainResult`."""
+    from keras_sr.data.sources import load_validation_pairs, resolve_data
+    from keras_sr.training.engine import default_run_dir, train
+    from keras_sr.training.report import format_scores
+
+    if args.resume and not args.out:
+        args.out = _latest_run(recipe_cls, args.scale or 4)
+        if args.out is None:
+            raise SystemExit("error: --resume without --out and no earlier run under runs/")
+    recipe = recipe_from_args(recipe_cls, args)
+    init, mode = _init_weights(recipe, args, log)
+    if init is not None and not args.data:
+        recipe = recipe.replace(**{k: v for k, v in recipe_cls.finetune_defaults(recipe.scale).items()
+                                   if getattr(args, k, None) is None})
+    out = args.out or default_run_dir(recipe)
+    log(f"run directory: {out}")
+    log("recipe: " + json.dumps({k: v for k, v in recipe.to_dict().items()}, default=str))
+    split = resolve_data(args.data, args.val_data)
+    val_pairs = load_validation_pairs(split.val, recipe.scale, max_images=recipe.val_images or None,
+                                      skip_small=True) if split.val else []
+    result = train(recipe, data=args.data, val_data=args.val_data, out=out, strategy=args.strategy,
+                   resume=args.resume, init_weights=init, val_pairs=val_pairs, loader=args.loader,
+                   verbose=2 if args.quiet else "auto", log=log)
+    paths = {} if args.no_export else _export(result, args, log)
+    comparison = _comparison(result, val_pairs, log)
+    name = f"{recipe.model.upper()} ({mode}, {result.steps} steps)"
+    print()
+    print(format_scores({"bicubic": result.bicubic, name: result.final},
+                        title=f"Held-out images ({len(val_pairs)}), x{recipe.scale}, PSNR/SSIM on Y, border {recipe.scale}:"))
+    if val_pairs:
+        gain = result.final["psnr"] - result.bicubic["psnr"]
+        print(f"{recipe.model.upper()} vs bicubic: {gain:+.2f} dB")
+    print(f"run directory: {out}  (recipe.json, checkpoints/, final.keras, final.weights.h5"
+          + (", saved_model/" if "saved_model" in paths else "") + (f", {os.path.basename(paths['tflite'])}" if "tflite" in paths else "")
+          + (", comparison.png" if comparison else "") + f"); wall time {result.seconds / 60:.1f} min")
+    return result
+
+
+def recipe_main(recipe_cls, prog=None):
+    """`main(argv=None)` for a recipe module."""
+
+    def main(argv=None):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no C++ INFO/WARNING lines
+        parser = argparse.ArgumentParser(prog=prog or f"recipes.{recipe_cls.model_name()}",
+                                         description=recipe_cls.describe(),
+                                         formatter_class=argparse.RawDescriptionHelpFormatter)
+        add_recipe_arguments(parser, recipe_cls)
+        args = parser.parse_args(argv)
+        from keras_sr.image_io import ImageError
+
+        try:
+            run_recipe(recipe_cls, args)
+        except ImageError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        return 0
+
+    return main
+
+
+# `keras-sr train <recipe> [flags]` --------------------------------------------------------
+
+
+def add_arguments(parser):
+    parser.add_argument("recipe", help="recipe name, a module of keras_sr.recipes (e.g. edsr)")
+    parser.add_argument("flags", nargs=argparse.REMAINDER, help="the recipe's flags (keras-sr train edsr --help)")
+    return parser
+
+
+def run(args):
+    try:
+        module = importlib.import_module(f"keras_sr.recipes.{args.recipe}")
+    except ModuleNotFoundError as err:
+        raise SystemExit(f"error: no recipe {args.recipe!r} (keras_sr.recipes.{args.recipe}): {err}") from err
+    code = module.main(args.flags)
+    if code:
+        raise SystemExit(code)

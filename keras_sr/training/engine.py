@@ -1,0 +1,353 @@
+"""The training engine every recipe uses: one `train(recipe, ...)` around `model.fit`.
+
+What a run does, in order:
+
+1. resolves the data (`keras_sr.data.sources.resolve_data`; the embedded
+   photographs when `data` is None) and the held-out validation pairs
+   (`load_validation_pairs`: modcrop + MATLAB bicubic, the evaluation protocol);
+2. sets the seed, the mixed-precision policy and the distribution
+   (`keras_sr.training.distribution`: MirroredStrategy / DataParallel ...);
+3. builds the registered model from `recipe.model_config()` inside the
+   strategy scope, optionally loads initial weights (a preset), compiles it
+   with Adam (AdamW when `weight_decay`), the recipe's schedule, loss,
+   gradient clipping (`global_clipnorm`) and weight EMA;
+4. with `resume=True`, restores the latest checkpoint of the run directory
+   (weights, optimizer state, step counter) and continues from that step;
+5. `model.fit` with a progress bar over "epochs" of `recipe.epoch_steps`
+   steps; callbacks: step limit, validation (PSNR/SSIM on Y every
+   `val_every` steps), checkpoints (every `checkpoint_every` steps and at the
+   end, atomic, last K + best), TensorBoard scalars and images, CSV log, EMA;
+6. copies the final (EMA) weights into a float32 inference model and writes
+   `final.keras`, `final.weights.h5` and `model.json` into the run directory.
+
+Run directory: `recipe.json`, `model.json`, `checkpoints/`, `tensorboard/`,
+`log.csv`, `final.keras`, `final.weights.h5`, `summary.json`.
+
+Example:
+    >>> recipe = EDSRRecipe.for_scale(4, steps=200)
+    >>> result = train(recipe, out="runs/edsr_x4")
+    >>> result.final["psnr"], result.bicubic["psnr"], result.run_dir
+"""
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+
+import keras
+
+from keras_sr.fileio import atomic_path, atomic_write_text
+from keras_sr.training import checkpoint as checkpoint_lib
+from keras_sr.training import ema as ema_lib
+from keras_sr.training.distribution import resolve_distribution
+from keras_sr.training.losses import get_loss
+from keras_sr.training.recipe import write_recipe_json
+from keras_sr.training.schedules import make_schedule
+
+__all__ = ["TrainResult", "StepLimit", "train", "make_optimizer", "compile_model", "resolve_policy",
+           "default_run_dir", "build_inference_model"]
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `train` returns: the run directory, the float32 inference model and the scores."""
+
+    run_dir: str
+    model: object
+    train_model: object
+    recipe: object
+    steps: int
+    seconds: float
+    history: dict
+    validation: list
+    final: dict
+    bicubic: dict
+    distribution: str
+    resumed_from: int = 0
+
+
+class StepLimit(keras.callbacks.Callback):
+    """Stops `fit` as soon as the optimizer has made `total_steps` steps (resumed runs end on time)."""
+
+    def __init__(self, total_steps):
+        super().__init__()
+        self.total_steps = int(total_steps)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)) >= self.total_steps:
+            self.model.stop_training = True
+
+
+class _Timer(keras.callbacks.Callback):
+    """Wall time and steps/s, added to the epoch logs."""
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+        self.epoch_start = self.start
+        self.first_step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        self.epoch_first_step = self.first_step
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = time.perf_counter()
+        self.epoch_first_step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        seconds = time.perf_counter() - self.epoch_start
+        logs["steps_per_second"] = (step - self.epoch_first_step) / max(seconds, 1e-9)
+        logs["step"] = step
+
+
+class _CSVLog(keras.callbacks.Callback):
+    """One row per epoch in `log.csv` (fixed columns, flushed at once, appended on resume)."""
+
+    COLUMNS = ("step", "epoch", "loss", "learning_rate", "steps_per_second", "val_psnr", "val_ssim", "elapsed_s")
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        logs["epoch"] = epoch + 1
+        logs["elapsed_s"] = time.perf_counter() - self.start
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        logs.setdefault("step", int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)))
+        new = not os.path.isfile(self.path) or os.path.getsize(self.path) == 0
+        with open(self.path, "a", encoding="utf-8") as f:
+            if new:
+                f.write(",".join(self.COLUMNS) + "\n")
+            f.write(",".join("" if logs.get(c) is None else f"{float(logs[c]):.6g}" for c in self.COLUMNS) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def default_run_dir(recipe):
+    return os.path.join("runs", f"{recipe.model}_x{recipe.scale}_{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def resolve_policy(mixed_precision):
+    """Keras dtype policy name for the `mixed_precision` recipe field."""
+    if mixed_precision in (None, "off", False):
+        return "float32"
+    if mixed_precision == "float16":
+        return "mixed_float16"
+    if mixed_precision == "bfloat16":
+        return "mixed_bfloat16"
+    # auto: float16 with loss scaling on TensorFlow GPUs, bfloat16 elsewhere (JAX GPUs, TPUs, CPUs).
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if tf.config.list_physical_devices("GPU"):
+            return "mixed_float16"
+    return "mixed_bfloat16"
+
+
+@contextlib.contextmanager
+def _dtype_policy(name):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def make_optimizer(recipe):
+    """Adam (AdamW with `weight_decay`) with the recipe's schedule, clipping and EMA."""
+    kwargs = dict(learning_rate=make_schedule(recipe), beta_1=recipe.beta_1, beta_2=recipe.beta_2,
+                  epsilon=recipe.epsilon, **ema_lib.ema_optimizer_kwargs(recipe.ema_decay))
+    if recipe.clip_grad_norm:
+        kwargs["global_clipnorm"] = float(recipe.clip_grad_norm)
+    if recipe.weight_decay:
+        return keras.optimizers.AdamW(weight_decay=recipe.weight_decay, **kwargs)
+    return keras.optimizers.Adam(**kwargs)
+
+
+def _jit(recipe):
+    return {"auto": "auto", "on": True, "off": False}[recipe.jit_compile]
+
+
+def compile_model(model, recipe):
+    loss = get_loss(recipe.loss, **({"epsilon": recipe.charbonnier_epsilon} if recipe.loss == "charbonnier" else {}))
+    model.compile(optimizer=make_optimizer(recipe), loss=loss, jit_compile=_jit(recipe),
+                  steps_per_execution=int(recipe.steps_per_execution))
+    return model
+
+
+def build_inference_model(recipe, model_config=None):
+    """The recipe's model in float32, uncompiled (for export, best weights, evaluation)."""
+    from keras_sr import models
+
+    with _dtype_policy("float32"):
+        return models.build(recipe.model, **(model_config or recipe.model_config()))
+
+
+def _load_init_weights(model, init_weights, log):
+    from keras_sr.models import presets
+
+    if init_weights is None:
+        return
+    if isinstance(init_weights, presets.Preset):
+        log(f"initial weights: preset {init_weights.name}")
+        model.load_weights(init_weights.weights)
+    else:
+        log(f"initial weights: {init_weights}")
+        model.load_weights(init_weights)
+
+
+def _verbose(verbose):
+    if verbose != "auto":
+        return verbose
+    return 1 if sys.stdout.isatty() else 2
+
+
+def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=False, init_weights=None,
+          train_data=None, val_pairs=None, loader=None, verbose="auto", log=print, callbacks=(), tensorboard=True,
+          image_summaries=True):
+    """Train `recipe` and return a `TrainResult` (see the module docstring).
+
+    Args:
+        recipe: a `keras_sr.training.recipe.Recipe` (resolved, with `model` set).
+        data, val_data: `--data` / `--val-data` entries for `resolve_data` (None: embedded photographs).
+        out: run directory (default `runs/<model>_x<scale>_<time>`).
+        strategy: `auto|mirrored|multiworker|tpu|none` (`keras_sr.training.distribution`).
+        resume: continue from the latest checkpoint in `out`.
+        init_weights: a `.weights.h5` path or a `presets.Preset` to start from (ignored when resuming).
+        train_data: a ready dataset / PyDataset of `(lr, hr)` batches instead of resolving `data`.
+        val_pairs: `[(lr_uint8, hr_uint8)]` instead of the held-out images of `data`.
+        loader: "tfdata" or "pydataset" (default by backend).
+        verbose: Keras progress bar mode ("auto": a live bar on a terminal, a line per epoch otherwise).
+        log: `callable(str)` for the engine's own messages.
+        callbacks: extra Keras callbacks.
+        tensorboard: write TensorBoard event files under `<out>/tensorboard`.
+    """
+    from keras_sr.data.sources import load_validation_pairs, resolve_data
+    from keras_sr.training.data import make_train_data
+    from keras_sr.training.report import comparison_image
+    from keras_sr.training.validation import ValidationCallback
+
+    log = log or (lambda *_: None)
+    start = time.perf_counter()
+    out = out or default_run_dir(recipe)
+    os.makedirs(out, exist_ok=True)
+    manager = checkpoint_lib.CheckpointManager(os.path.join(out, "checkpoints"), keep=recipe.keep_checkpoints)
+    if resume and manager.latest_path() is None:
+        log(f"--resume: no checkpoint in {out}/checkpoints, starting from scratch")
+    model_config = recipe.model_config()
+    write_recipe_json(out, recipe, model_config, extra={"strategy": strategy, "data": data})
+    from keras_sr.models.inference import write_model_json
+
+    write_model_json(out, recipe.model, model_config)
+
+    keras.utils.set_random_seed(recipe.seed)
+    policy = resolve_policy(recipe.mixed_precision)
+    dist = resolve_distribution(strategy)
+    dist.check_batch_size(recipe.batch_size)
+    log(f"keras {keras.__version__}, backend {keras.backend.backend()}, {dist.description}, dtype policy {policy}")
+
+    split = None
+    if train_data is None or val_pairs is None:
+        split = resolve_data(data, val_data)
+        log(f"data: {split.description}")
+    if val_pairs is None:
+        val_pairs = load_validation_pairs(split.val, recipe.scale, max_images=recipe.val_images or None,
+                                          skip_small=True) if split.val else []
+    log(f"held-out validation images: {len(val_pairs)}")
+
+    epoch_steps = recipe.epoch_steps
+    with _dtype_policy(policy), dist.scope():
+        from keras_sr import models
+
+        model = models.build(recipe.model, **model_config)
+        compile_model(model, recipe)
+        step0 = 0
+        if resume and manager.latest_path() is not None:
+            step0 = manager.restore_latest(model)
+            log(f"resumed from {manager.latest_path()} at step {step0}")
+        else:
+            _load_init_weights(model, init_weights, log)
+        if train_data is None:
+            train_data = make_train_data(split, recipe, seed=recipe.seed + step0, steps_per_epoch=epoch_steps,
+                                         loader=loader, log=log)
+
+        best_model = build_inference_model(recipe, model_config)
+        board = None
+        if tensorboard:
+            from keras_sr.training.tensorboard import TensorBoardLogger
+
+            board = TensorBoardLogger(os.path.join(out, "tensorboard"))
+            if not board.enabled:
+                log("TensorBoard logging off: TensorFlow is not importable")
+                board = None
+
+        def on_validation(step, scores):
+            if board is None or not image_summaries or not scores.get("outputs"):
+                return
+            lr, hr = val_pairs[0]
+            strip = comparison_image(lr, hr, scores["outputs"][0], recipe.scale, zoom=1)
+            board.images(step, "val/lr_bicubic_sr_hr", [strip])
+
+        validation = ValidationCallback(val_pairs, recipe.scale, recipe.val_every, recipe.steps, y_only=True,
+                                        weights_context=ema_lib.ema_weights, on_result=on_validation, log=log)
+        if board is not None and validation.bicubic:
+            board.scalars(0, {"val/bicubic_psnr": validation.bicubic["psnr"],
+                              "val/bicubic_ssim": validation.bicubic["ssim"]})
+        all_callbacks = [
+            StepLimit(recipe.steps),
+            _Timer(),
+            validation,
+            checkpoint_lib.CheckpointCallback(manager, recipe.checkpoint_every, recipe.steps, best_model=best_model,
+                                              weights_for_best=ema_lib.weights_with_ema),
+            _CSVLog(os.path.join(out, "log.csv")),
+            *([board] if board is not None else []),
+            *callbacks,
+            # last: after the final checkpoint (raw weights + averages, for resuming) the model takes its EMA weights
+            *([ema_lib.EMACallback(apply_at_end=True)] if recipe.ema_decay else []),
+        ]
+        history = {}
+        if step0 < recipe.steps:
+            epochs = math.ceil(recipe.steps / epoch_steps)
+            log(f"training {recipe.model} x{recipe.scale}: steps {step0} -> {recipe.steps}, batch {recipe.batch_size}, "
+                f"LR patch {recipe.patch_size}, {epochs - step0 // epoch_steps} epochs of {epoch_steps} steps")
+            fit = model.fit(train_data, steps_per_epoch=epoch_steps, epochs=epochs, initial_epoch=step0 // epoch_steps,
+                            callbacks=all_callbacks, verbose=_verbose(verbose), shuffle=False)
+            history = {k: [float(v) for v in values] for k, values in fit.history.items()}
+        else:
+            log(f"nothing to train: the latest checkpoint is at step {step0} >= {recipe.steps}")
+        steps_done = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+        final_weights = ema_lib.weights_with_ema(model)
+
+    inference = build_inference_model(recipe, model_config)
+    inference.set_weights(final_weights)
+    with atomic_path(os.path.join(out, "final.keras")) as tmp:
+        inference.save(tmp)
+    checkpoint_lib.save_weights_atomic(inference, os.path.join(out, "final.weights.h5"))
+
+    from keras_sr.training.validation import evaluate_pairs
+
+    final = evaluate_pairs(inference, val_pairs, recipe.scale) if val_pairs else {"psnr": float("nan"), "ssim": float("nan"), "images": []}
+    bicubic = validation.bicubic or {"psnr": float("nan"), "ssim": float("nan"), "images": []}
+    seconds = time.perf_counter() - start
+    summary = {
+        "steps": steps_done,
+        "resumed_from": step0,
+        "seconds": seconds,
+        "distribution": dist.name,
+        "num_replicas": dist.num_replicas,
+        "dtype_policy": policy,
+        "final": {k: final[k] for k in ("psnr", "ssim")},
+        "bicubic": {k: bicubic[k] for k in ("psnr", "ssim")},
+        "best": manager.index.get("best"),
+        "validation": validation.history,
+        "final_loss": history.get("loss", [None])[-1],
+    }
+    atomic_write_text(os.path.join(out, "summary.json"), json.dumps(summary, indent=2, default=float))
+    return TrainResult(out, inference, model, recipe, steps_done, seconds, history, validation.history, final,
+                       bicubic, dist.name, step0)

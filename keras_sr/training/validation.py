@@ -1,0 +1,124 @@
+"""Validation during training with the evaluation protocol of `tools.evaluate`.
+
+Every `every` steps (checked at epoch ends) and at the end of training, each
+held-out image pair `(lr_uint8, hr_uint8)` from
+`keras_sr.data.sources.load_validation_pairs` (modcrop + MATLAB bicubic,
+`keras_sr.evaluation.degrade`) is upscaled whole by the model (with its EMA
+weights when EMA is on) and scored by `keras_sr.evaluation.score_pair` (PSNR
+and SSIM on Y, border = scale). The means go into the epoch logs as
+`val_psnr` / `val_ssim` (so the checkpoint callback can keep the best model,
+and CSV/TensorBoard loggers see them); the bicubic scores of the same pairs
+are computed once for comparison.
+
+Example:
+    >>> pairs = load_validation_pairs(split.val, scale=4)
+    >>> callback = ValidationCallback(pairs, scale=4, every=1000)
+    >>> scores = evaluate_pairs(model, pairs, 4)       # {"psnr":..., "ssim":..., "images": [...]}
+"""
+
+import time
+
+import numpy as np
+
+import keras
+
+from keras_sr.evaluation import bicubic_upscaler, score_pair
+
+__all__ = ["evaluate_pairs", "bicubic_scores", "ValidationCallback"]
+
+
+def _predict(model, lr):
+    x = np.asarray(lr, np.float32)[None]
+    return keras.ops.convert_to_numpy(model(x, training=False))[0]
+
+
+def _mean_scores(per_image, seconds):
+    return {
+        "psnr": float(np.mean([r["psnr"] for r in per_image])) if per_image else float("nan"),
+        "ssim": float(np.mean([r["ssim"] for r in per_image])) if per_image else float("nan"),
+        "images": per_image,
+        "seconds": seconds,
+    }
+
+
+def evaluate_pairs(model, pairs, scale, y_only=True, keep_outputs=False):
+    """PSNR/SSIM of `model` over `(lr, hr)` uint8 pairs (`score_pair`: Y, border = scale)."""
+    start = time.perf_counter()
+    per_image, outputs = [], []
+    for lr, hr in pairs:
+        sr = _predict(model, lr)
+        p, s = score_pair(sr, hr, scale, y_only)
+        per_image.append({"psnr": p, "ssim": s})
+        if keep_outputs:
+            outputs.append(sr)
+    scores = _mean_scores(per_image, time.perf_counter() - start)
+    if keep_outputs:
+        scores["outputs"] = outputs
+    return scores
+
+
+def bicubic_scores(pairs, scale, y_only=True):
+    """The bicubic baseline's PSNR/SSIM on the same pairs."""
+    start = time.perf_counter()
+    per_image = []
+    for lr, hr in pairs:
+        p, s = score_pair(bicubic_upscaler(lr, scale), hr, scale, y_only)
+        per_image.append({"psnr": p, "ssim": s})
+    return _mean_scores(per_image, time.perf_counter() - start)
+
+
+class ValidationCallback(keras.callbacks.Callback):
+    """Scores the held-out pairs every `every` steps and at the end; adds `val_psnr`/`val_ssim` to the logs.
+
+    Args:
+        pairs: `[(lr_uint8, hr_uint8), ...]`.
+        scale: the SR scale (also the cropped border).
+        every: interval in optimizer steps.
+        total_steps: the planned number of steps (validation always runs there).
+        weights_context: `callable(model)` returning a context manager that
+            swaps the EMA weights in (`keras_sr.training.ema.ema_weights`).
+        on_result: `callable(step, scores)` after each validation (e.g. image summaries).
+        log: `callable(str)` for one line per validation (None: silent).
+    """
+
+    def __init__(self, pairs, scale, every, total_steps, y_only=True, weights_context=None, on_result=None, log=print):
+        super().__init__()
+        self.pairs = list(pairs)
+        self.scale = int(scale)
+        self.every = int(every)
+        self.total_steps = int(total_steps)
+        self.y_only = y_only
+        self.weights_context = weights_context
+        self.on_result = on_result
+        self.log = log
+        self.history = []
+        self.bicubic = bicubic_scores(self.pairs, self.scale, y_only) if self.pairs else None
+
+    def _step(self):
+        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+
+    def validate(self, step):
+        import contextlib
+
+        context = self.weights_context(self.model) if self.weights_context else contextlib.nullcontext()
+        with context:
+            scores = evaluate_pairs(self.model, self.pairs, self.scale, self.y_only, keep_outputs=self.on_result is not None)
+        outputs = scores.pop("outputs", None)
+        entry = {"step": step, "psnr": scores["psnr"], "ssim": scores["ssim"], "seconds": scores["seconds"]}
+        self.history.append(entry)
+        if self.log:
+            self.log(f"step {step}: held-out PSNR {scores['psnr']:.2f} dB / SSIM {scores['ssim']:.4f} "
+                     f"(bicubic {self.bicubic['psnr']:.2f} / {self.bicubic['ssim']:.4f}, {len(self.pairs)} images)")
+        if self.on_result:
+            self.on_result(step, {**scores, "outputs": outputs})
+        return entry
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.pairs:
+            return
+        step = self._step()
+        if step % self.every == 0 or step >= self.total_steps:
+            entry = self.validate(step)
+            if logs is not None:
+                logs["val_psnr"] = entry["psnr"]
+                logs["val_ssim"] = entry["ssim"]
