@@ -14,4 +14,16 @@ from keras_sr.metrics import psnr, ssim
 
 __version__ = "0.1.0"
 
-__all__ = ["imresize", "imresize_ops", "modcrop", "shave", "psnr", "ssim", "rgb2ycbcr", "ycbcr2rgb", "rgb_to_y"]
+__all__ = ["imresize", "imresize_ops", "modcrop", "shave", "psnr", "ssim", "rgb2ycbcr", "ycbcr2rgb", "rgb_to_y",
+           "upscale"]
+
+
+def __getattr__(name):
+    """Lazy exports: `keras_sr.upscale` imports Keras only when first used."""
+    if name == "upscale":
+        import importlib
+
+        function = importlib.import_module("keras_sr.upscale").upscale
+        globals()["upscale"] = function
+        return function
+    raise AttributeError(f"module 'keras_sr' has no attribute {name!r}")

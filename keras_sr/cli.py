@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "train": ("keras_sr.training.cli", "train a model by its recipe: keras-sr train edsr --scale 4 [--help]"),
     "make-tfrecords": ("keras_sr.tfrecords.writer", "HR image folders -> TFRecord shards + manifest.json"),
     "data-aug": ("keras_sr.data.patch_pairs", "the seed's LR/HR patch folders or HDF5 file (tools.data_aug)"),
+    "upscale": ("keras_sr.upscale_cli", "upscale images/folders, tiled: keras-sr upscale DIR --model M --out O"),
 }
 
 

@@ -168,8 +168,11 @@ def _registered_model(name, scale, weights):
         raise ImageError(f"{weights}: weights file not found.")
     recorded = read_model_json(weights)
     if recorded is not None and recorded[0] == name:
-        config = recorded[1]
-        if scale is not None and int(config.get("scale", scale)) != int(scale):
+        config = dict(recorded[1])
+        if scale is not None and config.get("scale") is None:
+            # Scale-agnostic models (e.g. VDSR trained on mixed x2/x3/x4) take the asked scale.
+            config["scale"] = int(scale)
+        elif scale is not None and int(config["scale"]) != int(scale):
             raise ValueError(f"{weights}: trained for x{config['scale']}, asked for x{scale}.")
     else:
         config = {} if scale is None else {"scale": int(scale)}
