@@ -23,7 +23,7 @@ def __getattr__(name):
     if name == "upscale":
         import importlib
 
-        function = importlib.import_module("keras_sr.upscale").upscale
+        function = importlib.import_module("keras_sr.tiled_inference").upscale
         globals()["upscale"] = function
         return function
     raise AttributeError(f"module 'keras_sr' has no attribute {name!r}")

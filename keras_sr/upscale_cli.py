@@ -4,7 +4,7 @@ Outputs are PNG files `<out>/<stem>_x<scale>.png` (folders keep their
 sub-folder layout below `--out`). Existing outputs are skipped with a message
 unless `--overwrite`; an unreadable input is reported by name and the other
 files still run (exit status 2 at the end). Inputs keep gray, alpha and 16-bit
-gray (see `keras_sr.upscale`); EXIF orientation is applied.
+gray (see `keras_sr.tiled_inference`); EXIF orientation is applied.
 
 Example:
     $ keras-sr upscale photos/ --model bicubic --scale 2 --out up/
@@ -67,7 +67,7 @@ def _progress(i, total, message):
 
 
 def run(args):
-    from keras_sr.upscale import _Runner, read_image, upscale, write_image
+    from keras_sr.tiled_inference import _Runner, read_image, upscale, write_image
 
     try:
         runner = _Runner(args.model, scale=args.scale, weights=args.weights)

@@ -6,7 +6,6 @@ follows the official code (EDSR-PyTorch `src/model/rcan.py`).
 """
 
 import keras
-from keras import ops
 
 from keras_sr.layers.channel_attention import ChannelAttention
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import zipfile
 
-import pytest
 
 from conftest import REPO_ROOT
 

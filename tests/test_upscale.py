@@ -1,6 +1,5 @@
 """keras_sr.upscale and `keras-sr upscale`: tiling exactness, gray/RGBA/16-bit/EXIF inputs, the CLI."""
 
-import os
 import subprocess
 import sys
 
@@ -26,7 +25,7 @@ def photo():
 
 
 def test_tile_windows_partition_the_image():
-    from keras_sr.upscale import tile_windows
+    from keras_sr.tiled_inference import tile_windows
 
     h, w, tile, overlap = 70, 45, 16, 5
     covered = np.zeros((h, w), int)
@@ -57,7 +56,7 @@ def test_tiled_equals_whole_image(tiny_edsr, photo, tile, blend):
 
 def test_y_channel_model_tiled_equals_whole(photo):
     from keras_sr import models
-    from keras_sr.upscale import upscale
+    from keras_sr.tiled_inference import upscale
 
     espcn = models.build("espcn", scale=3)  # one-channel (Y) model: Cb/Cr by bicubic, tile by tile
     x = photo[:40, :50].astype(np.float32)
@@ -67,7 +66,7 @@ def test_y_channel_model_tiled_equals_whole(photo):
 
 
 def test_uint8_in_uint8_out_and_scale_check(tiny_edsr, photo):
-    from keras_sr.upscale import upscale
+    from keras_sr.tiled_inference import upscale
 
     out = upscale(photo, tiny_edsr, tile=32)
     assert out.dtype == np.uint8 and out.shape == (180, 234, 3)
@@ -78,7 +77,7 @@ def test_uint8_in_uint8_out_and_scale_check(tiny_edsr, photo):
 def test_registered_bicubic_model_matches_bicubic(photo):
     from keras_sr import models
     from keras_sr.imresize import imresize
-    from keras_sr.upscale import upscale
+    from keras_sr.tiled_inference import upscale
 
     x = photo.astype(np.float32)
     reference = imresize(x.astype(np.float64), 2)
@@ -91,7 +90,7 @@ def test_registered_bicubic_model_matches_bicubic(photo):
 
 
 def test_grayscale_upscaled_as_rgb_returned_gray(tiny_edsr, photo):
-    from keras_sr.upscale import upscale
+    from keras_sr.tiled_inference import upscale
 
     gray = photo[..., 1]
     out = upscale(gray, tiny_edsr)
@@ -103,7 +102,7 @@ def test_grayscale_upscaled_as_rgb_returned_gray(tiny_edsr, photo):
 
 def test_rgba_alpha_is_bicubic(tiny_edsr, photo, rng):
     from keras_sr.imresize import imresize
-    from keras_sr.upscale import upscale
+    from keras_sr.tiled_inference import upscale
 
     alpha = rng.integers(0, 256, photo.shape[:2], dtype=np.uint8)
     rgba = np.concatenate([photo, alpha[..., None]], -1)
@@ -116,7 +115,7 @@ def test_rgba_alpha_is_bicubic(tiny_edsr, photo, rng):
 
 def test_sixteen_bit_keeps_sixteen_bit(photo):
     from keras_sr.imresize import imresize
-    from keras_sr.upscale import upscale
+    from keras_sr.tiled_inference import upscale
 
     img16 = photo.astype(np.uint16) * 257 + 100  # values between the 8-bit levels
     out = upscale(img16, "bicubic", scale=2, tile=40)
@@ -127,7 +126,7 @@ def test_sixteen_bit_keeps_sixteen_bit(photo):
 
 
 def test_sixteen_bit_files_round_trip(tmp_path, photo):
-    from keras_sr.upscale import read_image, write_image
+    from keras_sr.tiled_inference import read_image, write_image
 
     gray16 = photo[..., 0].astype(np.uint16) * 257 + 3
     write_image(tmp_path / "g.png", gray16)
@@ -143,7 +142,7 @@ def test_sixteen_bit_files_round_trip(tmp_path, photo):
 
 def test_exif_rotation_is_applied(tmp_path, tiny_edsr, photo):
     from keras_sr.image_io import load_image
-    from keras_sr.upscale import read_image, upscale
+    from keras_sr.tiled_inference import read_image, upscale
 
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise when shown
@@ -198,7 +197,7 @@ def test_cli_folder_overwrite_and_errors(tmp_path, photo, rng, capsys):
 
 def test_cli_keras_file_tiled_matches_python(tmp_path, tiny_edsr, photo, capsys):
     from keras_sr.cli import main
-    from keras_sr.upscale import upscale
+    from keras_sr.tiled_inference import upscale
 
     model_path = tmp_path / "tiny.keras"
     tiny_edsr.save(model_path)
@@ -234,7 +233,7 @@ def test_import_keras_sr_stays_light():
 def test_cli_registered_name_with_weights(tmp_path, tiny_edsr, photo):
     from keras_sr.cli import main
     from keras_sr.models.inference import write_model_json
-    from keras_sr.upscale import upscale
+    from keras_sr.tiled_inference import upscale
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()

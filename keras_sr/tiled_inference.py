@@ -38,8 +38,6 @@ Example:
 """
 
 import os
-import sys
-import types
 
 import numpy as np
 
@@ -176,8 +174,14 @@ class _Runner:
             return
         import keras
 
-        from keras_sr.models.inference import load_upscaler, model_scale
+        from keras_sr.models import presets
+        from keras_sr.models.inference import load_model, load_upscaler, model_scale
 
+        if isinstance(model, (str, os.PathLike)) and weights is None:  # batch tiles of Keras models
+            if os.fspath(model).endswith(".keras"):
+                model = load_model(os.fspath(model))
+            elif presets.get_preset(os.fspath(model)) is not None:
+                model = presets.load_preset(os.fspath(model))
         if isinstance(model, keras.Model) and int(model.input_shape[-1]) == 3:
             def predict(batch):
                 return keras.ops.convert_to_numpy(model(batch, training=False))
@@ -313,13 +317,3 @@ def upscale(image, model, scale=None, tile=None, overlap=16, batch=4, weights=No
         return out.astype(np.float32)
     out = np.clip(out.astype(np.float64) * (peak / 255.0), 0.0, peak)
     return np.floor(out + 0.5).astype(image.dtype)
-
-
-class _CallableModule(types.ModuleType):
-    """`keras_sr.upscale(...)` works even after `import keras_sr.upscale` made it this module."""
-
-    def __call__(self, *args, **kwargs):
-        return upscale(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
