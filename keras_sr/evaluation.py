@@ -1,4 +1,4 @@
-"""The one SR evaluation protocol of keras-sr, and `tools.evaluate`.
+"""The one SR evaluation protocol of keras-sr, behind `tools.evaluate` / `keras-sr evaluate`.
 
 For every HR image of every folder and every scale `s`:
 
@@ -16,7 +16,6 @@ Example:
     >>> results["Set5"][4]["psnr"]
 """
 
-import argparse
 import json
 import os
 import sys
@@ -25,7 +24,7 @@ import time
 import numpy as np
 
 from keras_sr.cropping import modcrop
-from keras_sr.image_io import ImageError, check_min_size, list_images, load_image
+from keras_sr.image_io import check_min_size, list_images, load_image
 from keras_sr.imresize import imresize
 from keras_sr.metrics import psnr, ssim, to_uint8
 
@@ -40,7 +39,6 @@ __all__ = [
     "resolve_upscaler",
     "add_arguments",
     "run",
-    "main",
 ]
 
 
@@ -72,13 +70,13 @@ def dataset_name(folder):
     return parts[-1]
 
 
-def evaluate_images(upscaler, paths, scale, y_only=True, min_size_margin=0):
+def evaluate_images(upscaler, paths, scale, y_only=True):
     """Mean PSNR/SSIM of `upscaler(lr, scale)` over image files; per-image list too."""
     per_image = []
     for path in paths:
         hr = load_image(path)
         # After cropping `scale` pixels each side, SSIM's 11x11 window must fit.
-        check_min_size(hr, max(scale, 2 * scale + 11 + min_size_margin), path, f"evaluation at x{scale}")
+        check_min_size(hr, 2 * scale + 11, path, f"evaluation at x{scale}")
         hr, lr = degrade(hr, scale, path)
         sr = upscaler(lr, scale)
         p, s = score_pair(np.asarray(sr), hr, scale, y_only)
@@ -181,14 +179,3 @@ def run(args):
 
         atomic_write_text(args.json, json.dumps(_json_ready(results, args.per_image), indent=2))
     return results
-
-
-def main(argv=None):
-    parser = add_arguments(argparse.ArgumentParser(prog="tools.evaluate", description=__doc__.split("\n")[0]))
-    args = parser.parse_args(argv)
-    try:
-        run(args)
-    except ImageError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0

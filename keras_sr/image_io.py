@@ -22,11 +22,12 @@ Example:
     >>> check_min_size(img, 4, "baby.png", "the x4 scale")
 """
 
+import contextlib
 import os
 
 import numpy as np
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageError", "load_image", "list_images", "check_min_size", "save_image"]
+__all__ = ["IMAGE_EXTENSIONS", "ImageError", "open_image", "pil_to_rgb_array", "load_image", "list_images", "check_min_size", "save_image"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -39,10 +40,8 @@ def _sixteen_bit_to_uint8(array):
     return np.floor(np.clip(array.astype(np.float64), 0, 65535) / 257.0 + 0.5).astype(np.uint8)
 
 
-def _pil_to_rgb_array(image, path):
-    from PIL import ImageOps
-
-    image = ImageOps.exif_transpose(image)
+def pil_to_rgb_array(image, path):
+    """A decoded `PIL.Image` as RGB uint8 `(H, W, 3)` by the module's conversion rule."""
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         gray = _sixteen_bit_to_uint8(np.asarray(image))
@@ -63,9 +62,14 @@ def _pil_to_rgb_array(image, path):
     return rgb
 
 
-def load_image(path):
-    """Load an image file as RGB uint8 `(H, W, 3)` by the module's conversion rule."""
-    from PIL import Image, UnidentifiedImageError
+@contextlib.contextmanager
+def open_image(path):
+    """Open and decode an image file with Pillow, EXIF orientation applied.
+
+    Yields the loaded `PIL.Image`; every failure (missing, folder, 0 bytes,
+    unknown format, corrupt or truncated data) is an `ImageError` naming `path`.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -77,13 +81,18 @@ def load_image(path):
     try:
         with Image.open(path) as image:
             image.load()
-            return _pil_to_rgb_array(image, path)
+            decoded = ImageOps.exif_transpose(image)
     except UnidentifiedImageError as err:
         raise ImageError(f"{path}: not a readable image (corrupt or unknown format).") from err
     except (OSError, SyntaxError, ValueError) as err:
-        if isinstance(err, ImageError):
-            raise
         raise ImageError(f"{path}: corrupt or truncated image ({err}).") from err
+    yield decoded
+
+
+def load_image(path):
+    """Load an image file as RGB uint8 `(H, W, 3)` by the module's conversion rule."""
+    with open_image(path) as image:
+        return pil_to_rgb_array(image, os.fspath(path))
 
 
 def save_image(path, img):

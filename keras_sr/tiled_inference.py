@@ -54,40 +54,27 @@ def read_image(path):
     alpha), `(H, W, 3)` or `(H, W, 4)`, or uint16 `(H, W)` for 16-bit gray.
     Other modes follow `keras_sr.image_io.load_image` (RGB uint8).
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    from keras_sr.image_io import ImageError, load_image
+    from keras_sr.image_io import open_image, pil_to_rgb_array
 
     path = os.fspath(path)
-    if not os.path.isfile(path) or os.path.getsize(path) == 0:
-        return load_image(path)  # raises the image_io error naming the problem
-    try:
-        with Image.open(path) as image:
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            mode = image.mode
-            if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-                return np.asarray(image).astype(np.uint16)
-            if mode == "I":
-                array = np.asarray(image)
-                if array.max(initial=0) > 255:
-                    return np.clip(array, 0, 65535).astype(np.uint16)
-                return np.clip(array, 0, 255).astype(np.uint8)
-            if mode == "L":
-                return np.asarray(image, dtype=np.uint8)
-            if mode == "1":
-                return np.asarray(image.convert("L"), dtype=np.uint8)
-            if mode == "LA":
-                return np.asarray(image, dtype=np.uint8)
-            if mode in ("RGBA", "PA", "P") and (mode != "P" or "transparency" in image.info):
-                return np.asarray(image.convert("RGBA"), dtype=np.uint8)
-    except UnidentifiedImageError as err:
-        raise ImageError(f"{path}: not a readable image (corrupt or unknown format).") from err
-    except (OSError, SyntaxError, ValueError) as err:
-        if isinstance(err, ImageError):
-            raise
-        raise ImageError(f"{path}: corrupt or truncated image ({err}).") from err
-    return load_image(path)
+    with open_image(path) as image:
+        mode = image.mode
+        if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+            return np.asarray(image).astype(np.uint16)
+        if mode == "I":
+            array = np.asarray(image)
+            if array.max(initial=0) > 255:
+                return np.clip(array, 0, 65535).astype(np.uint16)
+            return np.clip(array, 0, 255).astype(np.uint8)
+        if mode == "L":
+            return np.asarray(image, dtype=np.uint8)
+        if mode == "1":
+            return np.asarray(image.convert("L"), dtype=np.uint8)
+        if mode == "LA":
+            return np.asarray(image, dtype=np.uint8)
+        if mode in ("RGBA", "PA", "P") and (mode != "P" or "transparency" in image.info):
+            return np.asarray(image.convert("RGBA"), dtype=np.uint8)
+        return pil_to_rgb_array(image, path)
 
 
 def write_image(path, image):
