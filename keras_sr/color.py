@@ -16,7 +16,7 @@ Example:
 
 import numpy as np
 
-__all__ = ["rgb2ycbcr", "ycbcr2rgb", "rgb_to_y", "rgb_to_y_ops", "YCBCR_MATRIX", "YCBCR_OFFSET"]
+__all__ = ["rgb2ycbcr", "ycbcr2rgb", "rgb_to_y", "rgb_to_y_ops", "rgb_to_ycbcr_ops", "ycbcr_to_rgb_ops", "YCBCR_MATRIX", "YCBCR_OFFSET"]
 
 # Rows: Y, Cb, Cr. Applied to RGB in [0, 255], divided by 255 (MATLAB's T).
 YCBCR_MATRIX = np.array(
@@ -81,3 +81,23 @@ def rgb_to_y_ops(x):
     weights = ops.convert_to_tensor((YCBCR_MATRIX[0] / 255.0).astype("float32"))
     x = ops.cast(x, "float32")
     return ops.sum(x * weights, axis=-1, keepdims=True) + YCBCR_OFFSET[0]
+
+
+def rgb_to_ycbcr_ops(rgb):
+    """MATLAB `rgb2ycbcr` (BT.601, `keras_sr.color`) for `keras.ops` tensors `(..., 3)` in [0, 255].
+
+    Returns float32 YCbCr in 0-255 units (Y in [16, 235]), not rounded, as
+    `keras_sr.color.rgb2ycbcr(rgb / 255) * 255`.
+    """
+    from keras import ops
+
+    matrix = ops.convert_to_tensor((YCBCR_MATRIX.T / 255.0).astype("float32"))
+    return ops.matmul(ops.cast(rgb, "float32"), matrix) + ops.convert_to_tensor(YCBCR_OFFSET.astype("float32"))
+
+
+def ycbcr_to_rgb_ops(ycbcr):
+    """MATLAB `ycbcr2rgb` (`keras_sr.color`) for `keras.ops` tensors `(..., 3)` in 0-255 units; not clipped."""
+    from keras import ops
+
+    inverse = ops.convert_to_tensor((np.linalg.inv(YCBCR_MATRIX) * 255.0).T.astype("float32"))
+    return ops.matmul(ops.cast(ycbcr, "float32") - ops.convert_to_tensor(YCBCR_OFFSET.astype("float32")), inverse)

@@ -36,10 +36,15 @@ __all__ = [
     "evaluate_images",
     "evaluate_folders",
     "format_table",
+    "results_to_json",
+    "EVAL_JSON",
     "resolve_upscaler",
     "add_arguments",
     "run",
 ]
+
+
+EVAL_JSON = "eval.json"  # a run directory's benchmark scores (`tools.make_table` reads them)
 
 
 def bicubic_upscaler(lr, scale):
@@ -139,7 +144,7 @@ def resolve_upscaler(model, scale=None, weights=None):
     return inference.load_upscaler(model, scale=scale, weights=weights)
 
 
-def _json_ready(results, per_image):
+def results_to_json(results, per_image=False):
     out = {}
     for name, per_scale in results.items():
         out[name] = {}
@@ -177,5 +182,5 @@ def run(args):
     if args.json:
         from keras_sr.fileio import atomic_write_text
 
-        atomic_write_text(args.json, json.dumps(_json_ready(results, args.per_image), indent=2))
+        atomic_write_text(args.json, json.dumps(results_to_json(results, args.per_image), indent=2))
     return results

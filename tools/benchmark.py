@@ -13,6 +13,7 @@ BENCHMARKS = {
     "train": ("keras_sr.benchmarks.train", "training throughput (patches/s) of the keras-sr training path"),
     "data": ("keras_sr.benchmarks.data", "input pipeline patches/s: tf.data TFRecord reader and PyDataset loader"),
     "refsr_matching": ("keras_sr.benchmarks.refsr_matching", "memory of RefSR patch matching, chunked vs full"),
+    "tflite": ("keras_sr.benchmarks.tflite", "TFLite variants (float, fp16, dynamic, int8): size, PSNR vs Keras, latency"),
 }
 
 

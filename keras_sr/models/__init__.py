@@ -9,11 +9,12 @@ Example:
     >>> from keras_sr import models
     >>> model = models.build("edsr", scale=4, variant="baseline")
     >>> models.list_models()
+    >>> fsrcnn = models.from_preset("fsrcnn_x3")       # shipped trained weights (models.list_presets())
 """
 
 import importlib
 
-__all__ = ["register", "build", "get_builder", "list_models", "BUILTIN_MODULES"]
+__all__ = ["register", "build", "get_builder", "list_models", "from_preset", "list_presets", "BUILTIN_MODULES"]
 
 # name -> module that registers it. Add a line here for every new model module.
 BUILTIN_MODULES = {
@@ -73,3 +74,17 @@ def build(name, **config):
 def list_models():
     """Sorted names of all built-in and registered models."""
     return sorted(set(BUILTIN_MODULES) | set(_REGISTRY))
+
+
+def from_preset(name):
+    """The shipped preset `name` (e.g. "fsrcnn_x3"): the registered model built from its config, weights loaded."""
+    from keras_sr.models.presets import load_preset
+
+    return load_preset(name)
+
+
+def list_presets():
+    """Names of the presets shipped in `keras_sr/presets/`."""
+    from keras_sr.models import presets
+
+    return [p.name for p in presets.list_presets()]

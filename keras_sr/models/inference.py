@@ -26,7 +26,7 @@ import os
 
 import numpy as np
 
-__all__ = ["load_upscaler", "load_model", "model_upscaler", "model_scale", "read_model_json", "write_model_json"]
+__all__ = ["rgb_or_y", "load_upscaler", "load_model", "model_upscaler", "model_scale", "read_model_json", "write_model_json"]
 
 MODEL_JSON = "model.json"
 
@@ -88,7 +88,7 @@ def model_scale(predict, channels=3, size=8):
     return out.shape[1] // size
 
 
-def _rgb_or_y(predict, channels, lr, scale):
+def rgb_or_y(predict, channels, lr, scale):
     """Run `predict` on RGB, or on Y with bicubic Cb/Cr for one-channel models."""
     from keras_sr.color import rgb2ycbcr, ycbcr2rgb
     from keras_sr.imresize import imresize
@@ -109,7 +109,7 @@ def _upscaler(predict, channels, expected_scale, label):
     def upscale(lr, scale):
         if expected_scale is not None and int(scale) != expected_scale:
             raise ValueError(f"{label} upscales x{expected_scale}, asked for x{scale}.")
-        return _rgb_or_y(predict, channels, lr, int(scale))
+        return rgb_or_y(predict, channels, lr, int(scale))
 
     upscale.scale = expected_scale
     upscale.label = label

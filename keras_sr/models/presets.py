@@ -7,6 +7,12 @@ Preset names follow `<model>_<variant>_x<scale>` (e.g. `edsr_baseline_x4`).
 No presets are shipped until they are trained; `find_preset` then returns None
 and recipes train from scratch.
 
+`make_preset(run_dir, name)` (behind `python -m tools.make_preset --run DIR`)
+turns a finished training run into a preset: it copies `final.weights.h5` and
+records the builder config (`model.json`), the command that trained it
+(`recipe.json`), steps and minutes (`summary.json`) and the benchmark table
+(`eval.json`, written by `--eval-data` or `tools.evaluate --json`).
+
 Example:
     >>> find_preset("edsr", scale=4, variant="baseline")     # None or a Preset
     >>> [p.name for p in list_presets()]
@@ -18,7 +24,8 @@ import glob
 import json
 import os
 
-__all__ = ["PRESET_DIR", "Preset", "list_presets", "find_preset", "get_preset", "load_preset"]
+__all__ = ["PRESET_DIR", "Preset", "list_presets", "find_preset", "get_preset", "load_preset", "make_preset",
+           "preset_name"]
 
 PRESET_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "presets")
 
@@ -33,6 +40,7 @@ class Preset:
     weights: str
     description: str = ""
     metrics: dict = dataclasses.field(default_factory=dict)
+    training: dict = dataclasses.field(default_factory=dict)
 
 
 def list_presets(folder=PRESET_DIR):
@@ -45,7 +53,8 @@ def list_presets(folder=PRESET_DIR):
         if not os.path.isfile(weights):
             continue
         presets.append(Preset(os.path.splitext(os.path.basename(path))[0], meta["model"], dict(meta["config"]),
-                              weights, meta.get("description", ""), dict(meta.get("metrics", {}))))
+                              weights, meta.get("description", ""), dict(meta.get("metrics", {})),
+                              dict(meta.get("training", {}))))
     return presets
 
 
@@ -54,12 +63,18 @@ def get_preset(name, folder=PRESET_DIR):
     return next((p for p in list_presets(folder) if p.name == name), None)
 
 
-def find_preset(model, scale, variant=None, folder=PRESET_DIR):
-    """The preset of registry name `model` at `scale` (and `variant` when given), or None."""
+def find_preset(model, scale, variant=None, folder=PRESET_DIR, config=None):
+    """The preset of registry name `model` at `scale` (and `variant` when given), or None.
+
+    With `config` (a builder config), only a preset built from exactly that
+    config matches, so its weights fit the model the caller builds.
+    """
     for preset in list_presets(folder):
         if preset.model != model or int(preset.config.get("scale", 0)) != int(scale):
             continue
         if variant is not None and preset.config.get("variant", variant) != variant:
+            continue
+        if config is not None and dict(preset.config) != dict(config):
             continue
         return preset
     return None
@@ -78,3 +93,68 @@ def load_preset(preset):
     model = models.build(preset.model, **preset.config)
     model.load_weights(preset.weights)
     return model
+
+
+def preset_name(model, config):
+    """`<model>[_<variant>]_x<scale>`, e.g. `fsrcnn_x3`, `edsr_baseline_x4`."""
+    parts = [model]
+    if config.get("variant"):
+        parts.append(str(config["variant"]))
+    return "_".join(parts) + f"_x{int(config['scale'])}"
+
+
+def _readable_command(command):
+    """The recorded command with absolute paths made relative to the current folder (the repository root)."""
+    out = []
+    for arg in command:
+        if os.path.isabs(arg) and os.path.exists(arg):
+            arg = os.path.relpath(arg)
+        out.append(arg)
+    return " ".join(out)
+
+
+def make_preset(run_dir, name=None, description="", folder=PRESET_DIR):
+    """Turn a finished training run into a shipped preset; returns the `Preset`.
+
+    Needs `final.weights.h5`, `model.json` and `recipe.json` in `run_dir`
+    (every keras-sr training run writes them); `eval.json` and
+    `summary.json` are recorded when present.
+    """
+    import shutil
+
+    from keras_sr.fileio import atomic_write_text
+
+    def read(filename, required=True):
+        path = os.path.join(run_dir, filename)
+        if not os.path.isfile(path):
+            if required:
+                raise ValueError(f"{run_dir}: no {filename} (is it a finished keras-sr training run?)")
+            return None
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+
+    model_meta = read("model.json")
+    recipe = read("recipe.json")
+    summary = read("summary.json", required=False) or {}
+    metrics = read("eval.json", required=False) or {}
+    weights = os.path.join(run_dir, "final.weights.h5")
+    if not os.path.isfile(weights):
+        raise ValueError(f"{run_dir}: no final.weights.h5 (is it a finished keras-sr training run?)")
+    name = name or preset_name(model_meta["name"], model_meta["config"])
+    os.makedirs(folder, exist_ok=True)
+    weights_name = f"{name}.weights.h5"
+    tmp = os.path.join(folder, f".{weights_name}.tmp")
+    shutil.copyfile(weights, tmp)
+    os.replace(tmp, os.path.join(folder, weights_name))
+    training = {
+        "command": _readable_command(recipe.get("command", [])),
+        "steps": summary.get("steps"),
+        "minutes": round(summary["seconds"] / 60, 1) if summary.get("seconds") else None,
+        "backend": recipe.get("backend"),
+        "data": recipe.get("data"),
+        "recipe": recipe.get("recipe"),
+    }
+    meta = {"model": model_meta["name"], "config": model_meta["config"], "weights": weights_name,
+            "description": description, "metrics": metrics, "training": training}
+    atomic_write_text(os.path.join(folder, f"{name}.json"), json.dumps(meta, indent=2))
+    return get_preset(name, folder)

@@ -3,9 +3,12 @@
 `recipe_main(EDSRRecipe)` gives a recipe module its `main()`: the flags are
 generated from the recipe dataclass (`--patch-size`, `--steps`, ...; help
 shows the default), plus the run options `--data`, `--val-data`, `--out`,
-`--resume`, `--strategy`, `--init`, `--tflite`, `--no-export`. With no `--data`
-the recipe's CPU demo budget applies (`Recipe.demo_defaults`), and `--init`
-defaults to the shipped preset when there is one.
+`--resume`, `--strategy`, `--init`, `--tflite`, `--no-export`, `--config`. With
+no `--data` the recipe's CPU demo budget applies (`Recipe.demo_defaults`), and
+`--init` defaults to the shipped preset when there is one. `--config FILE` (a
+JSON override file, e.g. the `best_config.json` of `python -m tools.tune`;
+format: `keras_sr.training.recipe.read_overrides`) applies after the demo
+budget and before the flags, so explicit flags still win.
 
 After training it writes the exports (SavedModel, TFLite) and the comparison
 PNG into the run directory and prints held-out PSNR/SSIM beside bicubic.
@@ -14,6 +17,7 @@ Example:
     $ python -m recipes.edsr --scale 4                       # CPU demo on the embedded images
     $ python -m recipes.edsr --scale 2 --data T91/HR BSD200/HR --steps 300000 --out runs/edsr_x2
     $ keras-sr train edsr --scale 4 --resume --out runs/edsr_x2
+    $ python -m recipes.fsrcnn --config runs/tune_fsrcnn_x3/best_config.json --data T91/HR --steps 200000
 """
 
 import argparse
@@ -25,9 +29,11 @@ import os
 import sys
 import typing
 
-__all__ = ["add_recipe_arguments", "recipe_from_args", "run_recipe", "recipe_main", "add_arguments", "run"]
+__all__ = ["add_recipe_arguments", "add_recipe_field_arguments", "recipe_from_args", "config_overrides", "run_recipe", "recipe_main", "add_arguments",
+           "run"]
 
-RUN_OPTIONS = ("data", "val_data", "out", "resume", "strategy", "init", "tflite", "no_export", "loader", "quiet")
+RUN_OPTIONS = ("data", "val_data", "eval_data", "out", "resume", "strategy", "init", "tflite", "no_export", "loader",
+               "quiet", "config")
 
 
 def _flag(name):
@@ -46,6 +52,9 @@ def add_recipe_arguments(parser, recipe_cls):
                           "with the CPU demo budget)")
     run.add_argument("--val-data", nargs="+", default=None, metavar="PATH",
                      help="held-out validation images (default: held out from --data)")
+    run.add_argument("--eval-data", nargs="+", default=None, metavar="DIR",
+                     help="after training, score the final model on these HR folders with the evaluation protocol "
+                          "(tools.evaluate) and write RUN/eval.json (tools.make_table turns runs into tables)")
     run.add_argument("--out", default=None, help="run directory (default: runs/<model>_x<scale>_<time>)")
     run.add_argument("--resume", action="store_true",
                      help="continue the run in --out (default: the newest runs/<model>_x<scale>_*) from its latest "
@@ -56,30 +65,49 @@ def add_recipe_arguments(parser, recipe_cls):
     run.add_argument("--init", default=None, choices=("scratch", "preset"),
                      help="initial weights: the shipped preset or random (default: preset when no --data is "
                           "given and a preset exists, else scratch)")
-    run.add_argument("--tflite", default="float", choices=("float", "fp16", "int8", "none"),
-                     help="TFLite file written after training (default: float)")
+    run.add_argument("--tflite", default="float", choices=("float", "fp16", "dynamic", "int8", "none"),
+                     help="TFLite file written after training: float32, float16 weights, dynamic-range (int8 "
+                          "weights) or full-integer int8 calibrated on crops of the training images (default: float)")
     run.add_argument("--no-export", action="store_true", help="skip the SavedModel and TFLite exports")
     run.add_argument("--loader", default=None, choices=("tfdata", "pydataset"),
                      help="input pipeline (default: tf.data on TensorFlow, the PyDataset loader on JAX/PyTorch)")
     run.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch)")
+    run.add_argument("--config", default=None, metavar="FILE",
+                     help="JSON override file, e.g. the best_config.json of python -m tools.tune: its values replace "
+                          "the recipe defaults and the demo budget, explicit flags still win (format: "
+                          "keras_sr.training.recipe.read_overrides)")
     group = parser.add_argument_group("recipe (defaults: the paper's; in brackets: the CPU demo's when no --data)")
-    hints = typing.get_type_hints(recipe_cls)
-    for f, kind in recipe_cls.flag_fields():
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+
+    def help_text(f, default):
         shown = f"default {default!r}" + (f" [{demo[f.name]!r}]" if f.name in demo else "")
-        help_text = f"{f.metadata.get('help', '')} ({shown})"
+        return f"{f.metadata.get('help', '')} ({shown})"
+
+    add_recipe_field_arguments(group, recipe_cls, help_text)
+    return parser
+
+
+def add_recipe_field_arguments(group, recipe_cls, help_text=None):
+    """One flag per settable recipe field (`--patch-size`, `--steps`, ...), default None: the recipe decides.
+
+    `help_text(field, default)` gives each flag's help (default: the field's
+    help and its default value).
+    """
+    hints = typing.get_type_hints(recipe_cls)
+    for f, _ in recipe_cls.flag_fields():
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        text = help_text(f, default) if help_text else f"{f.metadata.get('help', '')} (default {default!r})"
         choices = f.metadata.get("choices")
         if f.name == "mixed_precision":
             group.add_argument(_flag(f.name), nargs="?", const="auto", default=None, choices=choices,
-                               help=help_text + "; the bare flag means auto (float16 on TF GPUs, else bfloat16)")
+                               help=text + "; the bare flag means auto (float16 on TF GPUs, else bfloat16)")
         elif hints[f.name] is bool:
-            group.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            group.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, default=None, help=text)
         elif hints[f.name] is tuple:
-            group.add_argument(_flag(f.name), nargs="*", type=int, default=None, help=help_text)
+            group.add_argument(_flag(f.name), nargs="*", type=int, default=None, help=text)
         else:
             kind = hints[f.name] if hints[f.name] in (int, float, str) else str
-            group.add_argument(_flag(f.name), type=kind, default=None, choices=choices, help=help_text)
-    return parser
+            group.add_argument(_flag(f.name), type=kind, default=None, choices=choices, help=text)
+    return group
 
 
 def _latest_run(recipe_cls, scale):
@@ -89,35 +117,54 @@ def _latest_run(recipe_cls, scale):
 
 
 def recipe_from_args(recipe_cls, args):
-    """The resolved recipe: paper defaults -> per-scale rule -> demo budget (no --data) -> flags.
+    """The resolved recipe: paper defaults -> per-scale rule -> demo budget (no --data) -> `--config FILE` -> flags.
 
-    With `--resume`, the run's recorded recipe is the base and flags override it.
+    With `--resume`, the run's recorded recipe is the base and the config file and flags override it. The
+    config file's `scale` applies when `--scale` is not given.
     """
     from keras_sr.training.recipe import read_recipe_json
 
     flags = {f.name: getattr(args, f.name) for f, _ in recipe_cls.flag_fields() if getattr(args, f.name) is not None}
-    if "lr_milestones" in flags:
-        flags["lr_milestones"] = tuple(flags["lr_milestones"])
+    flags = {k: tuple(v) if isinstance(v, list) else v for k, v in flags.items()}  # tuple fields (nargs="*")
+    config = config_overrides(recipe_cls, args)
     scale = flags.pop("scale", None)
+    config_scale = config.pop("scale", None)
+    if scale is None:
+        scale = config_scale
     if args.resume:
         recorded = read_recipe_json(args.out) if args.out else None
         if recorded:
             base = recipe_cls.from_dict(recorded["recipe"])
             if scale is not None and int(scale) != base.scale:
                 raise SystemExit(f"error: {args.out} was trained at x{base.scale}, --scale says x{scale}")
-            return base.replace(**flags)
+            return base.replace(**{**config, **flags})
     scale = int(scale or 4)
     overrides = {}
     if not args.data:
         overrides.update(recipe_cls.demo_defaults(scale))
+    overrides.update(config)
     overrides.update(flags)
     return recipe_cls.for_scale(scale, **overrides)
+
+
+def config_overrides(recipe_cls, args):
+    """The `{field: value}` overrides of `--config FILE` (`{}` without it); a bad file exits naming it and the key."""
+    from keras_sr.training.recipe import OverrideFileError, read_overrides
+
+    path = getattr(args, "config", None)
+    if not path:
+        return {}
+    try:
+        return read_overrides(path, recipe_cls)
+    except OverrideFileError as err:
+        raise SystemExit(f"error: --config {err}") from None
 
 
 def _init_weights(recipe, args, log):
     from keras_sr.models import presets
 
-    preset = presets.find_preset(recipe.model, recipe.scale, recipe.model_config().get("variant"))
+    preset = presets.find_preset(recipe.model, recipe.scale, recipe.model_config().get("variant"),
+                                 config=recipe.model_config())
     mode = args.init or ("preset" if (not args.data and preset is not None) else "scratch")
     if mode == "preset" and preset is None:
         if args.init == "preset":
@@ -131,7 +178,7 @@ def _init_weights(recipe, args, log):
     return (preset if mode == "preset" else None), mode
 
 
-def _export(result, args, log):
+def _export(result, args, log, representative_data=None):
     from keras_sr.export.saved_model import export_saved_model
 
     paths = {}
@@ -140,30 +187,42 @@ def _export(result, args, log):
         export_saved_model(os.path.join(result.run_dir, "final.keras"), saved)
         paths["saved_model"] = saved
         if args.tflite != "none":
-            from keras_sr.export.tflite import convert_saved_model
+            from keras_sr.export.tflite import convert_saved_model, tflite_filename
 
-            name = "model.tflite" if args.tflite == "float" else f"model_{args.tflite}.tflite"
-            paths["tflite"] = convert_saved_model(saved, os.path.join(result.run_dir, name), args.tflite)
+            paths["tflite"] = convert_saved_model(saved, os.path.join(result.run_dir, tflite_filename(args.tflite)),
+                                                  args.tflite, representative_data=representative_data)
     except Exception as err:  # noqa: BLE001 - the trained model is saved; say what failed and go on
         log(f"export failed ({type(err).__name__}: {err}); the model is in {result.run_dir}/final.keras")
     return paths
 
 
 def _comparison(result, val_pairs, log):
-    import keras
-
     from keras_sr.image_io import save_image
     from keras_sr.training.report import comparison_image
+    from keras_sr.training.validation import predict_image
 
     if not val_pairs:
         return None
     lr, hr = val_pairs[0]
-    sr = keras.ops.convert_to_numpy(result.model(lr[None].astype("float32"), training=False))[0]
+    sr = predict_image(result.model, lr, result.recipe.scale)
     name = result.recipe.model.upper()
     panel = comparison_image(lr, hr, sr, result.recipe.scale, labels=("LR (nearest)", "bicubic", name, "HR"))
     path = os.path.join(result.run_dir, "comparison.png")
     save_image(path, panel)
     return path
+
+
+def _benchmark(result, folders, log):
+    """Score the final model on HR folders (the evaluation protocol) and write `RUN/eval.json`."""
+    from keras_sr.evaluation import EVAL_JSON, evaluate_folders, format_table, results_to_json
+    from keras_sr.fileio import atomic_write_text
+    from keras_sr.models.inference import model_upscaler
+
+    scale = result.recipe.scale
+    results = evaluate_folders(model_upscaler(result.model, scale), folders, [scale], log=log)
+    atomic_write_text(os.path.join(result.run_dir, EVAL_JSON), json.dumps(results_to_json(results), indent=2))
+    print(format_table(results, title=f"{result.recipe.model} x{scale} (final weights): PSNR / SSIM on Y"))
+    return results
 
 
 def run_recipe(recipe_cls, args, log=print):
@@ -177,10 +236,13 @@ def run_recipe(recipe_cls, args, log=print):
         if args.out is None:
             raise SystemExit("error: --resume without --out and no earlier run under runs/")
     recipe = recipe_from_args(recipe_cls, args)
+    config = config_overrides(recipe_cls, args)
+    if config:
+        log(f"config {args.config}: " + json.dumps(config, default=str))
     init, mode = _init_weights(recipe, args, log)
     if init is not None and not args.data:
         recipe = recipe.replace(**{k: v for k, v in recipe_cls.finetune_defaults(recipe.scale).items()
-                                   if getattr(args, k, None) is None})
+                                   if getattr(args, k, None) is None and k not in config})
     out = args.out or default_run_dir(recipe)
     log(f"run directory: {out}")
     log("recipe: " + json.dumps({k: v for k, v in recipe.to_dict().items()}, default=str))
@@ -190,7 +252,11 @@ def run_recipe(recipe_cls, args, log=print):
     result = train(recipe, data=args.data, val_data=args.val_data, out=out, strategy=args.strategy,
                    resume=args.resume, init_weights=init, val_pairs=val_pairs, loader=args.loader,
                    verbose=2 if args.quiet else "auto", log=log)
-    paths = {} if args.no_export else _export(result, args, log)
+    # int8 TFLite calibrates on crops of the training images (image sources; else the embedded photographs)
+    representative = list(split.train) if split.kind == "images" else None
+    paths = {} if args.no_export else _export(result, args, log, representative)
+    if args.eval_data:
+        _benchmark(result, args.eval_data, log)
     comparison = _comparison(result, val_pairs, log)
     name = f"{recipe.model.upper()} ({mode}, {result.steps} steps)"
     print()

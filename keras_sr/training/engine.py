@@ -23,6 +23,27 @@ What a run does, in order:
 Run directory: `recipe.json`, `model.json`, `checkpoints/`, `tensorboard/`,
 `log.csv`, `final.keras`, `final.weights.h5`, `summary.json`.
 
+A recipe may train a model other than the one it validates and exports, as
+long as both hold the same variables (same shapes, same order). Optional
+recipe methods (the base `Recipe` has none; each defaults to the plain run):
+
+* `train_model_config()`: builder kwargs of the model trained (default
+  `model_config()`), e.g. VDSR's `scale=None` model on bicubic-upsampled
+  patches, or DRCN / LapSRN with `intermediate_outputs=True`;
+* `training_loss()`: a multi-output loss `loss(hr, outputs_dict, step)`
+  (`keras_sr.training.losses.RecursiveSupervisionLoss`, `PyramidLoss`); the
+  network is then wrapped in `MultiOutputTrainer`, which owns a step counter
+  (saved in checkpoints) for step-dependent losses;
+* `train_data(split, seed=, steps_per_epoch=, loader=, log=)`: the training
+  batches (default `keras_sr.training.data.make_train_data`), e.g. the
+  mixed-scale loader of `keras_sr.training.multiscale`.
+
+When the trained model differs, validation and the best checkpoint score a
+float32 copy of the `model_config()` model holding the trained (EMA) weights
+(`keras_sr.training.multi_output.InferenceModelValidation`), and `final.keras` is that model. A recipe with a
+`clip_theta` field > 0 gets VDSR's adjustable gradient clipping
+(`keras_sr.training.optimizers.AdjustableClippingAdam`).
+
 Example:
     >>> recipe = EDSRRecipe.for_scale(4, steps=200)
     >>> result = train(recipe, out="runs/edsr_x4")
@@ -46,9 +67,13 @@ from keras_sr.training.distribution import resolve_distribution
 from keras_sr.training.losses import get_loss
 from keras_sr.training.recipe import write_recipe_json
 from keras_sr.training.schedules import make_schedule
+from keras_sr.training.multi_output import (InferenceModelValidation, MultiOutputTrainer, check_same_variables,
+                                            inference_weights)
+from keras_sr.training.optimizers import AdjustableClippingAdam, AdjustableClippingAdamW
+from keras_sr.training.validation import ValidationCallback
 
 __all__ = ["TrainResult", "StepLimit", "train", "make_optimizer", "compile_model", "resolve_policy",
-           "default_run_dir", "build_inference_model"]
+           "default_run_dir", "build_inference_model", "train_model_config"]
 
 
 @dataclasses.dataclass
@@ -160,14 +185,22 @@ def _dtype_policy(name):
 
 
 def make_optimizer(recipe):
-    """Adam (AdamW with `weight_decay`) with the recipe's schedule, clipping and EMA."""
+    """Adam (AdamW with `weight_decay`) with the recipe's schedule, clipping and EMA.
+
+    A recipe field `clip_theta` > 0 selects the adjustable gradient clipping of
+    VDSR (`AdjustableClippingAdam` / `AdjustableClippingAdamW`).
+    """
     kwargs = dict(learning_rate=make_schedule(recipe), beta_1=recipe.beta_1, beta_2=recipe.beta_2,
                   epsilon=recipe.epsilon, **ema_lib.ema_optimizer_kwargs(recipe.ema_decay))
     if recipe.clip_grad_norm:
         kwargs["global_clipnorm"] = float(recipe.clip_grad_norm)
+    theta = float(getattr(recipe, "clip_theta", 0.0) or 0.0)
+    if theta:
+        kwargs["clip_theta"] = theta
     if recipe.weight_decay:
-        return keras.optimizers.AdamW(weight_decay=recipe.weight_decay, **kwargs)
-    return keras.optimizers.Adam(**kwargs)
+        cls = AdjustableClippingAdamW if theta else keras.optimizers.AdamW
+        return cls(weight_decay=recipe.weight_decay, **kwargs)
+    return (AdjustableClippingAdam if theta else keras.optimizers.Adam)(**kwargs)
 
 
 def _jit(recipe):
@@ -175,10 +208,21 @@ def _jit(recipe):
 
 
 def compile_model(model, recipe):
-    loss = get_loss(recipe.loss, **({"epsilon": recipe.charbonnier_epsilon} if recipe.loss == "charbonnier" else {}))
+    """Compile with the recipe's optimizer and pixel loss (a `MultiOutputTrainer` brings its own loss)."""
+    if isinstance(model, MultiOutputTrainer):
+        loss = None
+    else:
+        loss = get_loss(recipe.loss, **({"epsilon": recipe.charbonnier_epsilon} if recipe.loss == "charbonnier"
+                                        else {}))
     model.compile(optimizer=make_optimizer(recipe), loss=loss, jit_compile=_jit(recipe),
                   steps_per_execution=int(recipe.steps_per_execution))
     return model
+
+
+def train_model_config(recipe):
+    """Builder kwargs of the model `train` fits: `recipe.train_model_config()` when defined, else `model_config()`."""
+    hook = getattr(recipe, "train_model_config", None)
+    return hook() if callable(hook) else recipe.model_config()
 
 
 def build_inference_model(recipe, model_config=None):
@@ -189,17 +233,27 @@ def build_inference_model(recipe, model_config=None):
         return models.build(recipe.model, **(model_config or recipe.model_config()))
 
 
-def _load_init_weights(model, init_weights, log):
+def _load_init_weights(model, init_weights, log, via=None):
+    """Load a `.weights.h5` / preset into `model`; through `via` (the exported model's layout) when given."""
     from keras_sr.models import presets
 
     if init_weights is None:
         return
     if isinstance(init_weights, presets.Preset):
         log(f"initial weights: preset {init_weights.name}")
-        model.load_weights(init_weights.weights)
+        path = init_weights.weights
     else:
         log(f"initial weights: {init_weights}")
-        model.load_weights(init_weights)
+        path = init_weights
+    if via is None:
+        model.load_weights(path)
+    else:  # weights files are written from the exported model: load there, copy over
+        via.load_weights(path)
+        model.set_weights(via.get_weights())
+
+
+def _describe_config(config):
+    return ", ".join(f"{k}={v!r}" for k, v in config.items())
 
 
 def _verbose(verbose):
@@ -231,7 +285,6 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
     from keras_sr.data.sources import load_validation_pairs, resolve_data
     from keras_sr.training.data import make_train_data
     from keras_sr.training.report import comparison_image
-    from keras_sr.training.validation import ValidationCallback
 
     log = log or (lambda *_: None)
     start = time.perf_counter()
@@ -241,7 +294,11 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
     if resume and manager.latest_path() is None:
         log(f"--resume: no checkpoint in {out}/checkpoints, starting from scratch")
     model_config = recipe.model_config()
-    write_recipe_json(out, recipe, model_config, extra={"strategy": strategy, "data": data})
+    train_config = train_model_config(recipe)
+    extra = {"strategy": strategy, "data": data}
+    if train_config != model_config:
+        extra["train_model"] = {"config": train_config}
+    write_recipe_json(out, recipe, model_config, extra=extra)
     from keras_sr.models.inference import write_model_json
 
     write_model_json(out, recipe.model, model_config)
@@ -265,19 +322,28 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
     with _dtype_policy(policy), dist.scope():
         from keras_sr import models
 
-        model = models.build(recipe.model, **model_config)
+        network = models.build(recipe.model, **train_config)
+        loss_hook = getattr(recipe, "training_loss", None)
+        supervision = loss_hook() if callable(loss_hook) else None
+        model = MultiOutputTrainer(network, supervision) if supervision is not None else network
+        separate = supervision is not None or train_config != model_config
+        best_model = build_inference_model(recipe, model_config)
+        if separate:
+            check_same_variables(network, best_model, (train_config, model_config))
         compile_model(model, recipe)
         step0 = 0
         if resume and manager.latest_path() is not None:
             step0 = manager.restore_latest(model)
             log(f"resumed from {manager.latest_path()} at step {step0}")
         else:
-            _load_init_weights(model, init_weights, log)
+            _load_init_weights(network, init_weights, log, via=best_model if separate else None)
         if train_data is None:
-            train_data = make_train_data(split, recipe, seed=recipe.seed + step0, steps_per_epoch=epoch_steps,
-                                         loader=loader, log=log)
-
-        best_model = build_inference_model(recipe, model_config)
+            data_hook = getattr(recipe, "train_data", None)
+            data_kwargs = dict(seed=recipe.seed + step0, steps_per_epoch=epoch_steps, loader=loader, log=log)
+            if callable(data_hook):
+                train_data = data_hook(split, **data_kwargs)
+            else:
+                train_data = make_train_data(split, recipe, **data_kwargs)
         board = None
         if tensorboard:
             from keras_sr.training.tensorboard import TensorBoardLogger
@@ -294,8 +360,13 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
             strip = comparison_image(lr, hr, scores["outputs"][0], recipe.scale, zoom=1)
             board.images(step, "val/lr_bicubic_sr_hr", [strip])
 
-        validation = ValidationCallback(val_pairs, recipe.scale, recipe.val_every, recipe.steps, y_only=True,
-                                        weights_context=ema_lib.ema_weights, on_result=on_validation, log=log)
+        if separate:
+            validation = InferenceModelValidation(build_inference_model(recipe, model_config), val_pairs,
+                                                  recipe.scale, recipe.val_every, recipe.steps, y_only=True,
+                                                  on_result=on_validation, log=log)
+        else:
+            validation = ValidationCallback(val_pairs, recipe.scale, recipe.val_every, recipe.steps, y_only=True,
+                                            weights_context=ema_lib.ema_weights, on_result=on_validation, log=log)
         if board is not None and validation.bicubic:
             board.scalars(0, {"val/bicubic_psnr": validation.bicubic["psnr"],
                               "val/bicubic_ssim": validation.bicubic["ssim"]})
@@ -304,7 +375,7 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
             _Timer(),
             validation,
             checkpoint_lib.CheckpointCallback(manager, recipe.checkpoint_every, recipe.steps, best_model=best_model,
-                                              weights_for_best=ema_lib.weights_with_ema),
+                                              weights_for_best=inference_weights),
             _CSVLog(os.path.join(out, "log.csv")),
             *([board] if board is not None else []),
             *callbacks,
@@ -314,15 +385,17 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
         history = {}
         if step0 < recipe.steps:
             epochs = math.ceil(recipe.steps / epoch_steps)
-            log(f"training {recipe.model} x{recipe.scale}: steps {step0} -> {recipe.steps}, batch {recipe.batch_size}, "
-                f"LR patch {recipe.patch_size}, {epochs - step0 // epoch_steps} epochs of {epoch_steps} steps")
+            trained = "" if not separate else f" (trained as {recipe.model}({_describe_config(train_config)}))"
+            log(f"training {recipe.model} x{recipe.scale}{trained}: steps {step0} -> {recipe.steps}, batch "
+                f"{recipe.batch_size}, patch {recipe.patch_size} (HR {recipe.hr_patch_size}), "
+                f"{epochs - step0 // epoch_steps} epochs of {epoch_steps} steps")
             fit = model.fit(train_data, steps_per_epoch=epoch_steps, epochs=epochs, initial_epoch=step0 // epoch_steps,
                             callbacks=all_callbacks, verbose=_verbose(verbose), shuffle=False)
             history = {k: [float(v) for v in values] for k, values in fit.history.items()}
         else:
             log(f"nothing to train: the latest checkpoint is at step {step0} >= {recipe.steps}")
         steps_done = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
-        final_weights = ema_lib.weights_with_ema(model)
+        final_weights = inference_weights(model)
 
     inference = build_inference_model(recipe, model_config)
     inference.set_weights(final_weights)

@@ -28,7 +28,8 @@ import sys
 import time
 import typing
 
-__all__ = ["Recipe", "field", "write_recipe_json", "read_recipe_json", "RECIPE_JSON"]
+__all__ = ["Recipe", "field", "write_recipe_json", "read_recipe_json", "RECIPE_JSON", "OverrideFileError",
+           "check_overrides", "read_overrides", "write_overrides"]
 
 RECIPE_JSON = "recipe.json"
 
@@ -184,6 +185,45 @@ class Recipe:
         hints = typing.get_type_hints(cls)
         return [(f, hints[f.name]) for f in dataclasses.fields(cls) if f.metadata.get("flag", True)]
 
+    # Hyperparameter search ------------------------------------------------------
+    @classmethod
+    def search_space(cls, hp):
+        """The recipe's hyperparameter search space: `{field: value}` overrides drawn from keras-tuner's `hp`.
+
+        `keras_sr.tuning` (`python -m tools.tune`) calls this with a
+        `keras_tuner.HyperParameters` object once per trial and trains
+        `recipe.replace(**overrides)`. Name each hyperparameter after the
+        recipe field it sets (that is how `--d 32` fixes `d` during a search).
+        The base class declares no space and raises `NotImplementedError`.
+
+        Example (a subclass):
+            @classmethod
+            def search_space(cls, hp):
+                return {"learning_rate": hp.Float("learning_rate", 1e-4, 3e-3, sampling="log"),
+                        "batch_size": hp.Choice("batch_size", [16, 32, 64])}
+        """
+        raise NotImplementedError(
+            f"{cls.__name__} declares no search space: {cls.__name__}.search_space(hp) is not defined, so "
+            "there is nothing for tools.tune to search. Define the classmethod (see FSRCNNRecipe.search_space) "
+            "to tune this recipe.")
+
+
+def _module_name(module):
+    """A module's import name; `__main__` (a `python -m recipes.x` run) is resolved to `recipes.x`."""
+    if module == "__main__":
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        if spec is not None and spec.name:
+            return spec.name
+    return module
+
+
+def command_line():
+    """This process's command as a list: `["python", "-m", "recipes.edsr", ...]` for module runs."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name:
+        return ["python", "-m", spec.name, *sys.argv[1:]]
+    return [os.path.basename(sys.executable), *sys.argv]
+
 
 def write_recipe_json(run_dir, recipe, model_config=None, extra=None):
     """Record the resolved recipe, the model's registry name and builder config, and the environment."""
@@ -192,12 +232,12 @@ def write_recipe_json(run_dir, recipe, model_config=None, extra=None):
     from keras_sr.fileio import atomic_write_text
 
     payload = {
-        "recipe_class": f"{type(recipe).__module__}.{type(recipe).__qualname__}",
+        "recipe_class": f"{_module_name(type(recipe).__module__)}.{type(recipe).__qualname__}",
         "recipe": recipe.to_dict(),
         "model": {"name": recipe.model, "config": model_config if model_config is not None else recipe.model_config()},
         "backend": keras.backend.backend(),
         "keras_version": keras.__version__,
-        "command": [os.path.basename(sys.executable), *sys.argv],
+        "command": command_line(),
         "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     payload.update(extra or {})
@@ -213,3 +253,125 @@ def read_recipe_json(run_dir):
         return None
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+# Override files (`--config FILE`) ---------------------------------------------------------------------------------
+
+# Top-level keys of the nested override-file form; any other top-level key makes the file a flat `{field: value}` dict.
+CONFIG_KEYS = ("recipe", "scale", "overrides", "search")
+
+
+class OverrideFileError(ValueError):
+    """An override file that cannot be applied; the message names the file and the key."""
+
+
+def _coerce(recipe_cls, name, kind, value, source):
+    """`value` (parsed JSON) as the type of field `name`, or `OverrideFileError` naming `source` and the key."""
+    def bad(expected):
+        return OverrideFileError(f"{source}: key {name!r} of {recipe_cls.__name__} must be {expected}, "
+                                 f"got {value!r}")
+
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a number")
+        return float(value)
+    if kind is tuple:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool)
+                                                           for v in value):
+            raise bad("a list of integers")
+        return tuple(value)
+    if kind is str and not isinstance(value, str):
+        raise bad("a string")
+    return value
+
+
+def check_overrides(recipe_cls, values, source="overrides"):
+    """`values` checked against the settable fields (`Recipe.flag_fields`) of `recipe_cls`, converted to field types.
+
+    Unknown keys and mistyped values raise `OverrideFileError` naming `source` (the file) and the key; the values
+    themselves are validated when the recipe is built (`Recipe.validated`).
+
+    Example:
+        >>> check_overrides(FSRCNNRecipe, {"d": 32, "learning_rate": 1e-3})
+        {'d': 32, 'learning_rate': 0.001}
+    """
+    if not isinstance(values, dict):
+        raise OverrideFileError(f"{source}: overrides must be a JSON object of recipe fields, got {values!r}")
+    kinds = {f.name: kind for f, kind in recipe_cls.flag_fields()}
+    checked = {}
+    for key, value in values.items():
+        if key not in kinds:
+            raise OverrideFileError(
+                f"{source}: unknown key {key!r}: {recipe_cls.__name__} has no settable field {key!r} "
+                f"(fields: {', '.join(sorted(kinds))})")
+        checked[key] = _coerce(recipe_cls, key, kinds[key], value, source)
+    return checked
+
+
+def read_overrides(path, recipe_cls):
+    """The `{field: value}` overrides of an override file (`--config FILE`), checked against `recipe_cls`.
+
+    The file is JSON in one of two forms:
+
+    * flat: `{"d": 32, "m": 2, "learning_rate": 0.0012}`;
+    * nested (what `python -m tools.tune` writes, `best_config.json`):
+      `{"recipe": "fsrcnn", "scale": 3, "overrides": {"d": 32, ...}, "search": {...}}`. `recipe` (optional)
+      must be the recipe reading the file; `scale` (optional) is returned as the `scale` override; `search` is a
+      free-form record of where the values came from and is not applied.
+
+    Keys are the recipe's settable fields (its command-line flags with `_` for `-`); an unknown key or a value of
+    the wrong JSON type raises `OverrideFileError` naming the file and the key.
+
+    Example:
+        >>> read_overrides("runs/tune_fsrcnn/best_config.json", FSRCNNRecipe)
+        {'scale': 3, 'd': 32, 's': 12, 'm': 2, 'learning_rate': 0.0012}
+    """
+    source = os.fspath(path)
+    try:
+        with open(source, encoding="utf-8") as f:
+            payload = json.load(f)
+    except FileNotFoundError:
+        raise OverrideFileError(f"{source}: no such override file") from None
+    except json.JSONDecodeError as err:
+        raise OverrideFileError(f"{source}: not valid JSON ({err})") from None
+    if not isinstance(payload, dict):
+        raise OverrideFileError(f"{source}: an override file is a JSON object, got {type(payload).__name__}")
+    if "overrides" not in payload:
+        return check_overrides(recipe_cls, payload, source)
+    extra = sorted(set(payload) - set(CONFIG_KEYS))
+    if extra:
+        raise OverrideFileError(f"{source}: unknown key {extra[0]!r} beside 'overrides' (the nested form allows "
+                                f"{', '.join(CONFIG_KEYS)}; recipe fields go inside 'overrides')")
+    recipe = payload.get("recipe")
+    if recipe is not None and recipe != recipe_cls.model_name():
+        raise OverrideFileError(f"{source}: written for recipe {recipe!r}, not {recipe_cls.model_name()!r}")
+    if not isinstance(payload["overrides"], dict):
+        raise OverrideFileError(f"{source}: 'overrides' must be a JSON object of recipe fields")
+    values = {"scale": payload["scale"]} if payload.get("scale") is not None else {}
+    values.update(payload["overrides"])
+    return check_overrides(recipe_cls, values, source)
+
+
+def write_overrides(path, recipe_cls, overrides, scale=None, search=None):
+    """Write an override file in the nested form of `read_overrides`; returns `path`.
+
+    Example:
+        >>> write_overrides("best_config.json", FSRCNNRecipe, {"d": 32, "m": 2}, scale=3, search={"val_psnr": 27.3})
+    """
+    from keras_sr.fileio import atomic_write_text
+
+    values = check_overrides(recipe_cls, dict(overrides), f"overrides for {os.fspath(path)}")
+    payload = {"recipe": recipe_cls.model_name(), **({} if scale is None else {"scale": int(scale)}),
+               "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}}
+    if search is not None:
+        payload["search"] = search
+    atomic_write_text(os.fspath(path), json.dumps(payload, indent=2, default=str) + "\n")
+    return path

@@ -24,12 +24,22 @@ import keras
 
 from keras_sr.evaluation import bicubic_upscaler, score_pair
 
-__all__ = ["evaluate_pairs", "bicubic_scores", "ValidationCallback"]
+__all__ = ["predict_image", "evaluate_pairs", "bicubic_scores", "ValidationCallback"]
 
 
-def _predict(model, lr):
-    x = np.asarray(lr, np.float32)[None]
-    return keras.ops.convert_to_numpy(model(x, training=False))[0]
+def predict_image(model, lr, scale):
+    """`model` on one RGB uint8 LR image -> RGB float SR; Y (1-channel) models get Y, Cb/Cr go bicubic.
+
+    The same rule as `keras_sr.models.inference` (the evaluation protocol), so
+    validation during training scores Y-channel models (SRCNN, FSRCNN, ...)
+    exactly as `tools.evaluate` does.
+    """
+    from keras_sr.models.inference import rgb_or_y
+
+    def predict(batch):
+        return keras.ops.convert_to_numpy(model(batch, training=False))
+
+    return rgb_or_y(predict, int(model.input_shape[-1]), lr, int(scale))
 
 
 def _mean_scores(per_image, seconds):
@@ -46,7 +56,7 @@ def evaluate_pairs(model, pairs, scale, y_only=True, keep_outputs=False):
     start = time.perf_counter()
     per_image, outputs = [], []
     for lr, hr in pairs:
-        sr = _predict(model, lr)
+        sr = predict_image(model, lr, scale)
         p, s = score_pair(sr, hr, scale, y_only)
         per_image.append({"psnr": p, "ssim": s})
         if keep_outputs:
