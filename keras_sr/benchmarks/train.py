@@ -111,7 +111,7 @@ def measure(args):
     from keras_sr.data.sources import resolve_data
     from keras_sr.training.data import make_train_data
     from keras_sr.training.distribution import resolve_distribution
-    from keras_sr.training.engine import _dtype_policy, compile_model, resolve_policy
+    from keras_sr.training.engine import dtype_policy, compile_model, resolve_policy
 
     recipe_cls = _recipe_class(args.model)
     overrides = dict(batch_size=args.batch_size, patch_size=args.patch_size, steps=args.warmup + args.steps,
@@ -144,7 +144,7 @@ def measure(args):
         result.update(steps_per_second=args.steps / seconds, patches_per_second=args.steps * args.batch_size / seconds)
         return result
     dist = resolve_distribution(args.strategy)
-    with _dtype_policy(result["policy"]), dist.scope():
+    with dtype_policy(result["policy"]), dist.scope():
         model = models.build(recipe.model, **recipe.model_config())
         compile_model(model, recipe)
         clock = _StepClock(args.warmup)

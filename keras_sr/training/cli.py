@@ -29,7 +29,7 @@ import os
 import sys
 import typing
 
-__all__ = ["add_recipe_arguments", "add_recipe_field_arguments", "recipe_from_args", "config_overrides", "run_recipe", "recipe_main", "add_arguments",
+__all__ = ["add_recipe_arguments", "add_recipe_field_arguments", "export_run", "benchmark_run", "recipe_from_args", "config_overrides", "run_recipe", "recipe_main", "add_arguments",
            "run"]
 
 RUN_OPTIONS = ("data", "val_data", "eval_data", "out", "resume", "strategy", "init", "tflite", "no_export", "loader",
@@ -178,7 +178,7 @@ def _init_weights(recipe, args, log):
     return (preset if mode == "preset" else None), mode
 
 
-def _export(result, args, log, representative_data=None):
+def export_run(result, args, log, representative_data=None):
     from keras_sr.export.saved_model import export_saved_model
 
     paths = {}
@@ -212,7 +212,7 @@ def _comparison(result, val_pairs, log):
     return path
 
 
-def _benchmark(result, folders, log):
+def benchmark_run(result, folders, log):
     """Score the final model on HR folders (the evaluation protocol) and write `RUN/eval.json`."""
     from keras_sr.evaluation import EVAL_JSON, evaluate_folders, format_table, results_to_json
     from keras_sr.fileio import atomic_write_text
@@ -254,9 +254,9 @@ def run_recipe(recipe_cls, args, log=print):
                    verbose=2 if args.quiet else "auto", log=log)
     # int8 TFLite calibrates on crops of the training images (image sources; else the embedded photographs)
     representative = list(split.train) if split.kind == "images" else None
-    paths = {} if args.no_export else _export(result, args, log, representative)
+    paths = {} if args.no_export else export_run(result, args, log, representative)
     if args.eval_data:
-        _benchmark(result, args.eval_data, log)
+        benchmark_run(result, args.eval_data, log)
     comparison = _comparison(result, val_pairs, log)
     name = f"{recipe.model.upper()} ({mode}, {result.steps} steps)"
     print()

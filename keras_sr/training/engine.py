@@ -72,7 +72,7 @@ from keras_sr.training.multi_output import (InferenceModelValidation, MultiOutpu
 from keras_sr.training.optimizers import AdjustableClippingAdam, AdjustableClippingAdamW
 from keras_sr.training.validation import ValidationCallback
 
-__all__ = ["TrainResult", "StepLimit", "train", "make_optimizer", "compile_model", "resolve_policy",
+__all__ = ["TrainResult", "StepLimit", "train", "make_optimizer", "compile_model", "resolve_policy", "dtype_policy",
            "default_run_dir", "build_inference_model", "train_model_config"]
 
 
@@ -175,7 +175,8 @@ def resolve_policy(mixed_precision):
 
 
 @contextlib.contextmanager
-def _dtype_policy(name):
+def dtype_policy(name):
+    """Context manager: Keras' global dtype policy is `name` inside (e.g. "mixed_bfloat16"), restored after."""
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(name)
     try:
@@ -229,7 +230,7 @@ def build_inference_model(recipe, model_config=None):
     """The recipe's model in float32, uncompiled (for export, best weights, evaluation)."""
     from keras_sr import models
 
-    with _dtype_policy("float32"):
+    with dtype_policy("float32"):
         return models.build(recipe.model, **(model_config or recipe.model_config()))
 
 
@@ -319,7 +320,7 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
     log(f"held-out validation images: {len(val_pairs)}")
 
     epoch_steps = recipe.epoch_steps
-    with _dtype_policy(policy), dist.scope():
+    with dtype_policy(policy), dist.scope():
         from keras_sr import models
 
         network = models.build(recipe.model, **train_config)
