@@ -41,6 +41,8 @@ def test_make_preset_round_trip(tmp_path, monkeypatch):
     assert preset.training["steps"] == 7 and preset.training["minutes"] == 1.5
     # the recorded command is readable: absolute paths made relative to the folder it was made from
     assert preset.training["command"] == "python -m recipes.fsrcnn --scale 3 --data ."
+    assert presets._readable_command(["python", "/x/recipes/espcn.py", "--scale", "3"]) == \
+        "python -m recipes.espcn --scale 3"
     loaded = presets.load_preset(preset)
     for a, b in zip(loaded.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(a, b)

@@ -149,8 +149,11 @@ def _export_tf(model, out_dir):
         return upscale_rgb_ops(predict, channels, rgb, scale)
 
     def upscale_one_png(data):
-        tf.debugging.assert_greater(tf.strings.length(data), 0,
-                                    message="upscale_bytes: image_bytes is empty; expected an encoded PNG or JPEG")
+        check = tf.debugging.assert_greater(tf.strings.length(data), 0,
+                                            message="upscale_bytes: image_bytes is empty; expected an encoded PNG or "
+                                                    "JPEG")
+        with tf.control_dependencies([check]):  # the check runs before the decoder (graph order is not implied)
+            data = tf.identity(data)
         rgb = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
         sr = round_to_uint8_ops(upscale_float(rgb[None]))[0]
         return tf.io.encode_png(sr)

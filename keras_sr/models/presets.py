@@ -104,7 +104,14 @@ def preset_name(model, config):
 
 
 def _readable_command(command):
-    """The recorded command with absolute paths made relative to the current folder (the repository root)."""
+    """The recorded command with absolute paths made relative to the current folder (the repository root).
+
+    A recipe started as a script (`python .../recipes/fsrcnn.py`) is shown as
+    the equivalent `python -m recipes.fsrcnn`.
+    """
+    command = list(command)
+    if len(command) > 1 and os.path.basename(os.path.dirname(command[1])) == "recipes" and command[1].endswith(".py"):
+        command[1:2] = ["-m", "recipes." + os.path.basename(command[1])[:-3]]
     out = []
     for arg in command:
         if os.path.isabs(arg) and os.path.exists(arg):
