@@ -31,3 +31,24 @@ def natural_image():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True)
+def _shard_cache(tmp_path_factory, monkeypatch):
+    """TFRecord shard caches of test images go under pytest's temporary folder, never `~/.keras`."""
+    monkeypatch.setenv("KERAS_SR_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_photos(tmp_path_factory):
+    """`(train_dir, val_dir)`: four 64x64 training crops of astronaut and one 48x48 held-out crop of coffee."""
+    from skimage import data
+
+    from keras_sr.image_io import save_image
+
+    root = tmp_path_factory.mktemp("tiny_photos")
+    photo, other = data.astronaut(), data.coffee()
+    for i in range(4):
+        save_image(str(root / "train" / f"t{i}.png"), photo[60 * i:60 * i + 64, 100:164])
+    save_image(str(root / "val" / "v0.png"), other[100:148, 200:248])
+    return str(root / "train"), str(root / "val")

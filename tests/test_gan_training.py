@@ -13,7 +13,6 @@ import pytest
 import keras
 
 from conftest import REPO_ROOT
-from keras_sr.image_io import save_image
 from keras_sr.training import perceptual
 
 BACKEND = keras.backend.backend()
@@ -23,24 +22,6 @@ BACKEND = keras.backend.backend()
 TINY = dict(num_blocks=1, filters=8, growth_rate=4, d_filters=4, d_dense_units=8, patch_size=8, batch_size=2,
             perceptual_layer="conv2_2", vgg_weights="random", steps_per_epoch=2, val_every=2, checkpoint_every=2,
             keep_checkpoints=3, seed=3)
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    """Four 64x64 training crops and one 48x48 held-out crop of real photographs."""
-    from skimage import data
-
-    root = tmp_path_factory.mktemp("gan_data")
-    photo, other = data.astronaut(), data.coffee()
-    for i in range(4):
-        save_image(str(root / "train" / f"t{i}.png"), photo[60 * i:60 * i + 64, 100:164])
-    save_image(str(root / "val" / "v0.png"), other[100:148, 200:248])
-    return str(root / "train"), str(root / "val")
-
-
-@pytest.fixture(autouse=True)
-def _shard_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("KERAS_SR_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
 def _np(x):
@@ -176,12 +157,12 @@ def _weights(model):
     return [np.asarray(w) for w in model.get_weights()]
 
 
-def test_gan_resume_continues_both_networks(tiny_data, tmp_path):
+def test_gan_resume_continues_both_networks(tiny_photos, tmp_path):
     """2 steps, stop, resume to 4 == 4 uninterrupted steps: weights, batch-norm statistics, Adam, EMA, counters."""
     from keras_sr.recipes.esrgan import ESRGANRecipe
     from keras_sr.training.gan import train_gan
 
-    train_dir, val_dir = tiny_data
+    train_dir, val_dir = tiny_photos
     run = dict(data=[train_dir], val_data=[val_dir], loader="pydataset", log=None, tensorboard=False)
     recipe = ESRGANRecipe.for_scale(4, steps=4, ema_decay=0.5, **TINY)
     straight = train_gan(recipe, out=str(tmp_path / "straight"), **run)
@@ -214,13 +195,13 @@ def test_gan_resume_continues_both_networks(tiny_data, tmp_path):
         assert os.path.isfile(os.path.join(split, name)), name
 
 
-def test_srgan_command_line_starts_from_pretrained(tiny_data, tmp_path, capsys):
+def test_srgan_command_line_starts_from_pretrained(tiny_photos, tmp_path, capsys):
     if BACKEND == "jax":
         pytest.skip("the command line runs on TensorFlow here; the JAX train step is covered by the resume test")
     from keras_sr import models
     from keras_sr.recipes.srgan import main
 
-    train_dir, val_dir = tiny_data
+    train_dir, val_dir = tiny_photos
     pretrained = models.build("srresnet", scale=2, variant="srgan", num_blocks=1, filters=8)
     pretrained_path = str(tmp_path / "srresnet.weights.h5")
     pretrained.save_weights(pretrained_path)

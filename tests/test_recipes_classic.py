@@ -27,11 +27,6 @@ def tiny_data(tmp_path_factory):
     return str(root / "train"), str(root / "val")
 
 
-@pytest.fixture(autouse=True)
-def _shard_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("KERAS_SR_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-
-
 def test_paper_defaults():
     for cls in (SRCNNRecipe, FSRCNNRecipe, ESPCNRecipe):
         recipe = cls.for_scale(3)

@@ -35,11 +35,6 @@ def tiny_data(tmp_path_factory):
     return str(root / "train"), str(root / "val")
 
 
-@pytest.fixture(autouse=True)
-def _shard_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("KERAS_SR_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-
-
 # Paper defaults ----------------------------------------------------------------------------------------------
 
 

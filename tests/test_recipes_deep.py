@@ -7,7 +7,6 @@ import os
 import numpy as np
 import pytest
 
-from keras_sr.image_io import save_image
 from keras_sr.recipes.esrgan import ESRGANRecipe
 from keras_sr.recipes.rcan import RCANRecipe
 from keras_sr.recipes.rdn import RDNRecipe
@@ -17,24 +16,6 @@ from keras_sr.recipes.srresnet import SRResNetRecipe
 from keras_sr.recipes.wdsr import WDSRRecipe
 
 ADAM = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8}
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    """Four 64x64 training crops and one 48x48 held-out crop of real photographs."""
-    from skimage import data
-
-    root = tmp_path_factory.mktemp("deep_data")
-    photo, other = data.astronaut(), data.coffee()
-    for i in range(4):
-        save_image(str(root / "train" / f"t{i}.png"), photo[60 * i:60 * i + 64, 100:164])
-    save_image(str(root / "val" / "v0.png"), other[100:148, 200:248])
-    return str(root / "train"), str(root / "val")
-
-
-@pytest.fixture(autouse=True)
-def _shard_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("KERAS_SR_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
 def _common(recipe, **expected):
@@ -127,11 +108,11 @@ TINY = dict(patch_size=8, batch_size=2, steps=2, steps_per_epoch=2, val_every=2,
     (SRResNetRecipe, dict(num_blocks=1, filters=8)),
     (RRDBNetRecipe, dict(num_blocks=1, filters=8, growth_rate=4)),
 ], ids=lambda x: getattr(x, "__name__", ""))
-def test_two_step_run(recipe_cls, config, tiny_data, tmp_path):
+def test_two_step_run(recipe_cls, config, tiny_photos, tmp_path):
     from keras_sr import models
     from keras_sr.training.engine import train
 
-    train_dir, val_dir = tiny_data
+    train_dir, val_dir = tiny_photos
     out = str(tmp_path / "run")
     recipe = recipe_cls.for_scale(2, **TINY, **config)
     result = train(recipe, data=[train_dir], val_data=[val_dir], out=out, strategy="none", verbose=0, log=None,
@@ -148,10 +129,10 @@ def test_two_step_run(recipe_cls, config, tiny_data, tmp_path):
     assert tuple(model(np.full((1, 8, 8, 3), 128.0, np.float32)).shape) == (1, 16, 16, 3)
 
 
-def test_deep_recipe_command_line(tiny_data, tmp_path, capsys):
+def test_deep_recipe_command_line(tiny_photos, tmp_path, capsys):
     from keras_sr.recipes.rdn import main
 
-    train_dir, val_dir = tiny_data
+    train_dir, val_dir = tiny_photos
     out = str(tmp_path / "cli")
     code = main(["--scale", "2", "--data", train_dir, "--val-data", val_dir, "--out", out, "--steps", "2",
                  "--num-blocks", "1", "--num-layers", "2", "--growth-rate", "4", "--filters", "8", "--patch-size", "8",

@@ -9,30 +9,11 @@ import pytest
 
 import keras
 
-from keras_sr.image_io import save_image
 from keras_sr.recipes.edsr import EDSRRecipe
 from keras_sr.training.engine import train
 
 TINY = dict(num_blocks=1, filters=8, patch_size=8, batch_size=4, learning_rate=1e-3, schedule="cosine",
             steps_per_epoch=2, val_every=4, checkpoint_every=2, keep_checkpoints=2, jit_compile="off")
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    """Four 64x64 training crops and one 48x48 held-out crop of real photographs."""
-    from skimage import data
-
-    root = tmp_path_factory.mktemp("tiny_data")
-    photo, other = data.astronaut(), data.coffee()
-    for i in range(4):
-        save_image(str(root / "train" / f"t{i}.png"), photo[60 * i:60 * i + 64, 100:164])
-    save_image(str(root / "val" / "v0.png"), other[100:148, 200:248])
-    return str(root / "train"), str(root / "val")
-
-
-@pytest.fixture(autouse=True)
-def _shard_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("KERAS_SR_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
 def _read_events(folder):
@@ -46,8 +27,8 @@ def _read_events(folder):
     return tags
 
 
-def test_train_writes_a_complete_run_and_resumes(tiny_data, tmp_path):
-    train_dir, val_dir = tiny_data
+def test_train_writes_a_complete_run_and_resumes(tiny_photos, tmp_path):
+    train_dir, val_dir = tiny_photos
     out = str(tmp_path / "run")
     recipe = EDSRRecipe.for_scale(2, steps=4, ema_decay=0.5, **TINY)
     result = train(recipe, data=[train_dir], val_data=[val_dir], out=out, strategy="none", verbose=0, log=None)
@@ -80,8 +61,8 @@ def test_train_writes_a_complete_run_and_resumes(tiny_data, tmp_path):
     assert json.load(open(os.path.join(out, "checkpoints", "checkpoints.json")))["latest"] == "ckpt-00000006.weights.h5"
 
 
-def test_pydataset_loader_charbonnier_clipping_mixed_precision(tiny_data, tmp_path):
-    train_dir, val_dir = tiny_data
+def test_pydataset_loader_charbonnier_clipping_mixed_precision(tiny_photos, tmp_path):
+    train_dir, val_dir = tiny_photos
     recipe = EDSRRecipe.for_scale(3, steps=2, loss="charbonnier", clip_grad_norm=1.0, mixed_precision="bfloat16",
                                   **{**TINY, "patch_size": 6, "val_every": 2})
     result = train(recipe, data=[train_dir], val_data=[val_dir], out=str(tmp_path / "r"), strategy="none",
@@ -93,11 +74,11 @@ def test_pydataset_loader_charbonnier_clipping_mixed_precision(tiny_data, tmp_pa
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
 
 
-def test_recipe_cli_exports_and_comparison(tiny_data, tmp_path, capsys):
+def test_recipe_cli_exports_and_comparison(tiny_photos, tmp_path, capsys):
     pytest.importorskip("tensorflow")
     from keras_sr.recipes.edsr import main
 
-    train_dir, val_dir = tiny_data
+    train_dir, val_dir = tiny_photos
     out = str(tmp_path / "cli")
     code = main(["--scale", "2", "--data", train_dir, "--val-data", val_dir, "--out", out, "--steps", "2",
                  "--num-blocks", "1", "--filters", "8", "--patch-size", "8", "--batch-size", "2",

@@ -61,11 +61,6 @@ def jax_search(images, tmp_path_factory):
         proc.wait()
 
 
-@pytest.fixture(autouse=True)
-def _shard_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("KERAS_SR_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-
-
 def _table(text):
     """Header and rows of the markdown table printed by tools.tune."""
     lines = [line for line in text.splitlines() if line.startswith("| ")]
