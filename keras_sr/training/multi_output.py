@@ -114,17 +114,7 @@ class InferenceModelValidation(ValidationCallback):
         self.inference_model = inference_model
         self.weights_for_inference = weights_for_inference
 
-    @property
-    def model(self):  # what the base class scores
+    def scored_model(self):
+        """The exported model, holding the training model's (EMA) weights."""
+        self.inference_model.set_weights(self.weights_for_inference(synced(self.model)))
         return self.inference_model
-
-    @property
-    def train_model(self):
-        return synced(self._model)
-
-    def _step(self):
-        return int(keras.ops.convert_to_numpy(self.train_model.optimizer.iterations))
-
-    def validate(self, step):
-        self.inference_model.set_weights(self.weights_for_inference(self.train_model))
-        return super().validate(step)

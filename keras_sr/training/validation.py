@@ -107,12 +107,17 @@ class ValidationCallback(keras.callbacks.Callback):
     def _step(self):
         return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
 
+    def scored_model(self):
+        """The model scored at each validation: the model being trained (subclasses may score another)."""
+        return self.model
+
     def validate(self, step):
         import contextlib
 
-        context = self.weights_context(self.model) if self.weights_context else contextlib.nullcontext()
+        model = self.scored_model()
+        context = self.weights_context(model) if self.weights_context else contextlib.nullcontext()
         with context:
-            scores = evaluate_pairs(self.model, self.pairs, self.scale, self.y_only, keep_outputs=self.on_result is not None)
+            scores = evaluate_pairs(model, self.pairs, self.scale, self.y_only, keep_outputs=self.on_result is not None)
         outputs = scores.pop("outputs", None)
         entry = {"step": step, "psnr": scores["psnr"], "ssim": scores["ssim"], "seconds": scores["seconds"]}
         self.history.append(entry)
