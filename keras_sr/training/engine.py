@@ -285,7 +285,7 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
     """
     from keras_sr.data.sources import load_validation_pairs, resolve_data
     from keras_sr.training.data import make_train_data
-    from keras_sr.training.report import comparison_image
+    from keras_sr.training.tensorboard import open_run_logger, validation_image_hook
 
     log = log or (lambda *_: None)
     start = time.perf_counter()
@@ -345,21 +345,8 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
                 train_data = data_hook(split, **data_kwargs)
             else:
                 train_data = make_train_data(split, recipe, **data_kwargs)
-        board = None
-        if tensorboard:
-            from keras_sr.training.tensorboard import TensorBoardLogger
-
-            board = TensorBoardLogger(os.path.join(out, "tensorboard"))
-            if not board.enabled:
-                log("TensorBoard logging off: TensorFlow is not importable")
-                board = None
-
-        def on_validation(step, scores):
-            if board is None or not image_summaries or not scores.get("outputs"):
-                return
-            lr, hr = val_pairs[0]
-            strip = comparison_image(lr, hr, scores["outputs"][0], recipe.scale, zoom=1)
-            board.images(step, "val/lr_bicubic_sr_hr", [strip])
+        board = open_run_logger(out, tensorboard, log)
+        on_validation = validation_image_hook(board, val_pairs, recipe.scale, image_summaries)
 
         if separate:
             validation = InferenceModelValidation(build_inference_model(recipe, model_config), val_pairs,

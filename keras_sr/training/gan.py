@@ -454,7 +454,7 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
     from keras_sr.training.engine import (TrainResult, dtype_policy, build_inference_model, make_optimizer,
                                           resolve_policy)
     from keras_sr.training.recipe import write_recipe_json
-    from keras_sr.training.report import comparison_image
+    from keras_sr.training.tensorboard import open_run_logger, validation_image_hook
     from keras_sr.training.validation import ValidationCallback, evaluate_pairs
 
     backend = keras.backend.backend()
@@ -529,21 +529,8 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
             train_data = make_train_data(split, recipe, seed=recipe.seed + step0, steps_per_epoch=epoch_steps,
                                          loader=loader)
 
-    board = None
-    if tensorboard:
-        from keras_sr.training.tensorboard import TensorBoardLogger
-
-        board = TensorBoardLogger(os.path.join(out, "tensorboard"))
-        if not board.enabled:
-            log("TensorBoard logging off: TensorFlow is not importable")
-            board = None
-
-    def on_validation(step, scores):
-        if board is None or not image_summaries or not scores.get("outputs"):
-            return
-        lr, hr = val_pairs[0]
-        board.images(step, "val/lr_bicubic_sr_hr", [comparison_image(lr, hr, scores["outputs"][0], recipe.scale,
-                                                                        zoom=1)])
+    board = open_run_logger(out, tensorboard, log)
+    on_validation = validation_image_hook(board, val_pairs, recipe.scale, image_summaries)
 
     validation = ValidationCallback(val_pairs, recipe.scale, recipe.val_every, recipe.steps, y_only=True,
                                     weights_context=ema_lib.ema_weights, on_result=on_validation, log=log)

@@ -22,7 +22,7 @@ import numpy as np
 
 import keras
 
-__all__ = ["TensorBoardLogger", "import_tensorflow_for_logging"]
+__all__ = ["TensorBoardLogger", "import_tensorflow_for_logging", "open_run_logger", "validation_image_hook"]
 
 
 def import_tensorflow_for_logging():
@@ -103,3 +103,31 @@ class TensorBoardLogger(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.enabled:
             self.writer.flush()
+
+
+def open_run_logger(out, enabled=True, log=None):
+    """The run's `TensorBoardLogger` under `out/tensorboard`, or None (off, or TensorFlow not importable)."""
+    import os
+
+    if not enabled:
+        return None
+    board = TensorBoardLogger(os.path.join(out, "tensorboard"))
+    if not board.enabled:
+        if log:
+            log("TensorBoard logging off: TensorFlow is not importable")
+        return None
+    return board
+
+
+def validation_image_hook(board, val_pairs, scale, enabled=True):
+    """`on_result(step, scores)` for `ValidationCallback`: an LR / bicubic / SR / HR strip of the first pair."""
+    from keras_sr.training.report import comparison_image
+
+    def on_validation(step, scores):
+        if board is None or not enabled or not scores.get("outputs"):
+            return
+        lr, hr = val_pairs[0]
+        strip = comparison_image(lr, hr, scores["outputs"][0], scale, zoom=1)
+        board.images(step, "val/lr_bicubic_sr_hr", [strip])
+
+    return on_validation
