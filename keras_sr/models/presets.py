@@ -4,8 +4,8 @@ Each preset is a JSON file beside its weights:
 `keras_sr/presets/<preset>.json` = `{"model": "edsr", "config": {...},
 "weights": "<preset>.weights.h5", "description": ..., "metrics": {...}}`.
 Preset names follow `<model>_<variant>_x<scale>` (e.g. `edsr_baseline_x4`).
-No presets are shipped until they are trained; `find_preset` then returns None
-and recipes train from scratch.
+Only trained weights are shipped (`fsrcnn_x3`, `espcn_x3` so far); for any other
+model and scale `find_preset` returns None and recipes train from scratch.
 
 `make_preset(run_dir, name)` (behind `python -m tools.make_preset --run DIR`)
 turns a finished training run into a preset: it copies `final.weights.h5` and
