@@ -52,3 +52,30 @@ def tiny_photos(tmp_path_factory):
         save_image(str(root / "train" / f"t{i}.png"), photo[60 * i:60 * i + 64, 100:164])
     save_image(str(root / "val" / "v0.png"), other[100:148, 200:248])
     return str(root / "train"), str(root / "val")
+
+
+@pytest.fixture(scope="session")
+def fit_briefly():
+    """`fit_briefly(model)`: a few Adam steps on astronaut patches (MAE), so the model maps LR to an image-like HR."""
+    import keras
+
+    def fit(model, steps=40, patch=12, scale=3, seed=0):
+        from skimage import data
+
+        from keras_sr.color import rgb_to_y
+        from keras_sr.imresize import imresize
+
+        channels = int(model.input_shape[-1])
+        hr = data.astronaut()[:510, :510]
+        to_input = (lambda im: rgb_to_y(im)[..., None]) if channels == 1 else (lambda im: im.astype(np.float64))
+        lo, hi = to_input(imresize(hr, 1 / scale)), to_input(hr)
+        rng = np.random.default_rng(seed)
+        tops = rng.integers(0, lo.shape[0] - patch, steps * 8)
+        lefts = rng.integers(0, lo.shape[1] - patch, steps * 8)
+        x = np.stack([lo[t:t + patch, l:l + patch] for t, l in zip(tops, lefts)]).astype("float32")
+        y = np.stack([hi[t * scale:(t + patch) * scale, l * scale:(l + patch) * scale] for t, l in zip(tops, lefts)])
+        model.compile(keras.optimizers.Adam(3e-3), "mae")
+        model.fit(x, y.astype("float32"), batch_size=8, epochs=1, verbose=0, shuffle=False)
+        return model
+
+    return fit

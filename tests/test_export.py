@@ -40,27 +40,6 @@ def _psnr(a, b):
     return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
 
 
-def _fit_briefly(model, steps=40, patch=12, scale=3, seed=0):
-    """A few Adam steps on astronaut patches (MAE), so the model maps LR to an image-like HR."""
-    from skimage import data
-
-    from keras_sr.color import rgb_to_y
-    from keras_sr.imresize import imresize
-
-    channels = int(model.input_shape[-1])
-    hr = data.astronaut()[:510, :510]
-    to_input = (lambda im: rgb_to_y(im)[..., None]) if channels == 1 else (lambda im: im.astype(np.float64))
-    lo, hi = to_input(imresize(hr, 1 / scale)), to_input(hr)
-    rng = np.random.default_rng(seed)
-    tops = rng.integers(0, lo.shape[0] - patch, steps * 8)
-    lefts = rng.integers(0, lo.shape[1] - patch, steps * 8)
-    x = np.stack([lo[t:t + patch, l:l + patch] for t, l in zip(tops, lefts)]).astype("float32")
-    y = np.stack([hi[t * scale:(t + patch) * scale, l * scale:(l + patch) * scale] for t, l in zip(tops, lefts)])
-    model.compile(keras.optimizers.Adam(3e-3), "mae")
-    model.fit(x, y.astype("float32"), batch_size=8, epochs=1, verbose=0, shuffle=False)
-    return model
-
-
 def _smooth_lr(channels):
     """A natural LR input (chelsea, not a training image), 30x40, RGB or BT.601 Y, float32 in [0, 255]."""
     from skimage import data
@@ -86,7 +65,7 @@ def exported(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, fit_briefly):
     """Tiny FSRCNN (Conv2DTranspose), ESPCN (depth_to_space) and EDSR trained briefly, exported as SavedModels."""
     from keras_sr.export.saved_model import export_saved_model
 
@@ -96,7 +75,7 @@ def trained(tmp_path_factory):
               "espcn": dict(scale=3, filters=(8, 4)), "edsr": dict(scale=3, num_blocks=2, filters=8)}
     out = {}
     for name, config in builds.items():
-        model = _fit_briefly(models.build(name, **config))
+        model = fit_briefly(models.build(name, **config))
         out[name] = (model, export_saved_model(model, str(root / name)))
     return out, root
 

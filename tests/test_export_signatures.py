@@ -24,35 +24,14 @@ FLOAT_TOLERANCE = 1e-5 * 255.0
 MAX_MISMATCH_FRACTION = 1e-3
 
 
-def _fit_briefly(model, steps=40, patch=12, scale=3, seed=0):
-    """A few Adam steps on astronaut patches (MAE), so the model maps LR to an image-like HR."""
-    from skimage import data
-
-    from keras_sr.color import rgb_to_y
-    from keras_sr.imresize import imresize
-
-    channels = int(model.input_shape[-1])
-    hr = data.astronaut()[:510, :510]
-    to_input = (lambda im: rgb_to_y(im)[..., None]) if channels == 1 else (lambda im: im.astype(np.float64))
-    lo, hi = to_input(imresize(hr, 1 / scale)), to_input(hr)
-    rng = np.random.default_rng(seed)
-    tops = rng.integers(0, lo.shape[0] - patch, steps * 8)
-    lefts = rng.integers(0, lo.shape[1] - patch, steps * 8)
-    x = np.stack([lo[t:t + patch, l:l + patch] for t, l in zip(tops, lefts)]).astype("float32")
-    y = np.stack([hi[t * scale:(t + patch) * scale, l * scale:(l + patch) * scale] for t, l in zip(tops, lefts)])
-    model.compile(keras.optimizers.Adam(3e-3), "mae")
-    model.fit(x, y.astype("float32"), batch_size=8, epochs=1, verbose=0, shuffle=False)
-    return model
-
-
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(tmp_path_factory, fit_briefly):
     from keras_sr.export.saved_model import export_saved_model
 
     root = tmp_path_factory.mktemp("signatures")
     keras.utils.set_random_seed(0)
     rgb = models.build("edsr", scale=3, num_blocks=2, filters=8)
-    y = _fit_briefly(models.build("fsrcnn", scale=3, d=8, s=4, m=1, kernel_initializer="he_normal"))
+    y = fit_briefly(models.build("fsrcnn", scale=3, d=8, s=4, m=1, kernel_initializer="he_normal"))
     out = {}
     for name, model in (("rgb", rgb), ("y", y)):
         out[name] = (model, tf.saved_model.load(export_saved_model(model, str(root / name))))
@@ -61,7 +40,7 @@ def exported(tmp_path_factory):
 
 @pytest.fixture
 def photo():
-    """A natural RGB crop (chelsea), odd sizes, not a training image of `_fit_briefly`."""
+    """A natural RGB crop (chelsea), odd sizes, not a training image of `fit_briefly`."""
     from skimage import data
 
     return data.chelsea()[90:121, 180:217]

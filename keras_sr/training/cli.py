@@ -271,8 +271,13 @@ def run_recipe(recipe_cls, args, log=print):
     return result
 
 
-def recipe_main(recipe_cls, prog=None):
-    """`main(argv=None)` for a recipe module."""
+def recipe_main(recipe_cls, prog=None, run=None, user_errors=()):
+    """`main(argv=None)` for a recipe module.
+
+    `run(recipe_cls, args)` trains (default `run_recipe`; GAN recipes pass
+    `keras_sr.training.gan.run_gan_recipe`); `ImageError` and the exception
+    types in `user_errors` print `error: ...` and return exit code 2.
+    """
 
     def main(argv=None):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no C++ INFO/WARNING lines
@@ -284,8 +289,8 @@ def recipe_main(recipe_cls, prog=None):
         from keras_sr.image_io import ImageError
 
         try:
-            run_recipe(recipe_cls, args)
-        except ImageError as err:
+            (run or run_recipe)(recipe_cls, args)
+        except (ImageError, *user_errors) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
         return 0

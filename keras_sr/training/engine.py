@@ -73,7 +73,7 @@ from keras_sr.training.optimizers import AdjustableClippingAdam, AdjustableClipp
 from keras_sr.training.validation import ValidationCallback
 
 __all__ = ["TrainResult", "StepLimit", "train", "make_optimizer", "compile_model", "resolve_policy", "dtype_policy",
-           "default_run_dir", "build_inference_model", "train_model_config"]
+           "default_run_dir", "build_inference_model", "train_model_config", "resolve_run_data"]
 
 
 @dataclasses.dataclass
@@ -263,6 +263,25 @@ def _verbose(verbose):
     return 1 if sys.stdout.isatty() else 2
 
 
+def resolve_run_data(recipe, data, val_data, train_data=None, val_pairs=None, log=print):
+    """`(split, val_pairs)` of a run: `--data`/`--val-data` resolved unless both ready-made inputs are given.
+
+    `split` is None when `train_data` and `val_pairs` are both given;
+    `val_pairs` are the held-out images degraded by the evaluation protocol.
+    """
+    from keras_sr.data.sources import load_validation_pairs, resolve_data
+
+    split = None
+    if train_data is None or val_pairs is None:
+        split = resolve_data(data, val_data)
+        log(f"data: {split.description}")
+    if val_pairs is None:
+        val_pairs = load_validation_pairs(split.val, recipe.scale, max_images=recipe.val_images or None,
+                                          skip_small=True) if split.val else []
+    log(f"held-out validation images: {len(val_pairs)}")
+    return split, val_pairs
+
+
 def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=False, init_weights=None,
           train_data=None, val_pairs=None, loader=None, verbose="auto", log=print, callbacks=(), tensorboard=True,
           image_summaries=True):
@@ -283,7 +302,6 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
         callbacks: extra Keras callbacks.
         tensorboard: write TensorBoard event files under `<out>/tensorboard`.
     """
-    from keras_sr.data.sources import load_validation_pairs, resolve_data
     from keras_sr.training.data import make_train_data
     from keras_sr.training.tensorboard import open_run_logger, validation_image_hook
 
@@ -310,14 +328,7 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
     dist.check_batch_size(recipe.batch_size)
     log(f"keras {keras.__version__}, backend {keras.backend.backend()}, {dist.description}, dtype policy {policy}")
 
-    split = None
-    if train_data is None or val_pairs is None:
-        split = resolve_data(data, val_data)
-        log(f"data: {split.description}")
-    if val_pairs is None:
-        val_pairs = load_validation_pairs(split.val, recipe.scale, max_images=recipe.val_images or None,
-                                          skip_small=True) if split.val else []
-    log(f"held-out validation images: {len(val_pairs)}")
+    split, val_pairs = resolve_run_data(recipe, data, val_data, train_data, val_pairs, log)
 
     epoch_steps = recipe.epoch_steps
     with dtype_policy(policy), dist.scope():

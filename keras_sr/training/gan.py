@@ -51,7 +51,6 @@ Example:
     >>> result = train_gan(recipe.replace(steps=500_000), data=["DIV2K/HR"], out="runs/esrgan_x4", resume=True)
 """
 
-import argparse
 import collections
 import concurrent.futures
 import dataclasses
@@ -59,7 +58,6 @@ import glob
 import json
 import math
 import os
-import sys
 import time
 import typing
 
@@ -445,14 +443,13 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
         strategy: "auto" or "none": the GAN trainer runs on one device.
     """
     from keras_sr import models
-    from keras_sr.data.sources import load_validation_pairs, resolve_data
     from keras_sr.fileio import atomic_path, atomic_write_text
     from keras_sr.models.inference import write_model_json
     from keras_sr.training import checkpoint as checkpoint_lib
     from keras_sr.training import ema as ema_lib
     from keras_sr.training.data import make_train_data
-    from keras_sr.training.engine import (TrainResult, dtype_policy, build_inference_model, make_optimizer,
-                                          resolve_policy)
+    from keras_sr.training.engine import (TrainResult, build_inference_model, dtype_policy, make_optimizer,
+                                          resolve_policy, resolve_run_data)
     from keras_sr.training.recipe import write_recipe_json
     from keras_sr.training.tensorboard import open_run_logger, validation_image_hook
     from keras_sr.training.validation import ValidationCallback, evaluate_pairs
@@ -484,14 +481,7 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
                          "optimizer); pass --mixed-precision bfloat16")
     log(f"keras {keras.__version__}, backend {backend}, one device, dtype policy {policy}")
 
-    split = None
-    if train_data is None or val_pairs is None:
-        split = resolve_data(data, val_data)
-        log(f"data: {split.description}")
-    if val_pairs is None:
-        val_pairs = load_validation_pairs(split.val, recipe.scale, max_images=recipe.val_images or None,
-                                          skip_small=True) if split.val else []
-    log(f"held-out validation images: {len(val_pairs)}")
+    split, val_pairs = resolve_run_data(recipe, data, val_data, train_data, val_pairs, log)
 
     epoch_steps = recipe.epoch_steps
     with dtype_policy(policy):
@@ -708,24 +698,8 @@ def run_gan_recipe(recipe_cls, args, log=print):
 
 def gan_recipe_main(recipe_cls, prog=None):
     """`main(argv=None)` for a GAN recipe module (the flags of `recipe_main`, trained by `train_gan`)."""
+    from keras_sr.training.cli import recipe_main
+    from keras_sr.training.perceptual import MissingVGGWeights
 
-    def main(argv=None):
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        from keras_sr.training.cli import add_recipe_arguments
-
-        parser = argparse.ArgumentParser(prog=prog or f"recipes.{recipe_cls.run_name}",
-                                         description=recipe_cls.describe(),
-                                         formatter_class=argparse.RawDescriptionHelpFormatter)
-        add_recipe_arguments(parser, recipe_cls)
-        args = parser.parse_args(argv)
-        from keras_sr.image_io import ImageError
-        from keras_sr.training.perceptual import MissingVGGWeights
-
-        try:
-            run_gan_recipe(recipe_cls, args)
-        except (ImageError, MissingVGGWeights) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        return 0
-
-    return main
+    return recipe_main(recipe_cls, prog=prog or f"recipes.{recipe_cls.run_name}", run=run_gan_recipe,
+                       user_errors=(MissingVGGWeights,))
