@@ -32,10 +32,6 @@ import typing
 __all__ = ["add_recipe_arguments", "add_recipe_field_arguments", "export_run", "benchmark_run", "recipe_from_args", "config_overrides", "run_recipe", "recipe_main", "add_arguments",
            "run"]
 
-RUN_OPTIONS = ("data", "val_data", "eval_data", "out", "resume", "strategy", "init", "tflite", "no_export", "loader",
-               "quiet", "config")
-
-
 def _flag(name):
     return "--" + name.replace("_", "-")
 
