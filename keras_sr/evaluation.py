@@ -10,6 +10,11 @@ For every HR image of every folder and every scale `s`:
 This reproduces the published bicubic table (see README); trainers use the
 same functions for validation.
 
+Reference-based SR (`--ref-mode cufed5:K|self-lr|pairs:FILE|synthetic:SEED`)
+pairs every HR image with a reference (`keras_sr.data.reference_sources`) and
+is scored by `keras_sr.refsr_evaluation` (CUFED5 takes its LR from PIL
+bicubic, as the TTSR / C2-Matching test sets; every other mode from step 2).
+
 Example:
     >>> results = evaluate_folders(bicubic_upscaler, ["Set5/HR"], scales=[2, 4])
     >>> print(format_table(results))
@@ -128,13 +133,19 @@ def format_table(results, title=None):
     return "\n".join(lines)
 
 
-def resolve_upscaler(model, scale=None, weights=None):
+def resolve_upscaler(model, scale=None, weights=None, reference=False):
     """Turn `--model` into `upscaler(lr_uint8, scale) -> sr`.
 
     `bicubic` is the MATLAB baseline. Registered models, presets, `.keras`
     files and SavedModel folders are resolved by `keras_sr.models.inference`
-    when that module is available.
+    when that module is available. With `reference=True` the result is
+    `upscaler(lr, ref, scale)`: RefSR models use `ref`, SISR models ignore it
+    (`keras_sr.refsr_evaluation.resolve_ref_upscaler`).
     """
+    if reference:
+        from keras_sr.refsr_evaluation import resolve_ref_upscaler
+
+        return resolve_ref_upscaler(model, scale=scale, weights=weights)
     if model == "bicubic":
         return bicubic_upscaler
     try:
@@ -150,6 +161,7 @@ def results_to_json(results, per_image=False):
         out[name] = {}
         for s, r in per_scale.items():
             entry = {k: r[k] for k in ("psnr", "ssim", "n_images")}
+            entry.update({k: r[k] for k in ("lr_method", "reference") if k in r})  # reference-based SR rows
             if per_image:
                 entry["images"] = r["images"]
             out[name][str(s)] = entry
@@ -161,7 +173,13 @@ def add_arguments(parser):
     parser.add_argument("--model", default="bicubic", help="bicubic, a registered model or preset, a .keras file or a SavedModel folder")
     parser.add_argument("--weights", default=None, help="weights file for a registered model")
     parser.add_argument("--scale", type=int, nargs="+", default=[2, 3, 4], help="scales to evaluate (default: 2 3 4)")
-    parser.add_argument("--data", nargs="+", required=True, help="one or more folders of HR images")
+    parser.add_argument("--data", nargs="+", default=None,
+                        help="one or more folders of HR images (CUFED5 folders for --ref-mode cufed5:K; "
+                             "TFRecord shards for tfrecord:K; not needed for pairs:FILE)")
+    parser.add_argument("--ref-mode", nargs="+", default=None, metavar="MODE",
+                        help="reference-based SR: cufed5:K (CUFED5 level-K refs, PIL bicubic LR), self-lr (the LR "
+                             "image is the reference), pairs:FILE (`hr ref` per line), synthetic[:SEED] (a warped "
+                             "view of each HR image) or tfrecord[:K]; SISR models ignore the reference")
     parser.add_argument("--rgb", action="store_true", help="score on RGB instead of Y (BT.601)")
     parser.add_argument("--json", default=None, help="write {dataset: {scale: {psnr, ssim, n_images}}} here")
     parser.add_argument("--per-image", action="store_true", help="include per-image scores in the JSON")
@@ -172,6 +190,12 @@ def add_arguments(parser):
 def run(args):
     """Run an evaluation from parsed arguments; returns the results dict."""
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    if getattr(args, "ref_mode", None):
+        return _run_reference(args, log)
+    if not args.data:
+        from keras_sr.image_io import ImageError
+
+        raise ImageError("--data: give one or more folders of HR images.")
     results = {}
     for scale in args.scale:
         upscaler = resolve_upscaler(args.model, scale=scale, weights=args.weights)
@@ -179,6 +203,41 @@ def run(args):
             results.setdefault(name, {}).update(per_scale)
     channel = "RGB" if args.rgb else "Y"
     print(format_table(results, title=f"{args.model}: PSNR (dB) / SSIM on {channel}, border = scale"))
+    if args.json:
+        from keras_sr.fileio import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(results_to_json(results, args.per_image), indent=2))
+    return results
+
+
+def _reference_sources(modes, data):
+    """One reference source per (mode, data folder); pairs and TFRecord modes take all `data` at once."""
+    from keras_sr.data.reference_sources import open_reference_source
+
+    sources = []
+    for mode in modes:
+        kind = mode.partition(":")[0].strip().lower()
+        if kind in ("pairs", "tfrecord") or not data:
+            sources.append(open_reference_source(mode, data))
+        else:
+            sources.extend(open_reference_source(mode, [folder]) for folder in data)
+    return sources
+
+
+def _run_reference(args, log):
+    from keras_sr.refsr_evaluation import evaluate_reference_sources
+
+    sources = _reference_sources(args.ref_mode, args.data)
+    results = {}
+    for scale in args.scale:
+        upscaler = resolve_upscaler(args.model, scale=scale, weights=args.weights, reference=True)
+        for label, per_scale in evaluate_reference_sources(upscaler, sources, [scale], y_only=not args.rgb,
+                                                           log=log).items():
+            results.setdefault(label, {}).update(per_scale)
+    channel = "RGB" if args.rgb else "Y"
+    methods = sorted({s.lr_method for s in sources})
+    print(format_table(results, title=f"{args.model}: PSNR (dB) / SSIM on {channel}, border = scale, "
+                                      f"reference-based ({', '.join(args.ref_mode)}; LR: {', '.join(methods)} bicubic)"))
     if args.json:
         from keras_sr.fileio import atomic_write_text
 
