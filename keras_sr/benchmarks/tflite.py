@@ -26,6 +26,12 @@ row and one row per variant:
   the timing. The Keras row has no latency (TensorFlow's own threads are not
   set by `--threads`; compare TFLite variants with each other).
 
+`--qat-weights FILE` (one per `--model`, in order; `-` for none) adds an
+`int8-qat` row: the same model with the weights of a quantization-aware
+fine-tuning run (`python -m tools.qat`, its `final.weights.h5`), converted by
+the same int8 converter and calibration, its PSNR difference taken to the
+original Keras row, so it sits beside the post-training `int8` row.
+
 `--json FILE` writes the same numbers.
 """
 
@@ -66,6 +72,9 @@ def add_arguments(parser):
                         help="HR training images calibrating int8 (default: the embedded scikit-image photographs)")
     parser.add_argument("--representative-samples", type=int, default=64, help="int8 calibration crops (default 64)")
     parser.add_argument("--variants", nargs="+", choices=QUANTIZATIONS, default=list(QUANTIZATIONS))
+    parser.add_argument("--qat-weights", action="append", default=[],
+                        help="fine-tuned .weights.h5 of `python -m tools.qat` for each --model in order ('-': none); "
+                             "adds an int8-qat row")
     parser.add_argument("--threads", type=int, default=2, help="TFLite interpreter threads (default 2)")
     parser.add_argument("--sizes", nargs="+", default=["320x180", "640x360"], help="LR input sizes WIDTHxHEIGHT")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per size (default 5)")
@@ -141,7 +150,7 @@ def _psnr(upscaler, folders, scale):
     return {name: per_scale[scale]["psnr"] for name, per_scale in results.items()}
 
 
-def _benchmark_model(label, model, args, sizes, out_dir, log):
+def _benchmark_model(label, model, args, sizes, out_dir, log, qat_weights=None):
     from keras_sr.export.saved_model import export_saved_model
     from keras_sr.export.tflite import convert_saved_model, make_interpreter, tflite_filename
     from keras_sr.models.inference import model_upscaler
@@ -159,9 +168,15 @@ def _benchmark_model(label, model, args, sizes, out_dir, log):
              "file_kb": os.path.getsize(keras_path) / 1024.0, "psnr": keras_psnr,
              "psnr_delta": {name: 0.0 for name in keras_psnr}, "latency_ms": {f"{w}x{h}": None for w, h in sizes}}]
     saved = export_saved_model(model, os.path.join(folder, "saved_model"))
-    for variant in args.variants:
+    jobs = [(variant, saved, variant, tflite_filename(variant)) for variant in args.variants]
+    if qat_weights:
+        qat_model = model.__class__.from_config(model.get_config())
+        qat_model.load_weights(qat_weights)
+        qat_saved = export_saved_model(qat_model, os.path.join(folder, "saved_model_qat"))
+        jobs.append(("int8-qat", qat_saved, "int8", "model_int8_qat.tflite"))
+    for variant, saved_dir, quantize, filename in jobs:
         start = time.perf_counter()
-        path = convert_saved_model(saved, os.path.join(folder, tflite_filename(variant)), variant,
+        path = convert_saved_model(saved_dir, os.path.join(folder, filename), quantize,
                                    representative_data=args.representative_data,
                                    representative_samples=args.representative_samples)
         log(f"{label} {variant}: converted in {time.perf_counter() - start:.1f} s; PSNR and latency")
@@ -193,6 +208,13 @@ def measure(args):
     labels = [label for label, _ in resolved]
     if len(set(labels)) != len(labels):
         raise ValueError(f"--model: two models share the label of {labels}; rename a .keras file.")
+    qat = list(getattr(args, "qat_weights", None) or [])
+    if qat and len(qat) != len(resolved):
+        raise ValueError(f"--qat-weights: {len(qat)} given for {len(resolved)} --model entries (one each, '-' for none).")
+    qat = [None if not q or q == "-" else q for q in qat] or [None] * len(resolved)
+    for q in qat:
+        if q is not None and not os.path.isfile(q):
+            raise ValueError(f"--qat-weights {q}: file not found.")
     rows = []
     scratch = None
     out_dir = args.out
@@ -200,8 +222,8 @@ def measure(args):
         scratch = tempfile.TemporaryDirectory(prefix="keras_sr_tflite_bench.")
         out_dir = scratch.name
     try:
-        for label, model in resolved:
-            rows.extend(_benchmark_model(label, model, args, sizes, out_dir, log))
+        for (label, model), qat_weights in zip(resolved, qat):
+            rows.extend(_benchmark_model(label, model, args, sizes, out_dir, log, qat_weights))
     finally:
         if scratch is not None:
             scratch.cleanup()
