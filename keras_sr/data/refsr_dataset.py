@@ -1,0 +1,269 @@
+"""Training batches for reference-based SR (TTSR, C2-Matching): LR/HR patches with a reference per patch.
+
+TTSR (Yang et al., CVPR 2020, Sec. 4.1; official `dataset/cufed.py`) trains
+on CUFED's 160x160 HR crops (40x40 LR at x4) each paired with a 160x160
+reference of the same scene. CUFED is not available here; the substitute
+(`keras_sr.data.reference_views`, after C2-Matching's homography views) makes
+each patch's reference from its own HR image: a random view
+(`synthesize_reference`) around the patch's box, so the reference overlaps
+the patch under a known homography. A `ReferenceSource`
+(`keras_sr.data.reference_sources`: CUFED5 groups, pairs files) gives real
+references instead: then a random `ref_patch_size` crop of the given
+reference is used and the correspondence is unknown.
+
+Per patch, as the official loader: LR = MATLAB bicubic x1/scale of the HR
+patch (`keras_sr.imresize`), `lr_up` = LR bicubic x scale, `ref_down_up` =
+reference down and up by `scale`; flips and 90-degree rotations drawn once
+for LR/HR and independently for the reference (TTSR's `RandomFlip` /
+`RandomRotate` augment them separately). All images are float32 in [0, 255].
+Batch `i` of epoch `e` depends only on `(seed, e, i)`.
+
+`return_transforms=True` adds `inputs["transform"]` (B, 3, 3): the homography
+mapping reference-patch pixel centres (x, y) to HR-patch pixel centres (after
+both augmentations), the ground-truth correspondence for C2-Matching's
+contrastive stage.
+
+Example:
+    >>> from keras_sr.models.ttsr import INPUT_NAMES
+    >>> data = RefSRPatchDataset(paths, INPUT_NAMES, patch_size=40, batch_size=9)
+    >>> inputs, hr = data[0]          # inputs["lr"] (9, 40, 40, 3), inputs["ref"] (9, 160, 160, 3), hr (9, 160, 160, 3)
+"""
+
+import collections
+
+import numpy as np
+
+import keras
+
+from keras_sr.data.reference_views import ViewParams, synthesize_reference
+from keras_sr.data.sources import ImageTooSmall
+from keras_sr.image_io import load_image
+from keras_sr.imresize import imresize
+
+__all__ = ["RefSRPatchDataset", "make_inputs", "prepare_batch_item", "augment_with_matrix", "KNOWN_INPUTS"]
+
+KNOWN_INPUTS = ("lr", "lr_up", "ref", "ref_down_up", "ref_down")
+_CACHE_IMAGES = 64
+
+
+def _check_names(input_names):
+    names = tuple(input_names)
+    unknown = [n for n in names if n not in KNOWN_INPUTS]
+    if unknown:
+        raise ValueError(f"refsr_dataset: unknown input name(s) {unknown}; known: {KNOWN_INPUTS}.")
+    return names
+
+
+def prepare_batch_item(input_names, lr, ref, scale):
+    """The per-sample input dict (float32, [0, 255]) for `input_names` from uint8 `lr` and `ref`."""
+    scale = int(scale)
+    out = {}
+    for name in input_names:
+        if name == "lr":
+            out[name] = lr
+        elif name == "lr_up":
+            out[name] = imresize(lr, scale)
+        elif name == "ref":
+            out[name] = ref
+        elif name == "ref_down":
+            out[name] = imresize(ref, 1.0 / scale)
+        elif name == "ref_down_up":
+            out[name] = imresize(imresize(ref, 1.0 / scale), scale)
+    return {k: np.asarray(v, np.float32) for k, v in out.items()}
+
+
+def make_inputs(input_names, lr, ref, scale=4):
+    """A batch of one (dict keyed by `input_names`) for whole images `lr`, `ref` (RGB uint8), as the loader does.
+
+    The reference is cropped to a multiple of `scale` (as `ttsr.prepare_inputs`).
+
+    Example:
+        >>> batch = make_inputs(ttsr.INPUT_NAMES, lr, ref)
+        >>> sr = model(batch)                    # (1, 4h, 4w, 3)
+    """
+    names = _check_names(input_names)
+    lr, ref = np.asarray(lr), np.asarray(ref)
+    for label, image in (("lr", lr), ("ref", ref)):
+        if image.ndim != 3 or image.shape[-1] != 3:
+            raise ValueError(f"make_inputs: {label} must be an RGB (H, W, 3) image, got shape {image.shape}.")
+    scale = int(scale)
+    ref = ref[:ref.shape[0] - ref.shape[0] % scale, :ref.shape[1] - ref.shape[1] % scale]
+    if min(ref.shape[:2]) < 4 * scale or min(lr.shape[:2]) < 4:
+        raise ValueError(f"make_inputs: images too small (lr {lr.shape[:2]}, ref {ref.shape[:2]}).")
+    return {k: v[None] for k, v in prepare_batch_item(names, lr, ref, scale).items()}
+
+
+def _augment_matrix(flip_x, flip_y, rot, height, width):
+    """3x3 map of pixel centres (x, y) of an (height, width) image to the augmented image (flips, then rot90 k)."""
+    m = np.eye(3)
+    if flip_x:
+        m = np.array([[-1.0, 0, width - 1], [0, 1, 0], [0, 0, 1]]) @ m
+    if flip_y:
+        m = np.array([[1.0, 0, 0], [0, -1, height - 1], [0, 0, 1]]) @ m
+    h, w = height, width
+    for _ in range(rot):  # np.rot90 (counter-clockwise): (x, y) -> (y, w - 1 - x); the shape becomes (w, h)
+        m = np.array([[0.0, 1, 0], [-1, 0, w - 1], [0, 0, 1]]) @ m
+        h, w = w, h
+    return m
+
+
+def augment_with_matrix(images, flip_x, flip_y, rot):
+    """Apply the same flips and `rot` quarter turns to each HxWxC image; returns `(images, 3x3 matrix)`."""
+    height, width = images[0].shape[:2]
+    out = []
+    for image in images:
+        if flip_x:
+            image = image[:, ::-1]
+        if flip_y:
+            image = image[::-1]
+        out.append(np.ascontiguousarray(np.rot90(image, rot)))
+    return out, _augment_matrix(flip_x, flip_y, rot, height, width)
+
+
+def _draw_augment(rng, enabled):
+    if not enabled:
+        return False, False, 0
+    return bool(rng.integers(2)), bool(rng.integers(2)), int(rng.integers(4))
+
+
+def _translation(dx, dy):
+    return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
+
+
+class RefSRPatchDataset(keras.utils.PyDataset):
+    """Random `(inputs, hr)` RefSR batches: an LR/HR patch and its reference per sample (numpy only).
+
+    Args:
+        paths: HR image paths (references synthesized around each patch); may be None with `source`.
+        input_names: the model's input names (`ttsr.INPUT_NAMES`, `c2_matching.INPUT_NAMES`).
+        patch_size: LR patch side (TTSR: 40).
+        batch_size: samples per batch (TTSR: 9).
+        scale: integer scale (4).
+        ref_patch_size: reference side (default `patch_size * scale`, TTSR's 160).
+        steps_per_epoch: batches per epoch (`len`).
+        augment: flips and 90-degree rotations (LR/HR together, the reference independently).
+        seed: batch `i` of epoch `e` is drawn from `(seed, e, i)`.
+        view_params: `reference_views.ViewParams` of the synthetic views (default ranges).
+        return_transforms: add `inputs["transform"]`, reference-patch (x, y) -> HR-patch (x, y), (B, 3, 3).
+        source: a `ReferenceSource` (`hr(i)`, `reference(i, lr=None)`, `name(i)`, `len`) with given references.
+        **pydataset_kwargs: `workers`, `use_multiprocessing`, `max_queue_size` of `keras.utils.PyDataset`.
+
+    Images smaller than the HR patch raise `ImageTooSmall` naming the file.
+    """
+
+    def __init__(self, paths, input_names, patch_size=40, batch_size=9, scale=4, ref_patch_size=None,
+                 steps_per_epoch=1000, augment=True, seed=0, view_params=None, return_transforms=False, source=None,
+                 **pydataset_kwargs):
+        super().__init__(**pydataset_kwargs)
+        self.input_names = _check_names(input_names)
+        self.patch_size = int(patch_size)
+        self.batch_size = int(batch_size)
+        self.scale = int(scale)
+        self.hr_size = self.patch_size * self.scale
+        self.ref_size = int(ref_patch_size or self.hr_size)
+        if self.ref_size % self.scale:
+            raise ValueError(f"RefSRPatchDataset: ref_patch_size {self.ref_size} is not a multiple of scale "
+                             f"{self.scale}.")
+        self.steps_per_epoch = int(steps_per_epoch)
+        self.augment = bool(augment)
+        self.seed = int(seed)
+        self.view_params = view_params if view_params is not None else ViewParams()
+        self.return_transforms = bool(return_transforms)
+        self.source = source
+        if source is not None and self.return_transforms:
+            raise ValueError("RefSRPatchDataset: return_transforms needs synthesized references (paths); the "
+                             "correspondence of a given reference (source=...) is unknown.")
+        if source is None:
+            if not paths:
+                raise ValueError("RefSRPatchDataset: no training images (paths is empty and no source given).")
+            self.paths = [str(p) for p in paths]
+            self.count = len(self.paths)
+        else:
+            self.paths = None
+            self.count = len(source)
+            if not self.count:
+                raise ValueError("RefSRPatchDataset: the reference source is empty.")
+        self.epoch = 0
+        self._cache = collections.OrderedDict()
+
+    def __getstate__(self):  # picklable for PyDataset workers: no decoded images
+        state = dict(self.__dict__)
+        state["_cache"] = collections.OrderedDict()
+        return state
+
+    def __len__(self):
+        return self.steps_per_epoch
+
+    def on_epoch_end(self):
+        self.epoch += 1
+
+    # Images ----------------------------------------------------------------------------------------
+    def _name(self, index):
+        return self.paths[index] if self.source is None else self.source.name(index)
+
+    def _load(self, index):
+        if index in self._cache:
+            self._cache.move_to_end(index)
+            return self._cache[index]
+        if self.source is None:
+            item = (load_image(self.paths[index]), None)
+        else:
+            item = (np.asarray(self.source.hr(index)), None)
+        image = item[0]
+        if image.shape[0] < self.hr_size or image.shape[1] < self.hr_size:
+            raise ImageTooSmall(f"{self._name(index)}: image is {image.shape[1]}x{image.shape[0]}, too small for "
+                                f"{self.hr_size}x{self.hr_size} HR patches (patch_size {self.patch_size} x scale "
+                                f"{self.scale}).")
+        self._cache[index] = item
+        while len(self._cache) > _CACHE_IMAGES:
+            self._cache.popitem(last=False)
+        return item
+
+    def _given_reference(self, index, rng, lr_full):
+        ref = np.asarray(self.source.reference(index, lr=lr_full))
+        if ref.ndim != 3 or ref.shape[-1] != 3:
+            raise ValueError(f"{self._name(index)}: the reference must be RGB (H, W, 3), got {ref.shape}.")
+        r = self.ref_size
+        if ref.shape[0] < r or ref.shape[1] < r:  # reflect-pad small references (TTSR zero-pads CUFED's)
+            pad_h, pad_w = max(0, r - ref.shape[0]), max(0, r - ref.shape[1])
+            ref = np.pad(ref, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric")
+        top = int(rng.integers(ref.shape[0] - r + 1))
+        left = int(rng.integers(ref.shape[1] - r + 1))
+        return ref[top:top + r, left:left + r]
+
+    # Samples ---------------------------------------------------------------------------------------
+    def sample(self, rng):
+        """One `(inputs_dict, hr, transform_or_None)` sample drawn with `rng`."""
+        index = int(rng.integers(self.count))
+        image, _ = self._load(index)
+        s = self.hr_size
+        top = int(rng.integers(image.shape[0] - s + 1))
+        left = int(rng.integers(image.shape[1] - s + 1))
+        hr = image[top:top + s, left:left + s]
+        transform = None
+        if self.source is None:
+            ref, to_source = synthesize_reference(image, rng, target_box=(top, left, s, s),
+                                                  ref_size=(self.ref_size, self.ref_size), params=self.view_params)
+            transform = _translation(-left, -top) @ to_source  # reference pixel -> HR-patch pixel
+        else:
+            lr_full = None
+            if getattr(self.source, "needs_lr", False):
+                lr_full = imresize(image[:image.shape[0] // self.scale * self.scale,
+                                         :image.shape[1] // self.scale * self.scale], 1.0 / self.scale)
+            ref = self._given_reference(index, rng, lr_full)
+        (hr,), hr_aug = augment_with_matrix([hr], *_draw_augment(rng, self.augment))
+        (ref,), ref_aug = augment_with_matrix([ref], *_draw_augment(rng, self.augment))
+        if transform is not None:
+            transform = hr_aug @ transform @ np.linalg.inv(ref_aug)
+            transform = transform / transform[2, 2]
+        lr = imresize(hr, 1.0 / self.scale)
+        return prepare_batch_item(self.input_names, lr, ref, self.scale), hr, transform
+
+    def __getitem__(self, index):
+        rng = np.random.default_rng([self.seed, self.epoch, int(index)])
+        samples = [self.sample(rng) for _ in range(self.batch_size)]
+        inputs = {name: np.stack([s[0][name] for s in samples]) for name in self.input_names}
+        hr = np.stack([s[1] for s in samples]).astype(np.float32)
+        if self.return_transforms:
+            inputs["transform"] = np.stack([s[2] for s in samples]).astype(np.float32)
+        return inputs, hr

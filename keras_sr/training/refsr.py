@@ -1,0 +1,896 @@
+"""Reference-based SR training (TTSR and others): reconstruction-only and GAN variants, on TensorFlow and JAX.
+
+TTSR (Yang et al., CVPR 2020, Sec. 3.4 / 4.1; official `trainer.py`,
+`train.sh`, `option.py`): 40x40 LR patches (x4) with 160x160 references,
+batch 9; Adam (0.9, 0.999, eps 1e-8) at 1e-4 for the main network and 1e-5
+for the learnable texture extractor (LTE), constant; the loss
+`L = L_rec + 1e-2 L_per + 1e-2 L_tpl + 1e-3 L_adv` (`keras_sr.training.refsr_losses`),
+with the first two epochs (`num_init_epochs`) on `L_rec` only; the critic is
+trained with WGAN-GP (penalty 10), Adam (0, 0.9) at 1e-4, twice per
+generator step (`GAN_k = 2`). TTSR-rec (`variant="rec"`) trains `L_rec` only.
+
+Each step: `out = net(inputs)` (SR, and for the TPL the soft attention and
+transferred textures of the model's `texture_transformer` layer), generator
+gradients -> one Adam step for the main network and one for the LTE; then
+(gan variant, after `init_steps`) `d_steps` critic steps on the detached SR.
+The official loop runs its critic steps before the generator's adversarial
+term; here the generator step comes first (as `keras_sr.training.gan`), a
+one-step lag of the critic.
+
+Backends: TensorFlow runs a `tf.function` with `GradientTape`s (nested for
+the gradient penalty) and stateful optimizers; JAX one pure function of the
+state (`stateless_call`, `jax.value_and_grad`, `optimizer.stateless_apply`)
+compiled by `jax.jit`, the state written back into the Keras variables before
+validation, checkpoints and the end.
+
+Reused engine parts: `make_optimizer` (schedule, clipping), `CheckpointManager`
+(atomic `ckpt-<step>.weights.h5` holding the generator, the critic and all
+optimizers with their step counters; `resume=True` continues at the saved
+step with the same batches, the loader being indexed by step), the best
+checkpoint by held-out PSNR. Validation: `keras_sr.evaluation.score_pair`
+(PSNR/SSIM on Y, border = scale) on the held-out images (modcrop + MATLAB
+bicubic) with seeded synthetic references (`reference_views`: a view of the
+whole image) unless the validation data carries references.
+
+Run directory: `recipe.json`, `model.json`, `checkpoints/`, `log.csv`,
+`final.keras`, `final.weights.h5`, `discriminator.weights.h5` (gan),
+`summary.json`.
+
+Example:
+    >>> recipe = TTSRRecipe.for_scale(4, variant="rec", steps=1000)
+    >>> result = train_refsr(recipe, data=["CUFED/train/input"], out="runs/ttsr_rec")
+    >>> result = train_refsr(recipe.replace(steps=2000), data=["CUFED/train/input"], out="runs/ttsr_rec", resume=True)
+"""
+
+import collections
+import dataclasses
+import importlib
+import json
+import math
+import os
+import time
+import typing
+
+import numpy as np
+
+import keras
+from keras import ops
+
+from keras_sr.training.recipe import Recipe, field
+
+__all__ = ["RefSRRecipe", "RefSRNetworks", "RefSRObjective", "train_refsr", "validation_triples",
+           "evaluate_refsr", "predict_refsr", "run_refsr_recipe", "refsr_recipe_main", "REFSR_LOG_COLUMNS"]
+
+REFSR_LOG_COLUMNS = ("step", "epoch", "g_loss", "g_rec", "g_perceptual", "g_tpl", "g_adversarial", "d_loss",
+                     "d_wasserstein", "d_penalty", "learning_rate", "steps_per_second", "val_psnr", "val_ssim",
+                     "elapsed_s")
+_LOSS_COLUMNS = ("g_loss", "g_rec", "g_perceptual", "g_tpl", "g_adversarial", "d_loss", "d_wasserstein", "d_penalty")
+CUFED_STEPS_PER_EPOCH = 1319   # ceil(11,871 CUFED training pairs / batch 9)
+
+
+@dataclasses.dataclass(frozen=True)
+class RefSRRecipe(Recipe):
+    """Fields of reference-based SR training (defaults: TTSR's official setup; `model` is the SR network).
+
+    Steps: 52 CUFED epochs (2 reconstruction-only + 50) of 1,319 steps for
+    the gan variant; TTSR-rec trains 200 epochs (`--steps 263800`).
+    """
+
+    run_name: typing.ClassVar[str] = "refsr"
+
+    model: str = field("ttsr", "registered model name", flag=False)
+    variant: str = field("gan", "losses: rec (reconstruction only, TTSR-rec) or gan (rec + perceptual + TPL + "
+                                "WGAN-GP, TTSR)", choices=("rec", "gan"))
+    patch_size: int = field(40, "LR patch size (the HR patch is patch_size * scale)")
+    ref_patch_size: int = field(0, "reference patch size (0: patch_size * scale, TTSR's 160)")
+    batch_size: int = field(9, "batch size")
+    steps: int = field(52 * CUFED_STEPS_PER_EPOCH, "optimizer steps (generator steps)")
+    init_steps: int = field(2 * CUFED_STEPS_PER_EPOCH, "gan variant: first steps on the reconstruction loss only "
+                                                         "(TTSR's 2 init epochs)")
+    learning_rate: float = field(1e-4, "learning rate of the main network (Adam)")
+    lte_learning_rate: float = field(1e-5, "learning rate of the texture extractor (layer 'lte', Adam)")
+    schedule: str = field("constant", "learning-rate schedule (TTSR: constant)", choices=("step", "cosine", "constant"))
+    lr_milestones: tuple = field((), "step schedule: milestones")
+    rec_weight: float = field(1.0, "weight of the reconstruction loss (`loss` on [-1, 1] images)")
+    perceptual_weight: float = field(1e-2, "gan variant: weight of the VGG19 perceptual loss")
+    tpl_weight: float = field(1e-2, "gan variant: weight of the transferal perceptual loss (needs layers 'lte' and "
+                                    "'texture_transformer')")
+    adversarial_weight: float = field(1e-3, "gan variant: weight of the WGAN generator loss")
+    gp_weight: float = field(10.0, "WGAN-GP gradient penalty weight")
+    d_steps: int = field(2, "critic steps per generator step (TTSR's GAN_k)")
+    d_learning_rate: float = field(1e-4, "critic learning rate (Adam, constant)")
+    d_beta_1: float = field(0.0, "critic Adam beta_1")
+    d_beta_2: float = field(0.9, "critic Adam beta_2")
+    d_filters: int = field(32, "critic width of the first conv (official 32)")
+    perceptual_layer: str = field("relu5_1", "VGG19 layer of the perceptual loss (TTSR: relu5_1)")
+    perceptual_criterion: str = field("l2", "distance of the VGG features (TTSR: MSE)", choices=("l1", "l2"))
+    tpl_criterion: str = field("l2", "TPL distance (official tpl_type)", choices=("l1", "l2"))
+    tpl_use_soft: bool = field(False, "weight the TPL by sigmoid(soft attention) (official tpl_use_S, off)")
+    vgg_weights: str = field("", "ImageNet VGG19 weights of the perceptual loss: a keras.applications VGG19("
+                                 "include_top=False) .weights.h5 / .h5 or a torchvision .npz ('random': tests only)")
+    vgg_input_norm: str = field("auto", "VGG input preprocessing (auto: caffe for .h5, torch for .npz)",
+                                choices=("auto", "torch", "caffe"))
+    reference: str = field("synthetic", "training references: synthetic (a random view around each patch, "
+                                        "reference_views) or a reference_sources spec (cufed5:K, pairs:FILE)")
+    val_every: int = field(10 * CUFED_STEPS_PER_EPOCH, "validate every N steps (and at the end)")
+    checkpoint_every: int = field(10 * CUFED_STEPS_PER_EPOCH, "checkpoint every N steps (and at the end)")
+    steps_per_epoch: int = field(CUFED_STEPS_PER_EPOCH, "steps per log line / loader epoch")
+    val_images: int = field(10, "held-out images used for validation (0: all)")
+    jit_compile: str = field("auto", "XLA / jax.jit of the train step (auto: on for JAX and TF GPUs)",
+                             choices=("auto", "on", "off"))
+
+    # TTSR's network (model_config) -------------------------------------------------------------------
+    num_res_blocks: tuple = field((16, 16, 8, 4), "residual blocks of SFE and stages 1, 2, 3")
+    n_feats: int = field(64, "features of the main network")
+    texture_widths: tuple = field((64, 128, 256), "LTE widths at relu1_1, relu2_1, relu3_1 (VGG19's)")
+    lte_weights: str = field("", "ImageNet VGG19 .npz to initialize the LTE (TTSR does; empty: from scratch)")
+
+    def validated(self):
+        super().validated()
+        name = type(self).__name__
+        for key in ("rec_weight", "perceptual_weight", "tpl_weight", "adversarial_weight", "gp_weight"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{name}: {key} must be >= 0, got {getattr(self, key)}")
+        if self.ema_decay:
+            raise ValueError(f"{name}: ema_decay is not supported by the RefSR trainer (use 0).")
+        if self.d_steps < 1:
+            raise ValueError(f"{name}: d_steps must be >= 1, got {self.d_steps}")
+        if self.variant == "gan" and self.adversarial_weight and self.hr_patch_size % 32:
+            raise ValueError(f"{name}: the TTSR critic needs HR patches that are a multiple of 32 pixels; "
+                             f"patch_size {self.patch_size} x scale {self.scale} = {self.hr_patch_size}")
+        if self.ref_size % self.scale:
+            raise ValueError(f"{name}: ref_patch_size {self.ref_size} must be a multiple of scale {self.scale}")
+        if self.variant == "rec" and not self.rec_weight:
+            raise ValueError(f"{name}: the rec variant needs rec_weight > 0")
+        return self
+
+    @property
+    def ref_size(self):
+        return int(self.ref_patch_size or self.hr_patch_size)
+
+    @property
+    def is_gan(self):
+        return self.variant == "gan"
+
+    @property
+    def needs_vgg(self):
+        return self.is_gan and self.perceptual_weight > 0
+
+    @property
+    def uses_critic(self):
+        return self.is_gan and self.adversarial_weight > 0
+
+    def input_names(self):
+        """The model's input names (`INPUT_NAMES` of `keras_sr.models.<model>`)."""
+        module = importlib.import_module(f"keras_sr.models.{self.model}")
+        return tuple(module.INPUT_NAMES)
+
+    def model_config(self):
+        config = {"scale": self.scale, "num_res_blocks": tuple(self.num_res_blocks), "n_feats": self.n_feats,
+                  "texture_widths": tuple(self.texture_widths)}
+        if self.lte_weights:
+            config["vgg_weights"] = self.lte_weights
+        return config
+
+    def build_model(self):
+        """The SR network of this recipe (`keras_sr.models.build(model, **model_config())`)."""
+        from keras_sr import models
+
+        return models.build(self.model, **self.model_config())
+
+
+class RefSRNetworks(keras.Model):
+    """The model, the critic and every optimizer as one Keras object: one `.weights.h5` holds the run state."""
+
+    def __init__(self, generator, g_optimizer, lte_optimizer=None, discriminator=None, d_optimizer=None,
+                 name="refsr", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.generator = generator
+        self.g_optimizer = g_optimizer
+        if lte_optimizer is not None:
+            self.lte_optimizer = lte_optimizer
+        if discriminator is not None:
+            self.discriminator = discriminator
+            self.d_optimizer = d_optimizer
+        self.built = True
+
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
+
+    @property
+    def step(self):
+        return int(ops.convert_to_numpy(self.g_optimizer.iterations))
+
+
+def _texture_outputs(model):
+    """`{"soft", "t_lv3", "t_lv2", "t_lv1"}` symbolic outputs of the model's texture transformer, or None."""
+    try:
+        layer = model.get_layer("texture_transformer")
+    except ValueError:
+        return None
+    soft, t_lv3, t_lv2, t_lv1 = layer.output
+    return {"soft": soft, "t_lv3": t_lv3, "t_lv2": t_lv2, "t_lv1": t_lv1}
+
+
+class RefSRObjective:
+    """The generator and critic losses of a `RefSRRecipe` (keras.ops; both backends' steps call them)."""
+
+    def __init__(self, recipe, has_textures):
+        from keras_sr.training.losses import get_loss
+
+        self.recipe = recipe
+        self.rec_weight = float(recipe.rec_weight)
+        full = recipe.is_gan
+        self.perceptual_weight = float(recipe.perceptual_weight) if full else 0.0
+        self.tpl_weight = float(recipe.tpl_weight) if full else 0.0
+        self.adversarial_weight = float(recipe.adversarial_weight) if full else 0.0
+        if self.tpl_weight and not has_textures:
+            raise ValueError(f"{type(recipe).__name__}: tpl_weight > 0 needs a model with layers 'lte' and "
+                             f"'texture_transformer' (TTSR); {recipe.model} has none: set tpl_weight 0.")
+        if not (self.rec_weight or self.perceptual_weight or self.tpl_weight or self.adversarial_weight):
+            raise ValueError(f"{type(recipe).__name__}: every loss weight is 0.")
+        kwargs = {"epsilon": recipe.charbonnier_epsilon, "data_range": 2.0} if recipe.loss == "charbonnier" else {}
+        self.pixel = get_loss(recipe.loss, **kwargs)
+        self.extractor = self.perceptual = None
+        if self.perceptual_weight:
+            from keras_sr.training.perceptual import PerceptualLoss, VGGFeatureExtractor
+
+            self.extractor = VGGFeatureExtractor((recipe.perceptual_layer,), recipe.vgg_weights or None,
+                                                 recipe.vgg_input_norm)
+            self.perceptual = PerceptualLoss(recipe.perceptual_layer, criterion=recipe.perceptual_criterion,
+                                             extractor=self.extractor)
+
+    @property
+    def vgg_variables(self):
+        return self.extractor.variables if self.extractor is not None else []
+
+    def log_keys(self, has_critic):
+        """Names of every loss this objective can log (rows lacking one, e.g. init steps, get NaN)."""
+        keys = ["g_loss", "g_rec"]
+        keys += ["g_perceptual"] if self.perceptual is not None else []
+        keys += ["g_tpl"] if self.tpl_weight else []
+        keys += ["g_adversarial", "d_loss", "d_wasserstein", "d_penalty"] if (self.adversarial_weight and has_critic) \
+            else []
+        return keys
+
+    def rec(self, sr, hr):
+        return self.pixel(ops.cast(hr, "float32") / 127.5 - 1.0, ops.cast(sr, "float32") / 127.5 - 1.0)
+
+    def generator_terms(self, hr, outputs, sr_features=None, fake_logits=None, vgg_values=None, full=True):
+        """`(L_G, logs)`; `full=False`: the reconstruction term only (TTSR-rec, the init steps)."""
+        from keras_sr.training.refsr_losses import transferal_perceptual_loss, wgan_generator_loss
+
+        sr = ops.cast(outputs["sr"], "float32")
+        hr = ops.stop_gradient(ops.cast(hr, "float32"))
+        logs = {"g_rec": self.rec(sr, hr)}
+        total = self.rec_weight * logs["g_rec"]
+        if full and self.perceptual is not None:
+            true = {k: ops.stop_gradient(v) for k, v in self.extractor(hr, vgg_values).items()}
+            logs["g_perceptual"] = self.perceptual.from_features(true, self.extractor(sr, vgg_values))
+            total = total + self.perceptual_weight * logs["g_perceptual"]
+        if full and self.tpl_weight:
+            textures = [outputs["t_lv1"], outputs["t_lv2"], outputs["t_lv3"]]
+            soft = outputs["soft"] if self.recipe.tpl_use_soft else None
+            logs["g_tpl"] = transferal_perceptual_loss(sr_features, textures, soft, self.recipe.tpl_criterion)
+            total = total + self.tpl_weight * logs["g_tpl"]
+        if full and self.adversarial_weight:
+            logs["g_adversarial"] = wgan_generator_loss(fake_logits)
+            total = total + self.adversarial_weight * logs["g_adversarial"]
+        logs["g_loss"] = total
+        return total, logs
+
+    def critic_terms(self, real_logits, fake_logits, input_gradients):
+        """`(L_D, logs)`: Wasserstein estimate + `gp_weight` x penalty on gradients w.r.t. [-1, 1] images."""
+        from keras_sr.training.refsr_losses import gradient_penalty, wgan_critic_loss
+
+        wasserstein = wgan_critic_loss(real_logits, fake_logits)
+        # the critic rescales [0, 255] to [-1, 1]: gradients w.r.t. the official [-1, 1] input are 127.5x larger
+        penalty = gradient_penalty(ops.cast(input_gradients, "float32") * 127.5)
+        total = wasserstein + float(self.recipe.gp_weight) * penalty
+        return total, {"d_loss": total, "d_wasserstein": wasserstein, "d_penalty": penalty}
+
+
+class _Parts:
+    """Everything a train step needs: the output net, variable groups, the LTE copy, the critic, the optimizers."""
+
+    def __init__(self, model, recipe, objective, networks, use_tpl):
+        self.model = model
+        outputs = {"sr": model.output}
+        textures = _texture_outputs(model) if use_tpl else None
+        if textures:
+            outputs.update(textures)
+        self.net = keras.Model(model.inputs, outputs, name=f"{model.name}_train")
+        self.lte = self.lte_copy = None
+        if use_tpl:
+            self.lte = model.get_layer("lte")
+            self.lte_copy = self.lte.__class__.from_config(self.lte.get_config())
+            self.lte_copy.build((None, None, None, 3))
+            self.lte_copy.trainable = False
+            copy_shapes = [tuple(v.shape) for v in self.lte_copy.non_trainable_variables]
+            if copy_shapes != [tuple(v.shape) for v in self.lte.weights]:
+                raise ValueError("refsr: the LTE copy's variables do not match the model's 'lte' layer.")
+        g_vars = list(self.net.trainable_variables)
+        lte_ids = set()
+        try:
+            lte_ids = {id(v) for v in model.get_layer("lte").trainable_variables}
+        except ValueError:
+            pass
+        self.g_vars = g_vars
+        self.lte_index = [i for i, v in enumerate(g_vars) if id(v) in lte_ids]
+        self.main_index = [i for i, v in enumerate(g_vars) if id(v) not in lte_ids]
+        if self.lte is not None:  # positions of the LTE's own variables in g_vars (for the stateless copy)
+            position = {id(v): i for i, v in enumerate(g_vars)}
+            self.lte_weight_index = [position.get(id(v)) for v in self.lte.weights]
+        self.networks = networks
+        self.critic = getattr(networks, "discriminator", None)
+        self.objective = objective
+        self.recipe = recipe
+
+    def split(self, values):
+        return [values[i] for i in self.main_index], [values[i] for i in self.lte_index]
+
+    def merge(self, main, lte):
+        out = [None] * (len(self.main_index) + len(self.lte_index))
+        for i, v in zip(self.main_index, main):
+            out[i] = v
+        for i, v in zip(self.lte_index, lte):
+            out[i] = v
+        return out
+
+
+# Train steps ------------------------------------------------------------------------------------------------------
+
+
+def _tf_steps(parts, jit_compile):
+    """`(rec_step, gan_step)`: stateful TensorFlow steps `(inputs, hr, epsilon) -> logs`."""
+    import tensorflow as tf
+
+    net, critic, objective = parts.net, parts.critic, parts.objective
+    networks = parts.networks
+    g_vars = parts.g_vars
+    main_vars, lte_vars = parts.split(g_vars)
+
+    def apply(grads):
+        main_g, lte_g = parts.split(grads)
+        networks.g_optimizer.apply(main_g, main_vars)
+        if lte_vars:
+            networks.lte_optimizer.apply(lte_g, lte_vars)
+
+    def generator(inputs, hr, full):
+        if full and parts.lte_copy is not None:
+            for copy, source in zip(parts.lte_copy.non_trainable_variables, parts.lte.weights):
+                copy.assign(source)
+        with tf.GradientTape() as tape:
+            outputs = net(inputs, training=True)
+            sr_features = parts.lte_copy(outputs["sr"]) if (full and parts.lte_copy is not None) else None
+            fake = critic(outputs["sr"], training=True) if (full and objective.adversarial_weight) else None
+            total, logs = objective.generator_terms(hr, outputs, sr_features, fake, full=full)
+        apply(tape.gradient(total, g_vars))
+        return tf.stop_gradient(outputs["sr"]), logs
+
+    def rec_step(inputs, hr, epsilon):
+        _, logs = generator(inputs, hr, False)
+        return logs
+
+    def gan_step(inputs, hr, epsilon):
+        sr, logs = generator(inputs, hr, True)
+        if critic is None:
+            return logs
+        d_vars = critic.trainable_variables
+        for k in range(parts.recipe.d_steps):
+            with tf.GradientTape() as tape:
+                real = critic(hr, training=True)
+                fake = critic(sr, training=True)
+                from keras_sr.training.refsr_losses import interpolate
+
+                hat = interpolate(hr, sr, epsilon[k])
+                with tf.GradientTape() as inner:
+                    inner.watch(hat)
+                    hat_sum = tf.reduce_sum(critic(hat, training=True))
+                d_total, d_logs = objective.critic_terms(real, fake, inner.gradient(hat_sum, hat))
+            networks.d_optimizer.apply(tape.gradient(d_total, d_vars), d_vars)
+        return {**logs, **d_logs}
+
+    rec = tf.function(rec_step, jit_compile=jit_compile, reduce_retracing=True)
+    gan = tf.function(gan_step, jit_compile=jit_compile, reduce_retracing=True)
+
+    def wrap(fn):
+        def run(inputs, hr, epsilon):
+            inputs = {k: tf.convert_to_tensor(v, tf.float32) for k, v in inputs.items()}
+            return fn(inputs, tf.convert_to_tensor(hr, tf.float32), tf.convert_to_tensor(epsilon, tf.float32))
+
+        return run
+
+    return wrap(rec), wrap(gan), (lambda: None)
+
+
+class _JaxSteps:
+    """The stateless JAX steps and their state; `sync()` writes the state back into the Keras variables."""
+
+    def __init__(self, parts, jit):
+        import jax
+        import jax.numpy as jnp
+
+        self.parts = parts
+        net, critic, objective, networks = parts.net, parts.critic, parts.objective, parts.networks
+        g_opt = networks.g_optimizer
+        lte_opt = getattr(networks, "lte_optimizer", None)
+        d_opt = getattr(networks, "d_optimizer", None)
+        has_lte = bool(parts.lte_index)
+        d_steps = parts.recipe.d_steps
+
+        def lte_features(g_tv, sr):
+            values = [jax.lax.stop_gradient(g_tv[i]) if i is not None else w.value
+                      for i, w in zip(parts.lte_weight_index, parts.lte.weights)]
+            features, _ = parts.lte_copy.stateless_call([], values, sr)  # the copy is frozen: all non-trainable
+            return features
+
+        def generator_loss(g_tv, g_ntv, d_tv, d_ntv, vgg, inputs, hr, full):
+            outputs, g_ntv = net.stateless_call(g_tv, g_ntv, inputs, training=True)
+            sr_features = lte_features(g_tv, outputs["sr"]) if (full and parts.lte_copy is not None) else None
+            fake = None
+            if full and objective.adversarial_weight:
+                fake, _ = critic.stateless_call(d_tv, d_ntv, outputs["sr"], training=True)
+            total, logs = objective.generator_terms(hr, outputs, sr_features, fake, vgg_values=vgg, full=full)
+            return total, (outputs["sr"], g_ntv, logs)
+
+        g_grad = jax.value_and_grad(generator_loss, has_aux=True)
+
+        def critic_loss(d_tv, d_ntv, sr, hr, epsilon):
+            from keras_sr.training.refsr_losses import interpolate
+
+            real, d_ntv = critic.stateless_call(d_tv, d_ntv, hr, training=True)
+            fake, d_ntv = critic.stateless_call(d_tv, d_ntv, sr, training=True)
+            hat = interpolate(hr, sr, epsilon)
+
+            def hat_sum(x):
+                return jnp.sum(critic.stateless_call(d_tv, d_ntv, x, training=True)[0])
+
+            total, logs = objective.critic_terms(real, fake, jax.grad(hat_sum)(hat))
+            return total, (d_ntv, logs)
+
+        d_grad = jax.value_and_grad(critic_loss, has_aux=True)
+
+        def g_update(state, vgg, inputs, hr, full):
+            g_tv, g_ntv, d_tv, d_ntv, g_ov, lte_ov, d_ov = state
+            (_, (sr, g_ntv, logs)), grads = g_grad(g_tv, g_ntv, d_tv, d_ntv, vgg, inputs, hr, full)
+            main_g, lte_g = parts.split(grads)
+            main_v, lte_v = parts.split(g_tv)
+            main_v, g_ov = g_opt.stateless_apply(g_ov, main_g, main_v)
+            if has_lte:
+                lte_v, lte_ov = lte_opt.stateless_apply(lte_ov, lte_g, lte_v)
+            g_tv = parts.merge(main_v, lte_v)
+            return (g_tv, g_ntv, d_tv, d_ntv, g_ov, lte_ov, d_ov), jax.lax.stop_gradient(sr), logs
+
+        def rec_step(state, vgg, inputs, hr, epsilon):
+            state, _, logs = g_update(state, vgg, inputs, hr, False)
+            return state, logs
+
+        def gan_step(state, vgg, inputs, hr, epsilon):
+            state, sr, logs = g_update(state, vgg, inputs, hr, True)
+            if critic is None:
+                return state, logs
+            g_tv, g_ntv, d_tv, d_ntv, g_ov, lte_ov, d_ov = state
+            for k in range(d_steps):
+                (_, (d_ntv, d_logs)), grads = d_grad(d_tv, d_ntv, sr, hr, epsilon[k])
+                d_tv, d_ov = d_opt.stateless_apply(d_ov, grads, d_tv)
+            return (g_tv, g_ntv, d_tv, d_ntv, g_ov, lte_ov, d_ov), {**logs, **d_logs}
+
+        self._rec = jax.jit(rec_step) if jit else rec_step
+        self._gan = jax.jit(gan_step) if jit else gan_step
+        self.vgg = [v.value for v in objective.vgg_variables]
+        self.state = self._read()
+
+    def _groups(self):
+        n, p = self.parts.networks, self.parts
+        critic = p.critic
+        return (p.g_vars, p.net.non_trainable_variables,
+                critic.trainable_variables if critic is not None else [],
+                critic.non_trainable_variables if critic is not None else [],
+                n.g_optimizer.variables,
+                n.lte_optimizer.variables if hasattr(n, "lte_optimizer") else [],
+                n.d_optimizer.variables if hasattr(n, "d_optimizer") else [])
+
+    def _read(self):
+        return tuple([v.value for v in group] for group in self._groups())
+
+    def sync(self):
+        for group, values in zip(self._groups(), self.state):
+            for variable, value in zip(group, values):
+                variable.assign(value)
+
+    def _run(self, fn, inputs, hr, epsilon):
+        inputs = {k: np.asarray(v, np.float32) for k, v in inputs.items()}
+        self.state, logs = fn(self.state, self.vgg, inputs, np.asarray(hr, np.float32),
+                              np.asarray(epsilon, np.float32))
+        return logs
+
+    def rec(self, inputs, hr, epsilon):
+        return self._run(self._rec, inputs, hr, epsilon)
+
+    def gan(self, inputs, hr, epsilon):
+        return self._run(self._gan, inputs, hr, epsilon)
+
+
+# Validation ---------------------------------------------------------------------------------------------------
+
+
+def validation_triples(paths, scale, seed=0, max_images=None, view_params=None):
+    """`[(lr, hr, ref)]` uint8 for whole held-out images: evaluation-protocol LR, a seeded synthetic reference.
+
+    The reference is a view (`synthesize_reference`) of the whole HR image, seeded by `(seed, index)`.
+    """
+    from keras_sr.data.reference_views import ViewParams, synthesize_reference
+    from keras_sr.data.sources import load_validation_pairs
+
+    pairs = load_validation_pairs(paths, scale, max_images=max_images, skip_small=True)
+    params = view_params if view_params is not None else ViewParams()
+    triples = []
+    for i, (lr, hr) in enumerate(pairs):
+        ref, _ = synthesize_reference(hr, np.random.default_rng([int(seed), 7919, i]), params=params)
+        triples.append((lr, hr, ref))
+    return triples
+
+
+def predict_refsr(model, lr, ref, input_names, scale):
+    """SR of one uint8 `lr` with reference `ref` -> float RGB (H*scale, W*scale, 3) in [0, 255]."""
+    from keras_sr.data.refsr_dataset import make_inputs
+
+    batch = make_inputs(input_names, lr, ref, scale)
+    sr = ops.convert_to_numpy(model(batch, training=False))[0]
+    h, w = lr.shape[0] * scale, lr.shape[1] * scale
+    return sr[:h, :w]
+
+
+def evaluate_refsr(model, triples, input_names, scale, keep_outputs=False):
+    """Mean PSNR/SSIM (`score_pair`: Y, border = scale) over `(lr, hr, ref)` triples."""
+    from keras_sr.evaluation import score_pair
+
+    start = time.perf_counter()
+    per_image, outputs = [], []
+    for lr, hr, ref in triples:
+        sr = predict_refsr(model, lr, ref, input_names, scale)
+        p, s = score_pair(sr, hr, scale)
+        per_image.append({"psnr": p, "ssim": s})
+        if keep_outputs:
+            outputs.append(sr)
+    result = {"psnr": float(np.mean([r["psnr"] for r in per_image])) if per_image else float("nan"),
+              "ssim": float(np.mean([r["ssim"] for r in per_image])) if per_image else float("nan"),
+              "images": per_image, "seconds": time.perf_counter() - start}
+    if keep_outputs:
+        result["outputs"] = outputs
+    return result
+
+
+def _bicubic(triples, scale):
+    from keras_sr.training.validation import bicubic_scores
+
+    return bicubic_scores([(lr, hr) for lr, hr, _ in triples], scale)
+
+
+# Loop ---------------------------------------------------------------------------------------------------------
+
+
+class _CSV:
+    def __init__(self, path):
+        self.path = path
+
+    def write(self, row):
+        new = not os.path.isfile(self.path) or os.path.getsize(self.path) == 0
+        with open(self.path, "a", encoding="utf-8") as f:
+            if new:
+                f.write(",".join(REFSR_LOG_COLUMNS) + "\n")
+            f.write(",".join("" if row.get(c) is None else f"{float(row[c]):.6g}" for c in REFSR_LOG_COLUMNS) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _jit(recipe):
+    if recipe.jit_compile in ("on", "off"):
+        return recipe.jit_compile == "on"
+    if keras.backend.backend() == "jax":
+        return True
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def default_refsr_run_dir(recipe):
+    return os.path.join("runs", f"{recipe.model}_{recipe.variant}_x{recipe.scale}_{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def _train_paths(recipe, data, split, log):
+    """`(paths, source)` of the training images (and the reference source when not synthetic)."""
+    from keras_sr.data.sources import DataSourceError
+
+    if recipe.reference != "synthetic":
+        from keras_sr.data.reference_sources import open_reference_source
+
+        source = open_reference_source(recipe.reference, data)
+        log(f"training references: {recipe.reference} ({len(source)} pairs)")
+        return None, source
+    if split.kind != "images":
+        raise DataSourceError(f"RefSR training reads image folders or files (references are synthesized around each "
+                              f"patch); --data {data} is a {split.kind} source.")
+    return list(split.train), None
+
+
+def make_refsr_train_data(recipe, paths=None, source=None, seed=None, workers=0):
+    """The recipe's `RefSRPatchDataset` (indexed by step: `(inputs, hr)` batches)."""
+    from keras_sr.data.refsr_dataset import RefSRPatchDataset
+
+    workers = int(workers or recipe.workers or min(8, os.cpu_count() or 1))
+    return RefSRPatchDataset(paths, recipe.input_names(), patch_size=recipe.patch_size, batch_size=recipe.batch_size,
+                             scale=recipe.scale, ref_patch_size=recipe.ref_size, steps_per_epoch=recipe.epoch_steps,
+                             augment=recipe.augment, seed=recipe.seed if seed is None else seed, source=source,
+                             workers=workers)
+
+
+def _learning_rate(optimizer):
+    return float(ops.convert_to_numpy(optimizer.learning_rate))
+
+
+def train_refsr(recipe, data=None, val_data=None, out=None, resume=False, init_weights=None, model_hook=None,
+                log=print, train_data=None, val_triples=None, verbose=1):
+    """Train a RefSR `recipe`; returns the engine's `TrainResult` (`.run_dir`, `.model`, `.history`, scores).
+
+    Args:
+        recipe: a resolved `RefSRRecipe`.
+        data: `--data` entries (image folders/files; None: the embedded photographs).
+        val_data: held-out images (default: held out from `data`), scored with seeded synthetic references.
+        out: run directory (default `runs/<model>_<variant>_x<scale>_<time>`).
+        resume: continue from the latest checkpoint in `out` (weights, critic, optimizers, step).
+        init_weights: a `.weights.h5` of the model to start from (ignored when resuming).
+        model_hook: `callable(model)` after the model is built (and `init_weights` loaded), before training,
+            e.g. to load and freeze a trained feature extractor.
+        log: `callable(str)` (None: silent).
+        train_data: ready `(inputs, hr)` batches (indexed by step, e.g. a `RefSRPatchDataset`).
+        val_triples: `[(lr, hr, ref)]` uint8 instead of the held-out images of `data`.
+        verbose: 0 for no per-epoch lines.
+    """
+    from keras_sr.data.sources import resolve_data
+    from keras_sr.fileio import atomic_path, atomic_write_text
+    from keras_sr.models.inference import write_model_json
+    from keras_sr.training import checkpoint as checkpoint_lib
+    from keras_sr.training.engine import TrainResult, dtype_policy, make_optimizer, resolve_policy
+    from keras_sr.training.gan import _batches
+    from keras_sr.training.recipe import write_recipe_json
+
+    backend = keras.backend.backend()
+    if backend not in ("tensorflow", "jax"):
+        raise ValueError(f"RefSR training runs on the tensorflow and jax backends, not {backend!r}.")
+    log = log or (lambda *_: None)
+    start = time.perf_counter()
+    out = out or default_refsr_run_dir(recipe)
+    os.makedirs(out, exist_ok=True)
+    manager = checkpoint_lib.CheckpointManager(os.path.join(out, "checkpoints"), keep=recipe.keep_checkpoints)
+    resuming = bool(resume) and manager.latest_path() is not None
+    if resume and not resuming:
+        log(f"--resume: no checkpoint in {out}/checkpoints, starting from scratch")
+    model_config = recipe.model_config()
+    write_recipe_json(out, recipe, model_config, extra={"trainer": "refsr", "data": data, "val_data": val_data})
+    write_model_json(out, recipe.model, model_config)
+
+    keras.utils.set_random_seed(recipe.seed)
+    policy = resolve_policy(recipe.mixed_precision)
+    if policy == "mixed_float16":
+        raise ValueError("RefSR training supports mixed_precision off or bfloat16 (float16 would need loss scaling)")
+    log(f"keras {keras.__version__}, backend {backend}, one device, dtype policy {policy}")
+
+    paths = source = None
+    if train_data is None or val_triples is None:
+        split = resolve_data(data, val_data)
+        log(f"data: {split.description}")
+    if train_data is None:
+        paths, source = _train_paths(recipe, data, split, log)
+    if val_triples is None:
+        val_triples = validation_triples(split.val, recipe.scale, recipe.seed, recipe.val_images or None) \
+            if split.val else []
+    log(f"held-out validation images: {len(val_triples)} (seeded synthetic references)")
+    input_names = recipe.input_names()
+
+    with dtype_policy(policy):
+        model = recipe.build_model()
+        critic = None
+        if recipe.uses_critic:
+            from keras_sr.training.refsr_losses import ttsr_discriminator
+
+            critic = ttsr_discriminator(recipe.hr_patch_size, recipe.d_filters)
+    if init_weights and not resuming:
+        model.load_weights(init_weights)
+        log(f"initial weights: {init_weights}")
+    if model_hook is not None:
+        model_hook(model)
+    use_tpl = recipe.is_gan and recipe.tpl_weight > 0
+    objective = RefSRObjective(recipe, has_textures=_texture_outputs(model) is not None and _has_layer(model, "lte"))
+    if objective.extractor is not None:
+        log(f"perceptual loss: VGG19 {recipe.perceptual_layer}, weights "
+            f"{objective.extractor.weights_path or 'random (tests only)'}, {objective.extractor.input_norm} "
+            "preprocessing")
+    g_opt = make_optimizer(recipe)
+    lte_opt = make_optimizer(recipe.replace(learning_rate=recipe.lte_learning_rate))
+    d_opt = make_optimizer(recipe.replace(learning_rate=recipe.d_learning_rate, beta_1=recipe.d_beta_1,
+                                          beta_2=recipe.d_beta_2, schedule="constant", clip_grad_norm=0.0)) \
+        if critic is not None else None
+    parts = _Parts(model, recipe, objective, None, use_tpl)
+    main_vars, lte_vars = parts.split(parts.g_vars)
+    g_opt.build(main_vars)
+    if lte_vars:
+        lte_opt.build(lte_vars)
+    if critic is not None:
+        d_opt.build(critic.trainable_variables)
+    networks = RefSRNetworks(model, g_opt, lte_opt if lte_vars else None, critic, d_opt)
+    parts.networks, parts.critic = networks, critic
+
+    step0 = 0
+    if resuming:
+        networks.load_weights(manager.latest_path())
+        step0 = networks.step
+        log(f"resumed from {manager.latest_path()} at step {step0}")
+    if train_data is None:
+        train_data = make_refsr_train_data(recipe, paths, source)
+
+    jax_steps = None
+    if backend == "jax":
+        jax_steps = _JaxSteps(parts, _jit(recipe))
+        rec_step, gan_step, sync = jax_steps.rec, jax_steps.gan, jax_steps.sync
+    else:
+        rec_step, gan_step, sync = _tf_steps(parts, _jit(recipe))
+
+    bicubic = _bicubic(val_triples, recipe.scale) if val_triples else None
+    csv = _CSV(os.path.join(out, "log.csv"))
+    history = collections.defaultdict(list)
+    validation_history = []
+    last_entry = None
+    epoch_steps = recipe.epoch_steps
+    log_keys = objective.log_keys(critic is not None)
+    step = step0
+    if step0 < recipe.steps:
+        log(f"training {recipe.model} ({recipe.variant}) x{recipe.scale}: steps {step0} -> {recipe.steps}, batch "
+            f"{recipe.batch_size}, LR patch {recipe.patch_size}, reference {recipe.ref_size}"
+            + (f", reconstruction only for the first {recipe.init_steps} steps, weights rec {recipe.rec_weight:g} / "
+               f"perceptual {recipe.perceptual_weight:g} / tpl {recipe.tpl_weight:g} / adversarial "
+               f"{recipe.adversarial_weight:g}" if recipe.is_gan else ", reconstruction loss only"))
+        batches = _batches(train_data, step0)
+        epoch_logs, epoch_start, epoch_first = [], time.perf_counter(), step0
+        while step < recipe.steps:
+            inputs, hr = next(batches)
+            inputs = {k: inputs[k] for k in input_names}
+            full = recipe.is_gan and step >= recipe.init_steps
+            rng = np.random.default_rng([recipe.seed, 104729, step])
+            epsilon = rng.uniform(size=(recipe.d_steps, len(hr), 1, 1, 1)).astype(np.float32)
+            epoch_logs.append((gan_step if full else rec_step)(inputs, hr, epsilon))
+            step += 1
+            if step % epoch_steps and step < recipe.steps:
+                continue
+            seconds = time.perf_counter() - epoch_start
+            keys = log_keys
+            row = {k: float(np.mean([float(ops.convert_to_numpy(logs[k])) for logs in epoch_logs if k in logs]))
+                   if any(k in logs for logs in epoch_logs) else float("nan") for k in keys}
+            sync()
+            row.update(step=step, epoch=math.ceil(step / epoch_steps), learning_rate=_learning_rate(g_opt),
+                       steps_per_second=(step - epoch_first) / max(seconds, 1e-9),
+                       elapsed_s=time.perf_counter() - start)
+            if val_triples and (step % recipe.val_every == 0 or step >= recipe.steps):
+                entry = evaluate_refsr(model, val_triples, input_names, recipe.scale)
+                last_entry = {**entry, "step": step}
+                validation_history.append({"step": step, "psnr": entry["psnr"], "ssim": entry["ssim"]})
+                row.update(val_psnr=entry["psnr"], val_ssim=entry["ssim"])
+                log(f"step {step}: held-out PSNR {entry['psnr']:.2f} dB / SSIM {entry['ssim']:.4f} (bicubic "
+                    f"{bicubic['psnr']:.2f} / {bicubic['ssim']:.4f}, {len(val_triples)} images)")
+                manager.update_best(model, step, entry["psnr"], entry["ssim"])
+            if step % recipe.checkpoint_every == 0 or step >= recipe.steps:
+                manager.save(networks, step)
+            csv.write(row)
+            for key, value in row.items():
+                history[key].append(value)
+            if verbose:
+                parts_text = " ".join(f"{k} {row[k]:.4g}" for k in keys)
+                log(f"step {step}/{recipe.steps}: {parts_text}, {row['steps_per_second']:.2f} steps/s")
+            epoch_logs, epoch_start, epoch_first = [], time.perf_counter(), step
+    else:
+        log(f"nothing to train: the latest checkpoint is at step {step0} >= {recipe.steps}")
+    sync()
+    steps_done = networks.step
+
+    inference = _float32_copy(recipe, model)
+    with atomic_path(os.path.join(out, "final.keras")) as tmp:
+        inference.save(tmp)
+    checkpoint_lib.save_weights_atomic(inference, os.path.join(out, "final.weights.h5"))
+    if critic is not None:
+        checkpoint_lib.save_weights_atomic(critic, os.path.join(out, "discriminator.weights.h5"))
+    if last_entry is not None and last_entry["step"] == steps_done and inference is model:
+        final = last_entry  # the last validation scored these very weights
+    else:
+        final = evaluate_refsr(inference, val_triples, input_names, recipe.scale) if val_triples else {
+            "psnr": float("nan"), "ssim": float("nan"), "images": []}
+    bicubic = bicubic or {"psnr": float("nan"), "ssim": float("nan"), "images": []}
+    seconds = time.perf_counter() - start
+    summary = {
+        "trainer": "refsr", "variant": recipe.variant, "steps": steps_done, "resumed_from": step0, "seconds": seconds,
+        "dtype_policy": policy, "final": {k: final[k] for k in ("psnr", "ssim")},
+        "bicubic": {k: bicubic[k] for k in ("psnr", "ssim")}, "best": manager.index.get("best"),
+        "validation": validation_history,
+        "final_losses": {k: history[k][-1] for k in _LOSS_COLUMNS if history.get(k) and np.isfinite(history[k][-1])},
+        "note": "held-out references are seeded synthetic views of each image (keras_sr.data.reference_views)",
+    }
+    atomic_write_text(os.path.join(out, "summary.json"), json.dumps(summary, indent=2, default=float))
+    return TrainResult(out, inference, networks, recipe, steps_done, seconds, dict(history), validation_history,
+                       final, bicubic, "one device", step0)
+
+
+def _has_layer(model, name):
+    try:
+        model.get_layer(name)
+        return True
+    except ValueError:
+        return False
+
+
+def _float32_copy(recipe, model):
+    """The trained model in float32 (itself when already float32), matching variables by path."""
+    from keras_sr.training.engine import dtype_policy
+
+    if all(v.dtype == "float32" for v in model.weights):
+        return model
+    with dtype_policy("float32"):
+        copy = recipe.build_model()
+    values = {v.path: v for v in model.weights}
+    for v in copy.weights:
+        v.assign(ops.cast(values[v.path], "float32"))
+    return copy
+
+
+# Command line -------------------------------------------------------------------------------------------------
+
+
+def _check_files(recipe):
+    """SystemExit naming the missing VGG weights (and how to make them) before any work."""
+    from keras_sr.training.perceptual import vgg_weights_help
+
+    name = type(recipe).__name__
+    if recipe.needs_vgg and recipe.vgg_weights != "random":
+        if not recipe.vgg_weights:
+            raise SystemExit(f"error: {name} (variant gan): --vgg-weights is required: {vgg_weights_help()} "
+                             "(or train --variant rec)")
+        if not os.path.isfile(recipe.vgg_weights):
+            raise SystemExit(f"error: {name}: --vgg-weights {recipe.vgg_weights}: file not found: {vgg_weights_help()}")
+
+
+def run_refsr_recipe(recipe_cls, args, log=print, recipe=None, model_hook=None):
+    """Train from parsed `recipe_main` args with `train_refsr`; prints held-out scores; returns the `TrainResult`."""
+    from keras_sr.training.cli import recipe_from_args
+    from keras_sr.training.report import format_scores
+
+    if args.init == "preset":
+        raise SystemExit("error: no RefSR presets are shipped; use --init scratch")
+    if args.strategy not in ("auto", "none"):
+        raise SystemExit(f"error: the RefSR trainer runs on one device; --strategy {args.strategy} is not supported")
+    if args.resume and not args.out:
+        raise SystemExit("error: --resume needs --out RUN_DIR")
+    recipe = recipe or recipe_from_args(recipe_cls, args)
+    _check_files(recipe)
+    out = args.out or default_refsr_run_dir(recipe)
+    log(f"run directory: {out}")
+    log("recipe: " + json.dumps(recipe.to_dict(), default=str))
+    result = train_refsr(recipe, data=args.data, val_data=args.val_data, out=out, resume=args.resume,
+                         model_hook=model_hook, log=log, verbose=0 if args.quiet else 1)
+    label = recipe.model.upper()
+    print()
+    print(format_scores({"bicubic": result.bicubic, f"{label} {recipe.variant} ({result.steps} steps)": result.final},
+                        title=f"Held-out images ({len(result.final.get('images', []))}), x{recipe.scale}, PSNR/SSIM "
+                              f"on Y, border {recipe.scale}, seeded synthetic references:"))
+    print(f"run directory: {out}  (recipe.json, checkpoints/, final.keras, final.weights.h5"
+          + (", discriminator.weights.h5" if recipe.uses_critic else "")
+          + f"); wall time {result.seconds / 60:.1f} min")
+    return result
+
+
+def refsr_recipe_main(recipe_cls, prog=None, run=None):
+    """`main(argv=None)` for a RefSR recipe module (the flags of `recipe_main`, trained by `train_refsr`)."""
+    from keras_sr.data.sources import DataSourceError
+    from keras_sr.training.cli import recipe_main
+    from keras_sr.training.perceptual import MissingVGGWeights
+
+    return recipe_main(recipe_cls, prog=prog, run=run or run_refsr_recipe,
+                       user_errors=(MissingVGGWeights, DataSourceError))
