@@ -62,10 +62,8 @@ Example:
     $ python -m recipes.c2_matching --resume --out runs/c2
 """
 
-import argparse
 import copy
 import dataclasses
-import json
 import os
 import sys
 import time

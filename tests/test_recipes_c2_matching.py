@@ -9,7 +9,7 @@ import pytest
 import keras
 
 from keras_sr.image_io import save_image
-from recipes.c2_matching import OFFICIAL_VIEWS, C2MatchingRecipe, main
+from keras_sr.recipes.c2_matching import OFFICIAL_VIEWS, C2MatchingRecipe, main
 
 
 def test_defaults_follow_the_official_options():

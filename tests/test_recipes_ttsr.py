@@ -8,7 +8,7 @@ from PIL import Image
 
 import keras
 
-from recipes.ttsr import DEMO_EXCLUDED, TTSRRecipe, _demo_data, main
+from keras_sr.recipes.ttsr import DEMO_EXCLUDED, TTSRRecipe, _demo_data, main
 
 
 def test_defaults_are_the_papers():
