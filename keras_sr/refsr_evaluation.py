@@ -130,8 +130,8 @@ def _model_object(model, scale, weights):
     if weights is None and presets.get_preset(model) is not None:
         return presets.load_preset(model)
     if model in models.list_models() and model != "bicubic":
-        inference._register_custom_objects()
-        return inference._registered_model(model, scale, weights)
+        inference.register_custom_objects()
+        return inference.build_registered_model(model, scale, weights)
     return None
 
 

@@ -95,8 +95,8 @@ def resolve_model(reference, weights=None, scale=None):
     if presets.get_preset(reference) is not None:
         return reference, presets.load_preset(reference)
     if reference in models.list_models():
-        inference._register_custom_objects()
-        return reference, inference._registered_model(reference, scale, weights)
+        inference.register_custom_objects()
+        return reference, inference.build_registered_model(reference, scale, weights)
     available = ", ".join(p.name for p in presets.list_presets()) or "none shipped yet"
     raise ValueError(f"--model {reference!r}: not a .keras file, a preset (available: {available}) or a registered "
                      f"model ({', '.join(models.list_models())}).")

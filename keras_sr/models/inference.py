@@ -26,7 +26,7 @@ import os
 
 import numpy as np
 
-__all__ = ["rgb_or_y", "load_upscaler", "load_model", "model_upscaler", "model_scale", "read_model_json", "write_model_json"]
+__all__ = ["rgb_or_y", "load_upscaler", "load_model", "build_registered_model", "register_custom_objects", "model_upscaler", "model_scale", "read_model_json", "write_model_json"]
 
 MODEL_JSON = "model.json"
 
@@ -53,7 +53,7 @@ def _is_saved_model(path):
     return os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb"))
 
 
-def _register_custom_objects():
+def register_custom_objects():
     """Import the modules that register keras-sr layers and models for deserialization."""
     import importlib
     import warnings
@@ -76,7 +76,7 @@ def load_model(path):
 
     if not os.path.isfile(path):
         raise ImageError(f"{path}: model file not found.")
-    _register_custom_objects()
+    register_custom_objects()
     return keras.saving.load_model(path, safe_mode=True, compile=False)
 
 
@@ -152,7 +152,8 @@ def _saved_model_upscaler(path, scale):
     return upscaler
 
 
-def _registered_model(name, scale, weights):
+def build_registered_model(name, scale, weights):
+    """The registered model `name` at `scale` with `weights` (a file, or the shipped preset when None)."""
     from keras_sr import models
     from keras_sr.image_io import ImageError
     from keras_sr.models import presets
@@ -203,8 +204,8 @@ def load_upscaler(model, scale=None, weights=None):
     if presets.get_preset(model) is not None:
         return model_upscaler(presets.load_preset(model), scale, label=model)
     if model in models.list_models():
-        _register_custom_objects()
-        return model_upscaler(_registered_model(model, scale, weights), scale, label=model)
+        register_custom_objects()
+        return model_upscaler(build_registered_model(model, scale, weights), scale, label=model)
     raise ValueError(
         f"Unknown model {model!r}: expected bicubic, a registered model ({', '.join(models.list_models())}), "
         "a preset, a .keras file or a SavedModel folder.")

@@ -77,6 +77,7 @@ from keras import ops
 from keras_sr.data.reference_views import ViewParams, project_points, synthesize_reference
 from keras_sr.layers.correspondence import ContrastiveFeatureExtractor
 from keras_sr.layers.patch_matching import l2_normalize
+from keras_sr.training.engine import fit_jit_compile
 
 __all__ = [
     "STAGES",
@@ -695,10 +696,6 @@ def _split(data, val_data):
     return split.train, list(held_out or [])
 
 
-def _jit(config):
-    return {"auto": "auto", "on": True, "off": False}[config.jit_compile]
-
-
 def train_contrastive(stage, steps, data, out, teacher_weights=None, config=None, val_data=None, resume=False,
                       init_weights=None, train_data=None, log=print, verbose=0):
     """Train the contrastive teacher or student; returns a `ContrastiveResult`.
@@ -764,7 +761,7 @@ def train_contrastive(stage, steps, data, out, teacher_weights=None, config=None
                                            distill_weight=config.distill_weight, temperature=config.temperature)
     model.build()
     model.compile(keras.optimizers.Adam(_schedule(config), beta_1=0.9, beta_2=0.999, epsilon=1e-8),
-                  jit_compile=_jit(config))
+                  jit_compile=fit_jit_compile(config))
     start = manager.restore_latest(model) if resuming else 0
     if resuming:
         log(f"resumed {out} at step {start}")

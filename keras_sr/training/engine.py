@@ -204,7 +204,8 @@ def make_optimizer(recipe):
     return (AdjustableClippingAdam if theta else keras.optimizers.Adam)(**kwargs)
 
 
-def _jit(recipe):
+def fit_jit_compile(recipe):
+    """`model.compile`'s `jit_compile` for the recipe's `--jit-compile auto|on|off`."""
     return {"auto": "auto", "on": True, "off": False}[recipe.jit_compile]
 
 
@@ -215,7 +216,7 @@ def compile_model(model, recipe):
     else:
         loss = get_loss(recipe.loss, **({"epsilon": recipe.charbonnier_epsilon} if recipe.loss == "charbonnier"
                                         else {}))
-    model.compile(optimizer=make_optimizer(recipe), loss=loss, jit_compile=_jit(recipe),
+    model.compile(optimizer=make_optimizer(recipe), loss=loss, jit_compile=fit_jit_compile(recipe),
                   steps_per_execution=int(recipe.steps_per_execution))
     return model
 

@@ -367,7 +367,7 @@ def _iterated_batches(dataset):
             raise ValueError("the training data produced no batches.")
 
 
-def _batches(train_data, start):
+def step_batches(train_data, start):
     if _is_indexed(train_data):
         return _indexed_batches(train_data, start, prefetch=4)
     return _iterated_batches(train_data)
@@ -376,25 +376,30 @@ def _batches(train_data, start):
 # Loop -----------------------------------------------------------------------------------------------------------
 
 
-class _CSV:
-    def __init__(self, path):
+class CSVLog:
+    """`log.csv` of a custom training loop: fixed `columns`, one row per call, flushed and fsynced (appended on resume)."""
+
+    def __init__(self, path, columns):
         self.path = path
+        self.columns = tuple(columns)
 
     def write(self, row):
         new = not os.path.isfile(self.path) or os.path.getsize(self.path) == 0
         with open(self.path, "a", encoding="utf-8") as f:
             if new:
-                f.write(",".join(GAN_LOG_COLUMNS) + "\n")
-            f.write(",".join("" if row.get(c) is None else f"{float(row[c]):.6g}" for c in GAN_LOG_COLUMNS) + "\n")
+                f.write(",".join(self.columns) + "\n")
+            f.write(",".join("" if row.get(c) is None else f"{float(row[c]):.6g}" for c in self.columns) + "\n")
             f.flush()
             os.fsync(f.fileno())
 
 
-def _learning_rate(optimizer):
+def optimizer_learning_rate(optimizer):
+    """The optimizer's current learning rate as a float."""
     return float(ops.convert_to_numpy(optimizer.learning_rate))
 
 
-def _jit(recipe):
+def custom_loop_jit(recipe):
+    """Whether a custom training loop compiles its steps: `--jit-compile on|off`, or auto (JAX, or TF on a GPU)."""
     if recipe.jit_compile == "on":
         return True
     if recipe.jit_compile == "off":
@@ -526,14 +531,14 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
                                     weights_context=ema_lib.ema_weights, on_result=on_validation, log=log)
     validation.set_model(generator)
     best_model = build_inference_model(recipe, model_config)
-    csv = _CSV(os.path.join(out, "log.csv"))
+    csv = CSVLog(os.path.join(out, "log.csv"), GAN_LOG_COLUMNS)
 
     jax_trainer = None
     if backend == "jax":
-        jax_trainer = _JaxTrainer(networks, objective, jit=_jit(recipe))
+        jax_trainer = _JaxTrainer(networks, objective, jit=custom_loop_jit(recipe))
         step_fn = jax_trainer
     else:
-        step_fn = _tf_step(networks, objective, _jit(recipe))
+        step_fn = _tf_step(networks, objective, custom_loop_jit(recipe))
 
     def sync():
         if jax_trainer is not None:
@@ -546,7 +551,7 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
             f"{step0} -> {recipe.steps}, batch {recipe.batch_size}, HR patch {recipe.hr_patch_size}, {recipe.gan_loss} "
             f"loss, weights pixel {recipe.pixel_weight:g} / perceptual {recipe.perceptual_weight:g} / adversarial "
             f"{recipe.adversarial_weight:g}")
-        batches = _batches(train_data, step0)
+        batches = step_batches(train_data, step0)
         epoch_logs, epoch_start, epoch_first = [], time.perf_counter(), step0
         while step < recipe.steps:
             lr, hr = next(batches)
@@ -558,8 +563,8 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
             row = {k: float(np.mean([float(ops.convert_to_numpy(logs[k])) for logs in epoch_logs]))
                    for k in epoch_logs[0]}
             sync()
-            row.update(step=step, epoch=math.ceil(step / epoch_steps), learning_rate=_learning_rate(g_opt),
-                       d_learning_rate=_learning_rate(d_opt),
+            row.update(step=step, epoch=math.ceil(step / epoch_steps), learning_rate=optimizer_learning_rate(g_opt),
+                       d_learning_rate=optimizer_learning_rate(d_opt),
                        steps_per_second=(step - epoch_first) / max(seconds, 1e-9),
                        elapsed_s=time.perf_counter() - start)
             if val_pairs and (step % recipe.val_every == 0 or step >= recipe.steps):

@@ -571,30 +571,6 @@ def _bicubic(triples, scale):
 # Loop ---------------------------------------------------------------------------------------------------------
 
 
-class _CSV:
-    def __init__(self, path):
-        self.path = path
-
-    def write(self, row):
-        new = not os.path.isfile(self.path) or os.path.getsize(self.path) == 0
-        with open(self.path, "a", encoding="utf-8") as f:
-            if new:
-                f.write(",".join(REFSR_LOG_COLUMNS) + "\n")
-            f.write(",".join("" if row.get(c) is None else f"{float(row[c]):.6g}" for c in REFSR_LOG_COLUMNS) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-
-def _jit(recipe):
-    if recipe.jit_compile in ("on", "off"):
-        return recipe.jit_compile == "on"
-    if keras.backend.backend() == "jax":
-        return True
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))
-
-
 def default_refsr_run_dir(recipe):
     return os.path.join("runs", f"{recipe.model}_{recipe.variant}_x{recipe.scale}_{time.strftime('%Y%m%d-%H%M%S')}")
 
@@ -626,10 +602,6 @@ def make_refsr_train_data(recipe, paths=None, source=None, seed=None, workers=0)
                              workers=workers)
 
 
-def _learning_rate(optimizer):
-    return float(ops.convert_to_numpy(optimizer.learning_rate))
-
-
 def train_refsr(recipe, data=None, val_data=None, out=None, resume=False, init_weights=None, model_hook=None,
                 log=print, train_data=None, val_triples=None, verbose=1):
     """Train a RefSR `recipe`; returns the engine's `TrainResult` (`.run_dir`, `.model`, `.history`, scores).
@@ -653,7 +625,7 @@ def train_refsr(recipe, data=None, val_data=None, out=None, resume=False, init_w
     from keras_sr.models.inference import write_model_json
     from keras_sr.training import checkpoint as checkpoint_lib
     from keras_sr.training.engine import TrainResult, dtype_policy, make_optimizer, resolve_policy
-    from keras_sr.training.gan import _batches
+    from keras_sr.training.gan import CSVLog, custom_loop_jit, optimizer_learning_rate, step_batches
     from keras_sr.training.recipe import write_recipe_json
 
     backend = keras.backend.backend()
@@ -732,13 +704,13 @@ def train_refsr(recipe, data=None, val_data=None, out=None, resume=False, init_w
 
     jax_steps = None
     if backend == "jax":
-        jax_steps = _JaxSteps(parts, _jit(recipe))
+        jax_steps = _JaxSteps(parts, custom_loop_jit(recipe))
         rec_step, gan_step, sync = jax_steps.rec, jax_steps.gan, jax_steps.sync
     else:
-        rec_step, gan_step, sync = _tf_steps(parts, _jit(recipe))
+        rec_step, gan_step, sync = _tf_steps(parts, custom_loop_jit(recipe))
 
     bicubic = _bicubic(val_triples, recipe.scale) if val_triples else None
-    csv = _CSV(os.path.join(out, "log.csv"))
+    csv = CSVLog(os.path.join(out, "log.csv"), REFSR_LOG_COLUMNS)
     history = collections.defaultdict(list)
     validation_history = []
     last_entry = None
@@ -751,7 +723,7 @@ def train_refsr(recipe, data=None, val_data=None, out=None, resume=False, init_w
             + (f", reconstruction only for the first {recipe.init_steps} steps, weights rec {recipe.rec_weight:g} / "
                f"perceptual {recipe.perceptual_weight:g} / tpl {recipe.tpl_weight:g} / adversarial "
                f"{recipe.adversarial_weight:g}" if recipe.is_gan else ", reconstruction loss only"))
-        batches = _batches(train_data, step0)
+        batches = step_batches(train_data, step0)
         epoch_logs, epoch_start, epoch_first = [], time.perf_counter(), step0
         while step < recipe.steps:
             inputs, hr = next(batches)
@@ -768,7 +740,7 @@ def train_refsr(recipe, data=None, val_data=None, out=None, resume=False, init_w
             row = {k: float(np.mean([float(ops.convert_to_numpy(logs[k])) for logs in epoch_logs if k in logs]))
                    if any(k in logs for logs in epoch_logs) else float("nan") for k in keys}
             sync()
-            row.update(step=step, epoch=math.ceil(step / epoch_steps), learning_rate=_learning_rate(g_opt),
+            row.update(step=step, epoch=math.ceil(step / epoch_steps), learning_rate=optimizer_learning_rate(g_opt),
                        steps_per_second=(step - epoch_first) / max(seconds, 1e-9),
                        elapsed_s=time.perf_counter() - start)
             if val_triples and (step % recipe.val_every == 0 or step >= recipe.steps):
