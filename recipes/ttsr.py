@@ -112,10 +112,9 @@ def run_demo_evaluation(result, log=print):
     left, right, _ = skimage.data.stereo_motorcycle()
     unrelated = np.asarray(skimage.data.chelsea())
     hr, lr = degrade(np.asarray(left), scale, "motorcycle_left")
-    names = recipe.input_names()
     bicubic = bicubic_upscaler(lr, scale)
-    sr_right = predict_refsr(result.model, lr, np.asarray(right), names, scale)
-    sr_unrelated = predict_refsr(result.model, lr, unrelated, names, scale)
+    sr_right = predict_refsr(result.model, lr, np.asarray(right), scale)
+    sr_unrelated = predict_refsr(result.model, lr, unrelated, scale)
     rows = {}
     for label, image in (("bicubic", bicubic), ("TTSR, reference motorcycle_right", sr_right),
                          ("TTSR, unrelated reference (chelsea)", sr_unrelated)):

@@ -228,8 +228,8 @@ def test_saved_model_reloads_safe_mode_with_same_output(rec_run, val_triples):
 
     lr, _, ref = val_triples[0]
     reloaded = keras.saving.load_model(os.path.join(rec_run.run_dir, "final.keras"), safe_mode=True)
-    a = predict_refsr(rec_run.model, lr, ref, INPUT_NAMES, 4)
-    b = predict_refsr(reloaded, lr, ref, INPUT_NAMES, 4)
+    a = predict_refsr(rec_run.model, lr, ref, 4)
+    b = predict_refsr(reloaded, lr, ref, 4)
     np.testing.assert_allclose(a, b, atol=1e-4)
 
 

@@ -66,6 +66,7 @@ REFSR_LOG_COLUMNS = ("step", "epoch", "g_loss", "g_rec", "g_perceptual", "g_tpl"
                      "elapsed_s")
 _LOSS_COLUMNS = ("g_loss", "g_rec", "g_perceptual", "g_tpl", "g_adversarial", "d_loss", "d_wasserstein", "d_penalty")
 CUFED_STEPS_PER_EPOCH = 1319   # ceil(11,871 CUFED training pairs / batch 9)
+VALIDATION_VIEW_STREAM = 7919  # view_rng stream of the held-out images' synthetic references
 
 
 @dataclasses.dataclass(frozen=True)
@@ -520,6 +521,7 @@ def validation_triples(paths, scale, seed=0, max_images=None, view_params=None):
 
     The reference is a view (`synthesize_reference`) of the whole HR image, seeded by `(seed, index)`.
     """
+    from keras_sr.data.reference_sources import view_rng
     from keras_sr.data.reference_views import ViewParams, synthesize_reference
     from keras_sr.data.sources import load_validation_pairs
 
@@ -527,29 +529,31 @@ def validation_triples(paths, scale, seed=0, max_images=None, view_params=None):
     params = view_params if view_params is not None else ViewParams()
     triples = []
     for i, (lr, hr) in enumerate(pairs):
-        ref, _ = synthesize_reference(hr, np.random.default_rng([int(seed), 7919, i]), params=params)
+        ref, _ = synthesize_reference(hr, view_rng(seed, i, stream=VALIDATION_VIEW_STREAM), params=params)
         triples.append((lr, hr, ref))
     return triples
 
 
-def predict_refsr(model, lr, ref, input_names, scale):
-    """SR of one uint8 `lr` with reference `ref` -> float RGB (H*scale, W*scale, 3) in [0, 255]."""
-    from keras_sr.data.refsr_dataset import make_inputs
+def predict_refsr(model, lr, ref, scale):
+    """SR of one uint8 `lr` with reference `ref` -> float RGB (H*scale, W*scale, 3) in [0, 255].
 
-    batch = make_inputs(input_names, lr, ref, scale)
-    sr = ops.convert_to_numpy(model(batch, training=False))[0]
-    h, w = lr.shape[0] * scale, lr.shape[1] * scale
-    return sr[:h, :w]
+    The evaluation protocol's RefSR path (`keras_sr.refsr_evaluation.ref_model_upscaler`).
+    """
+    from keras_sr.refsr_evaluation import ref_model_upscaler
+
+    return ref_model_upscaler(model, scale)(lr, ref, scale)
 
 
-def evaluate_refsr(model, triples, input_names, scale, keep_outputs=False):
+def evaluate_refsr(model, triples, scale, keep_outputs=False):
     """Mean PSNR/SSIM (`score_pair`: Y, border = scale) over `(lr, hr, ref)` triples."""
     from keras_sr.evaluation import score_pair
+    from keras_sr.refsr_evaluation import ref_model_upscaler
 
     start = time.perf_counter()
+    upscale = ref_model_upscaler(model, scale)
     per_image, outputs = [], []
     for lr, hr, ref in triples:
-        sr = predict_refsr(model, lr, ref, input_names, scale)
+        sr = upscale(lr, ref, scale)
         p, s = score_pair(sr, hr, scale)
         per_image.append({"psnr": p, "ssim": s})
         if keep_outputs:
@@ -744,7 +748,7 @@ def train_refsr(recipe, data=None, val_data=None, out=None, resume=False, init_w
                        steps_per_second=(step - epoch_first) / max(seconds, 1e-9),
                        elapsed_s=time.perf_counter() - start)
             if val_triples and (step % recipe.val_every == 0 or step >= recipe.steps):
-                entry = evaluate_refsr(model, val_triples, input_names, recipe.scale)
+                entry = evaluate_refsr(model, val_triples, recipe.scale)
                 last_entry = {**entry, "step": step}
                 validation_history.append({"step": step, "psnr": entry["psnr"], "ssim": entry["ssim"]})
                 row.update(val_psnr=entry["psnr"], val_ssim=entry["ssim"])
@@ -774,7 +778,7 @@ def train_refsr(recipe, data=None, val_data=None, out=None, resume=False, init_w
     if last_entry is not None and last_entry["step"] == steps_done and inference is model:
         final = last_entry  # the last validation scored these very weights
     else:
-        final = evaluate_refsr(inference, val_triples, input_names, recipe.scale) if val_triples else {
+        final = evaluate_refsr(inference, val_triples, recipe.scale) if val_triples else {
             "psnr": float("nan"), "ssim": float("nan"), "images": []}
     bicubic = bicubic or {"psnr": float("nan"), "ssim": float("nan"), "images": []}
     seconds = time.perf_counter() - start
