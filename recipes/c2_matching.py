@@ -117,11 +117,6 @@ class C2MatchingRecipe(RefSRRecipe):
     checkpoint_every: int = field(5_000, "checkpoint every N steps (every stage)")
     steps_per_epoch: int = field(1_000, "restoration steps per log line / loader epoch")
     seed: int = field(10, "random seed (manual_seed)")
-    # TTSR's network fields do not apply
-    num_res_blocks: tuple = field((16, 16, 8, 4), "unused (TTSR)", flag=False)
-    n_feats: int = field(64, "unused (TTSR)", flag=False)
-    texture_widths: tuple = field((64, 128, 256), "unused (TTSR)", flag=False)
-    lte_weights: str = field("", "unused (TTSR)", flag=False)
     lte_learning_rate: float = field(1e-5, "unused (C2-Matching has no LTE)", flag=False)
     # C2-Matching's network (model_config)
     ngf: int = field(64, "restoration features")

@@ -73,12 +73,24 @@ class TTSRRecipe(RefSRRecipe):
     run_name = "ttsr"
 
     model: str = field("ttsr", "registered model name", flag=False)
+    # TTSR's network (model_config)
+    num_res_blocks: tuple = field((16, 16, 8, 4), "residual blocks of SFE and stages 1, 2, 3")
+    n_feats: int = field(64, "features of the main network")
+    texture_widths: tuple = field((64, 128, 256), "LTE widths at relu1_1, relu2_1, relu3_1 (VGG19's)")
+    lte_weights: str = field("", "ImageNet VGG19 .npz to initialize the LTE (TTSR does; empty: from scratch)")
 
     @classmethod
     def scale_defaults(cls, scale):
         if int(scale) != 4:
             raise ValueError(f"TTSRRecipe: TTSR is an x4 architecture, got --scale {scale}.")
         return {}
+
+    def model_config(self):
+        config = {"scale": self.scale, "num_res_blocks": tuple(self.num_res_blocks), "n_feats": self.n_feats,
+                  "texture_widths": tuple(self.texture_widths)}
+        if self.lte_weights:
+            config["vgg_weights"] = self.lte_weights
+        return config
 
     @classmethod
     def demo_defaults(cls, scale):

@@ -163,7 +163,7 @@ def test_run_writes_make_table_json(root, tiny_ttsr, tmp_path, capsys):
     assert run["results"]["Tiny (next image)"][4]["psnr"] == pytest.approx(data["Tiny (next image)"]["4"]["psnr"])
     assert "| Tiny (next image) |" in format_runs([run])
     # TTSR needs a reference of at least 16x16: the 12x13 LR of self-lr is too small, and the error names the image
-    with pytest.raises(ImageError, match=r"t0\.png \(Tiny \(LR ref\)\): prepare_inputs: images too small"):
+    with pytest.raises(ImageError, match=r"t0\.png \(Tiny \(LR ref\)\): images too small"):
         evaluation.run(parse("--model", path, "--scale", "4", "--data", str(root / "Tiny" / "HR"), "--quiet",
                              "--ref-mode", "self-lr"))
 

@@ -170,16 +170,36 @@ def test_small_image_names_the_file(tmp_path):
         data[0]
 
 
-def test_make_inputs_matches_ttsr_prepare_inputs():
+def test_joint_augment_enlarges_small_arrays_and_keeps_the_view_orientation():
+    small = _smooth_image(3, (24, 40))                                 # shorter than the 32 px HR patch
+    data = RefSRPatchDataset([small], ("lr_up", "ref"), patch_size=8, batch_size=8, view_params=ViewParams.identity(),
+                             return_transforms=True, joint_augment=True, enlarge_small=True, seed=2)
+    inputs, hr = data[0]
+    assert hr.shape == inputs["ref"].shape == (8, 32, 32, 3)
+    # one augmentation for the image, before the crop: an identity view is the patch itself, unrotated
+    np.testing.assert_allclose(inputs["transform"], np.broadcast_to(np.eye(3), (8, 3, 3)), atol=1e-5)
+    np.testing.assert_allclose(inputs["ref"], hr, atol=1.0)
+    assert len({tuple(np.round(h[0, :4, 0])) for h in hr}) > 2          # and the crops / augmentations vary
+    with pytest.raises(ImageTooSmall, match="image 0"):
+        RefSRPatchDataset([small], ("lr_up", "ref"), patch_size=8, batch_size=1)[0]
+    with pytest.raises(ValueError, match="joint_augment"):
+        RefSRPatchDataset(None, ("lr_up", "ref"), joint_augment=True, source=[small])
+
+
+def test_make_inputs_builds_the_bicubic_inputs():
+    from keras_sr.imresize import imresize
     from keras_sr.models.ttsr import prepare_inputs
 
     lr = _smooth_image(1, (12, 16))
     ref = _smooth_image(2, (50, 43))
     batch = make_inputs(INPUT_NAMES, lr, ref)
-    expected = prepare_inputs(lr, ref)
-    assert batch["ref"].shape == (1, 48, 40, 3)
+    cropped = ref[:48, :40]                                            # to multiples of the scale
+    expected = {"lr": lr, "lr_up": imresize(lr, 4), "ref": cropped,
+                "ref_down_up": imresize(imresize(cropped, 0.25), 4)}
     for key in INPUT_NAMES:
-        np.testing.assert_array_equal(batch[key], expected[key])
+        assert batch[key].shape == (1, *expected[key].shape) and batch[key].dtype == np.float32
+        np.testing.assert_array_equal(batch[key][0], expected[key].astype(np.float32))
+        np.testing.assert_array_equal(prepare_inputs(lr, ref)[key], batch[key])  # TTSR's entry point
     with pytest.raises(ValueError, match="RGB"):
         make_inputs(INPUT_NAMES, lr[..., 0], ref)
 
@@ -188,9 +208,9 @@ def test_make_inputs_matches_ttsr_prepare_inputs():
 
 
 def _recipe(**overrides):
-    from keras_sr.training.refsr import RefSRRecipe
+    from keras_sr.recipes.ttsr import TTSRRecipe
 
-    return RefSRRecipe.for_scale(4, **{**TINY, **overrides})
+    return TTSRRecipe.for_scale(4, **{**TINY, **overrides})
 
 
 def _data(images, recipe, seed=0):
@@ -293,13 +313,14 @@ JAX_SCRIPT = textwrap.dedent("""
     sys.path.insert(0, "tests")
     from test_refsr_training import TINY, _smooth_image
     from keras_sr.data.refsr_dataset import RefSRPatchDataset
-    from keras_sr.training.refsr import RefSRRecipe, train_refsr
+    from keras_sr.recipes.ttsr import TTSRRecipe
+    from keras_sr.training.refsr import train_refsr
     out, paths = sys.argv[1], []
     for i in range(2):
         paths.append(f"{out}/img{i}.png"); Image.fromarray(_smooth_image(i)).save(paths[-1])
     assert keras.backend.backend() == "jax"
-    recipe = RefSRRecipe.for_scale(4, **{**TINY, "variant": "gan", "steps": 2, "init_steps": 1, "d_steps": 1,
-                                        "jit_compile": "on"})
+    recipe = TTSRRecipe.for_scale(4, **{**TINY, "variant": "gan", "steps": 2, "init_steps": 1, "d_steps": 1,
+                                       "jit_compile": "on"})
     data = RefSRPatchDataset(paths, recipe.input_names(), patch_size=8, batch_size=2, steps_per_epoch=1, workers=1)
     result = train_refsr(recipe, out=out + "/run", train_data=data, val_triples=[], log=None)
     h = result.history

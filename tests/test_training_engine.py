@@ -99,7 +99,7 @@ def test_init_preset_without_presets_says_so(tmp_path):
     from keras_sr.recipes.edsr import main
 
     with pytest.raises(SystemExit, match="no preset"):
-        main(["--scale", "2", "--init", "preset", "--out", str(tmp_path / "p"), "--steps", "1"])
+        main(["--scale", "2", "--num-blocks", "3", "--init", "preset", "--out", str(tmp_path / "p"), "--steps", "1"])
 
 
 def test_train_benchmark_runs(capsys):

@@ -21,7 +21,11 @@ Batch `i` of epoch `e` depends only on `(seed, e, i)`.
 `return_transforms=True` adds `inputs["transform"]` (B, 3, 3): the homography
 mapping reference-patch pixel centres (x, y) to HR-patch pixel centres (after
 both augmentations), the ground-truth correspondence for C2-Matching's
-contrastive stage.
+contrastive stage. That stage's data (`ContrastivePairDataset`) is this loader
+with `joint_augment=True` (one flip/rotation of the whole image before the crop
+and its view, so the reference keeps the patch's orientation up to the view's
+own +/-15 degrees) and `enlarge_small=True` (images smaller than the patch are
+enlarged, as the official data resizes every image to 160 px).
 
 Example:
     >>> from keras_sr.models.ttsr import INPUT_NAMES
@@ -30,11 +34,13 @@ Example:
 """
 
 import collections
+import math
 
 import numpy as np
 
 import keras
 
+from keras_sr.data.patches import augment as augment_image
 from keras_sr.data.reference_views import ViewParams, synthesize_reference
 from keras_sr.data.sources import ImageTooSmall
 from keras_sr.image_io import load_image
@@ -75,7 +81,7 @@ def prepare_batch_item(input_names, lr, ref, scale):
 def make_inputs(input_names, lr, ref, scale=4):
     """A batch of one (dict keyed by `input_names`) for whole images `lr`, `ref` (RGB uint8), as the loader does.
 
-    The reference is cropped to a multiple of `scale` (as `ttsr.prepare_inputs`).
+    The reference is cropped to a multiple of `scale` (`ttsr.prepare_inputs` is this with TTSR's inputs).
 
     Example:
         >>> batch = make_inputs(ttsr.INPUT_NAMES, lr, ref)
@@ -85,11 +91,11 @@ def make_inputs(input_names, lr, ref, scale=4):
     lr, ref = np.asarray(lr), np.asarray(ref)
     for label, image in (("lr", lr), ("ref", ref)):
         if image.ndim != 3 or image.shape[-1] != 3:
-            raise ValueError(f"make_inputs: {label} must be an RGB (H, W, 3) image, got shape {image.shape}.")
+            raise ValueError(f"{label} must be an RGB (H, W, 3) image, got shape {image.shape}.")
     scale = int(scale)
     ref = ref[:ref.shape[0] - ref.shape[0] % scale, :ref.shape[1] - ref.shape[1] % scale]
     if min(ref.shape[:2]) < 4 * scale or min(lr.shape[:2]) < 4:
-        raise ValueError(f"make_inputs: images too small (lr {lr.shape[:2]}, ref {ref.shape[:2]}).")
+        raise ValueError(f"images too small (lr {lr.shape[:2]}, ref {ref.shape[:2]}).")
     return {k: v[None] for k, v in prepare_batch_item(names, lr, ref, scale).items()}
 
 
@@ -146,14 +152,19 @@ class RefSRPatchDataset(keras.utils.PyDataset):
         view_params: `reference_views.ViewParams` of the synthetic views (default ranges).
         return_transforms: add `inputs["transform"]`, reference-patch (x, y) -> HR-patch (x, y), (B, 3, 3).
         source: a `ReferenceSource` (`hr(i)`, `reference(i, lr=None)`, `name(i)`, `len`) with given references.
+        joint_augment: augment the whole image once before the crop and its synthesized view (instead of the
+            HR patch and the reference independently).
+        enlarge_small: enlarge images smaller than the HR patch (PIL bicubic, short side = patch) instead of
+            raising `ImageTooSmall`.
         **pydataset_kwargs: `workers`, `use_multiprocessing`, `max_queue_size` of `keras.utils.PyDataset`.
 
-    Images smaller than the HR patch raise `ImageTooSmall` naming the file.
+    `paths` may hold decoded uint8 RGB arrays too. Images smaller than the HR
+    patch raise `ImageTooSmall` naming the file (unless `enlarge_small`).
     """
 
     def __init__(self, paths, input_names, patch_size=40, batch_size=9, scale=4, ref_patch_size=None,
                  steps_per_epoch=1000, augment=True, seed=0, view_params=None, return_transforms=False, source=None,
-                 **pydataset_kwargs):
+                 joint_augment=False, enlarge_small=False, **pydataset_kwargs):
         super().__init__(**pydataset_kwargs)
         self.input_names = _check_names(input_names)
         self.patch_size = int(patch_size)
@@ -169,14 +180,16 @@ class RefSRPatchDataset(keras.utils.PyDataset):
         self.seed = int(seed)
         self.view_params = view_params if view_params is not None else ViewParams()
         self.return_transforms = bool(return_transforms)
+        self.joint_augment = bool(joint_augment)
+        self.enlarge_small = bool(enlarge_small)
         self.source = source
-        if source is not None and self.return_transforms:
-            raise ValueError("RefSRPatchDataset: return_transforms needs synthesized references (paths); the "
-                             "correspondence of a given reference (source=...) is unknown.")
+        if source is not None and (self.return_transforms or self.joint_augment):
+            raise ValueError("RefSRPatchDataset: return_transforms and joint_augment need synthesized references "
+                             "(paths); the correspondence of a given reference (source=...) is unknown.")
         if source is None:
             if not paths:
                 raise ValueError("RefSRPatchDataset: no training images (paths is empty and no source given).")
-            self.paths = [str(p) for p in paths]
+            self.paths = [p if isinstance(p, np.ndarray) else str(p) for p in paths]
             self.count = len(self.paths)
         else:
             self.paths = None
@@ -199,17 +212,35 @@ class RefSRPatchDataset(keras.utils.PyDataset):
 
     # Images ----------------------------------------------------------------------------------------
     def _name(self, index):
-        return self.paths[index] if self.source is None else self.source.name(index)
+        if self.source is not None:
+            return self.source.name(index)
+        path = self.paths[index]
+        return f"image {index}" if isinstance(path, np.ndarray) else path
+
+    def _decode(self, index):
+        if self.source is not None:
+            return np.asarray(self.source.hr(index))
+        path = self.paths[index]
+        if not isinstance(path, np.ndarray):
+            return load_image(path)
+        if path.dtype != np.uint8 or path.ndim != 3 or path.shape[-1] != 3:
+            raise ValueError(f"RefSRPatchDataset: image {index} must be uint8 RGB (H, W, 3), got "
+                             f"{path.dtype} {path.shape}.")
+        return path
 
     def _load(self, index):
         if index in self._cache:
             self._cache.move_to_end(index)
             return self._cache[index]
-        if self.source is None:
-            item = (load_image(self.paths[index]), None)
-        else:
-            item = (np.asarray(self.source.hr(index)), None)
-        image = item[0]
+        image = self._decode(index)
+        if min(image.shape[:2]) < self.hr_size and self.enlarge_small:
+            from PIL import Image
+
+            factor = self.hr_size / min(image.shape[:2])
+            size = (max(self.hr_size, math.ceil(image.shape[1] * factor)),
+                    max(self.hr_size, math.ceil(image.shape[0] * factor)))
+            image = np.asarray(Image.fromarray(image).resize(size, Image.BICUBIC))
+        item = (image, None)
         if image.shape[0] < self.hr_size or image.shape[1] < self.hr_size:
             raise ImageTooSmall(f"{self._name(index)}: image is {image.shape[1]}x{image.shape[0]}, too small for "
                                 f"{self.hr_size}x{self.hr_size} HR patches (patch_size {self.patch_size} x scale "
@@ -236,6 +267,9 @@ class RefSRPatchDataset(keras.utils.PyDataset):
         """One `(inputs_dict, hr, transform_or_None)` sample drawn with `rng`."""
         index = int(rng.integers(self.count))
         image, _ = self._load(index)
+        joint = self.joint_augment and self.augment
+        if joint:
+            image = np.ascontiguousarray(augment_image(image, int(rng.integers(8))))
         s = self.hr_size
         top = int(rng.integers(image.shape[0] - s + 1))
         left = int(rng.integers(image.shape[1] - s + 1))
@@ -251,8 +285,8 @@ class RefSRPatchDataset(keras.utils.PyDataset):
                 lr_full = imresize(image[:image.shape[0] // self.scale * self.scale,
                                          :image.shape[1] // self.scale * self.scale], 1.0 / self.scale)
             ref = self._given_reference(index, rng, lr_full)
-        (hr,), hr_aug = augment_with_matrix([hr], *_draw_augment(rng, self.augment))
-        (ref,), ref_aug = augment_with_matrix([ref], *_draw_augment(rng, self.augment))
+        (hr,), hr_aug = augment_with_matrix([hr], *_draw_augment(rng, self.augment and not joint))
+        (ref,), ref_aug = augment_with_matrix([ref], *_draw_augment(rng, self.augment and not joint))
         if transform is not None:
             transform = hr_aug @ transform @ np.linalg.inv(ref_aug)
             transform = transform / transform[2, 2]

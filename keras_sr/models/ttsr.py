@@ -28,11 +28,8 @@ Example:
     >>> sr = model(prepare_inputs(lr_uint8, ref_uint8))          # (1, 4h, 4w, 3) in [0, 255]
 """
 
-import numpy as np
-
 import keras
 
-from keras_sr.imresize import imresize
 from keras_sr.layers.residual_block import ResidualBlock
 from keras_sr.layers.subpixel_upsampling import SubPixelUpsampling
 from keras_sr.layers.texture_transformer import (CrossScaleFeatureIntegration, LearnableTextureExtractor,
@@ -178,20 +175,9 @@ def prepare_inputs(lr, ref, scale=SCALE):
 
     `ref` is cropped to a multiple of 4; `lr_up = imresize(lr, 4)`, `ref_down_up =
     imresize(imresize(ref, 1/4), 4)` with keras-sr's MATLAB bicubic (the official data
-    pipeline uses PIL's bicubic). Returns float32 batches of one, in [0, 255].
+    pipeline uses PIL's bicubic). Returns float32 batches of one, in [0, 255]; the training
+    loader builds the same inputs (`keras_sr.data.refsr_dataset.make_inputs`).
     """
-    lr = np.asarray(lr)
-    ref = np.asarray(ref)
-    for label, image in (("lr", lr), ("ref", ref)):
-        if image.ndim != 3 or image.shape[-1] != 3:
-            raise ValueError(f"prepare_inputs: {label} must be an RGB (H, W, 3) image, got shape {image.shape}.")
-    ref = ref[:ref.shape[0] - ref.shape[0] % scale, :ref.shape[1] - ref.shape[1] % scale]
-    if min(ref.shape[:2]) < 4 * scale or min(lr.shape[:2]) < 4:
-        raise ValueError(f"prepare_inputs: images too small (lr {lr.shape[:2]}, ref {ref.shape[:2]}).")
-    batch = {
-        "lr": lr,
-        "lr_up": imresize(lr, scale),
-        "ref": ref,
-        "ref_down_up": imresize(imresize(ref, 1.0 / scale), scale),
-    }
-    return {k: np.asarray(v, np.float32)[None] for k, v in batch.items()}
+    from keras_sr.data.refsr_dataset import make_inputs
+
+    return make_inputs(INPUT_NAMES, lr, ref, scale)

@@ -61,6 +61,11 @@ def add_recipe_arguments(parser, recipe_cls):
     run.add_argument("--init", default=None, choices=("scratch", "preset"),
                      help="initial weights: the shipped preset or random (default: preset when no --data is "
                           "given and a preset exists, else scratch)")
+    run.add_argument("--init-from", default=None, metavar="SOURCE",
+                     help="start from another trained model: a preset name, a .keras file or a run directory; "
+                          "every layer whose name and weight shapes match is copied, the rest keeps its random "
+                          "initialization (EDSR's practice of starting x3/x4 from the x2 model; e.g. "
+                          "--scale 2 --init-from edsr_baseline_x4 copies all but the upsampler)")
     run.add_argument("--tflite", default="float", choices=("float", "fp16", "dynamic", "int8", "none"),
                      help="TFLite file written after training: float32, float16 weights, dynamic-range (int8 "
                           "weights) or full-integer int8 calibrated on crops of the training images (default: float)")
@@ -158,6 +163,12 @@ def config_overrides(recipe_cls, args):
 
 def _init_weights(recipe, args, log):
     from keras_sr.models import presets
+    from keras_sr.models.weight_transfer import TransferFrom
+
+    if getattr(args, "init_from", None):
+        if args.init == "preset":
+            raise SystemExit("error: --init preset and --init-from are exclusive: pick one starting point")
+        return TransferFrom(args.init_from), f"from {args.init_from}"
 
     preset = presets.find_preset(recipe.model, recipe.scale, recipe.model_config().get("variant"),
                                  config=recipe.model_config())
@@ -236,7 +247,7 @@ def run_recipe(recipe_cls, args, log=print):
     if config:
         log(f"config {args.config}: " + json.dumps(config, default=str))
     init, mode = _init_weights(recipe, args, log)
-    if init is not None and not args.data:
+    if mode == "preset" and not args.data:  # fine-tuning a shipped preset: its short, low-lr demo budget
         recipe = recipe.replace(**{k: v for k, v in recipe_cls.finetune_defaults(recipe.scale).items()
                                    if getattr(args, k, None) is None and k not in config})
     out = args.out or default_run_dir(recipe)

@@ -74,7 +74,8 @@ import numpy as np
 import keras
 from keras import ops
 
-from keras_sr.data.reference_views import ViewParams, project_points, synthesize_reference
+from keras_sr.data.reference_views import ViewParams, project_points
+from keras_sr.data.refsr_dataset import RefSRPatchDataset
 from keras_sr.layers.correspondence import ContrastiveFeatureExtractor
 from keras_sr.layers.patch_matching import l2_normalize
 from keras_sr.training.engine import fit_jit_compile
@@ -166,10 +167,6 @@ def _check_stage(stage):
 # Targets ----------------------------------------------------------------------------------------------------
 
 
-def _translation(dx, dy):
-    return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
-
-
 def correspondence_targets(transform, input_size, ref_size, stride=4, border=10.0):
     """Every input feature location's true reference feature location, from the view's homography.
 
@@ -226,11 +223,12 @@ def _resolve_images(images):
     return found
 
 
-class ContrastivePairDataset(keras.utils.PyDataset):
+class ContrastivePairDataset(RefSRPatchDataset):
     """Batches of (HR crop, LR-upsampled crop, homography view, transform, targets) for the contrastive stages.
 
+    `RefSRPatchDataset` with C2-Matching's data rules (`joint_augment`, `enlarge_small`).
     Batch `index` of epoch `e` depends only on `(seed, e, index)`. Each sample:
-    a random image, a random flip/rotation, a `patch_size` crop `img_in` (images
+    a random image, a random flip/rotation of it, a `patch_size` crop `img_in` (images
     smaller than the crop are enlarged first, as the official data resizes every
     image to 160 px), `img_in_up = imresize(imresize(img_in, 1/scale), scale)`
     (MATLAB bicubic), and `img_ref, T = synthesize_reference(image, target_box=crop)`.
@@ -247,82 +245,25 @@ class ContrastivePairDataset(keras.utils.PyDataset):
     """
 
     def __init__(self, images, patch_size=160, batch_size=8, scale=4, steps_per_epoch=1000, seed=0,
-                 view_params=None, augment=True, stride=4, border=10.0, cache_limit_mb=1024, **kwargs):
-        super().__init__(**kwargs)
-        self.images = _resolve_images(images)
-        self.patch_size = int(patch_size)
-        self.batch_size = int(batch_size)
-        self.scale = int(scale)
-        self.steps_per_epoch = int(steps_per_epoch)
-        self.seed = int(seed)
-        self.view_params = view_params if view_params is not None else ViewParams()
-        self.augment = bool(augment)
-        self.stride = int(stride)
+                 view_params=None, augment=True, stride=4, border=10.0, **kwargs):
+        patch_size, scale, stride = int(patch_size), int(scale), int(stride)
+        if patch_size % (stride * scale) or patch_size < 4 * stride:
+            raise ValueError(f"ContrastivePairDataset: patch_size {patch_size} must be a multiple of "
+                             f"stride x scale = {stride * scale} and at least {4 * stride}.")
+        super().__init__(_resolve_images(images), ("lr_up", "ref"), patch_size=patch_size // scale,
+                         batch_size=batch_size, scale=scale, steps_per_epoch=steps_per_epoch, augment=augment,
+                         seed=seed, view_params=view_params, return_transforms=True, joint_augment=True,
+                         enlarge_small=True, **kwargs)
+        self.stride = stride
         self.border = float(border)
-        self.epoch = 0
-        if self.patch_size % (self.stride * self.scale) or self.patch_size < 4 * self.stride:
-            raise ValueError(f"ContrastivePairDataset: patch_size {self.patch_size} must be a multiple of "
-                             f"stride x scale = {self.stride * self.scale} and at least {4 * self.stride}.")
-        self._cache = {}
-        self._cache_bytes = 0
-        self._cache_limit = int(cache_limit_mb) * 2**20
-
-    def __len__(self):
-        return self.steps_per_epoch
-
-    def on_epoch_end(self):
-        self.epoch += 1
-
-    def _image(self, i):
-        item = self.images[i]
-        if isinstance(item, np.ndarray):
-            image = item
-        elif item in self._cache:
-            image = self._cache[item]
-        else:
-            from keras_sr.image_io import load_image
-
-            image = load_image(item)
-            if self._cache_bytes + image.nbytes <= self._cache_limit:
-                self._cache[item] = image
-                self._cache_bytes += image.nbytes
-        image = np.asarray(image)
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
-            raise ValueError(f"ContrastivePairDataset: image {i} must be uint8 RGB (H, W, 3), got "
-                             f"{image.dtype} {image.shape}.")
-        return image
-
-    def sample(self, rng):
-        """One sample `(img_in, img_in_up, img_ref, transform)` (uint8 x3, float64 3x3) drawn with `rng`."""
-        from PIL import Image
-
-        from keras_sr.data.patches import augment as apply_augment
-        from keras_sr.imresize import imresize
-
-        p = self.patch_size
-        image = self._image(int(rng.integers(len(self.images))))
-        if self.augment:
-            image = np.ascontiguousarray(apply_augment(image, int(rng.integers(8))))
-        h, w = image.shape[:2]
-        if min(h, w) < p:
-            factor = p / min(h, w)
-            size = (max(p, math.ceil(w * factor)), max(p, math.ceil(h * factor)))
-            image = np.asarray(Image.fromarray(image).resize(size, Image.BICUBIC))
-            h, w = image.shape[:2]
-        top, left = int(rng.integers(0, h - p + 1)), int(rng.integers(0, w - p + 1))
-        hr = image[top:top + p, left:left + p]
-        ref, transform = synthesize_reference(image, rng, target_box=(top, left, p, p), ref_size=(p, p),
-                                              params=self.view_params)
-        transform = _translation(-left, -top) @ transform
-        up = imresize(imresize(hr, 1.0 / self.scale), self.scale)
-        return hr, up, ref, transform
 
     def batch(self, index, epoch=None):
         """The inputs dict of batch `index` of `epoch` (default: the current epoch)."""
         epoch = self.epoch if epoch is None else int(epoch)
         rng = np.random.default_rng([self.seed, epoch, int(index)])
         samples = [self.sample(rng) for _ in range(self.batch_size)]
-        hr, up, ref, transform = (np.stack(s) for s in zip(*samples))
+        hr, transform = np.stack([s[1] for s in samples]), np.stack([s[2] for s in samples])
+        up, ref = (np.stack([s[0][name] for s in samples]) for name in ("lr_up", "ref"))
         index_, valid = correspondence_targets(transform, hr.shape[1:3], ref.shape[1:3], self.stride, self.border)
         return {"img_in": hr.astype(np.float32), "img_in_up": up.astype(np.float32),
                 "img_ref": ref.astype(np.float32), "transform": transform.astype(np.float32),

@@ -236,10 +236,20 @@ def build_inference_model(recipe, model_config=None):
 
 
 def _load_init_weights(model, init_weights, log, via=None):
-    """Load a `.weights.h5` / preset into `model`; through `via` (the exported model's layout) when given."""
+    """Load a `.weights.h5` / preset / `TransferFrom` into `model`; through `via` (the exported layout) when given."""
     from keras_sr.models import presets
+    from keras_sr.models.weight_transfer import TransferFrom, transfer_from
 
     if init_weights is None:
+        return
+    if isinstance(init_weights, TransferFrom):
+        target = model if via is None else via
+        if via is not None:
+            via.set_weights(model.get_weights())
+        report = transfer_from(target, init_weights.source)
+        log(f"initial weights: from {init_weights.source}: {report.summary()}")
+        if via is not None:
+            model.set_weights(via.get_weights())
         return
     if isinstance(init_weights, presets.Preset):
         log(f"initial weights: preset {init_weights.name}")
@@ -294,7 +304,9 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
         out: run directory (default `runs/<model>_x<scale>_<time>`).
         strategy: `auto|mirrored|multiworker|tpu|none` (`keras_sr.training.distribution`).
         resume: continue from the latest checkpoint in `out`.
-        init_weights: a `.weights.h5` path or a `presets.Preset` to start from (ignored when resuming).
+        init_weights: a `.weights.h5` path, a `presets.Preset`, or a `weight_transfer.TransferFrom` (copy
+            the layers whose names and shapes match, e.g. an x2 model's body from the x4 preset) to start
+            from (ignored when resuming).
         train_data: a ready dataset / PyDataset of `(lr, hr)` batches instead of resolving `data`.
         val_pairs: `[(lr_uint8, hr_uint8)]` instead of the held-out images of `data`.
         loader: "tfdata" or "pydataset" (default by backend).

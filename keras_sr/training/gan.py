@@ -659,6 +659,9 @@ def run_gan_recipe(recipe_cls, args, log=print):
     if args.init == "preset":
         raise SystemExit("error: GAN recipes start from --pretrained FILE.weights.h5 (the PSNR-oriented run), "
                          "not --init preset")
+    if getattr(args, "init_from", None):
+        raise SystemExit("error: GAN recipes start from --pretrained FILE.weights.h5 (the PSNR-oriented run), "
+                         "not --init-from")
     if args.strategy not in ("auto", "none"):
         raise SystemExit(f"error: the GAN trainer runs on one device; --strategy {args.strategy} is not supported")
     if args.resume and not args.out:

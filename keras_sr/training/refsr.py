@@ -73,6 +73,10 @@ VALIDATION_VIEW_STREAM = 7919  # view_rng stream of the held-out images' synthet
 class RefSRRecipe(Recipe):
     """Fields of reference-based SR training (defaults: TTSR's official setup; `model` is the SR network).
 
+    The network's own fields live in the model's recipe (`recipes.ttsr.TTSRRecipe`,
+    `recipes.c2_matching.C2MatchingRecipe`); here `model_config()` is the
+    builder's defaults at `scale`.
+
     Steps: 52 CUFED epochs (2 reconstruction-only + 50) of 1,319 steps for
     the gan variant; TTSR-rec trains 200 epochs (`--steps 263800`).
     """
@@ -89,7 +93,8 @@ class RefSRRecipe(Recipe):
     init_steps: int = field(2 * CUFED_STEPS_PER_EPOCH, "gan variant: first steps on the reconstruction loss only "
                                                          "(TTSR's 2 init epochs)")
     learning_rate: float = field(1e-4, "learning rate of the main network (Adam)")
-    lte_learning_rate: float = field(1e-5, "learning rate of the texture extractor (layer 'lte', Adam)")
+    lte_learning_rate: float = field(1e-5, "learning rate of the texture extractor (layer 'lte', when the model "
+                                           "has one; Adam)")
     schedule: str = field("constant", "learning-rate schedule (TTSR: constant)", choices=("step", "cosine", "constant"))
     lr_milestones: tuple = field((), "step schedule: milestones")
     rec_weight: float = field(1.0, "weight of the reconstruction loss (`loss` on [-1, 1] images)")
@@ -120,11 +125,6 @@ class RefSRRecipe(Recipe):
     jit_compile: str = field("auto", "XLA / jax.jit of the train step (auto: on for JAX and TF GPUs)",
                              choices=("auto", "on", "off"))
 
-    # TTSR's network (model_config) -------------------------------------------------------------------
-    num_res_blocks: tuple = field((16, 16, 8, 4), "residual blocks of SFE and stages 1, 2, 3")
-    n_feats: int = field(64, "features of the main network")
-    texture_widths: tuple = field((64, 128, 256), "LTE widths at relu1_1, relu2_1, relu3_1 (VGG19's)")
-    lte_weights: str = field("", "ImageNet VGG19 .npz to initialize the LTE (TTSR does; empty: from scratch)")
 
     def validated(self):
         super().validated()
@@ -165,13 +165,6 @@ class RefSRRecipe(Recipe):
         """The model's input names (`INPUT_NAMES` of `keras_sr.models.<model>`)."""
         module = importlib.import_module(f"keras_sr.models.{self.model}")
         return tuple(module.INPUT_NAMES)
-
-    def model_config(self):
-        config = {"scale": self.scale, "num_res_blocks": tuple(self.num_res_blocks), "n_feats": self.n_feats,
-                  "texture_widths": tuple(self.texture_widths)}
-        if self.lte_weights:
-            config["vgg_weights"] = self.lte_weights
-        return config
 
     def build_model(self):
         """The SR network of this recipe (`keras_sr.models.build(model, **model_config())`)."""
@@ -840,6 +833,9 @@ def run_refsr_recipe(recipe_cls, args, log=print, recipe=None, model_hook=None):
 
     if args.init == "preset":
         raise SystemExit("error: no RefSR presets are shipped; use --init scratch")
+    if getattr(args, "init_from", None):
+        raise SystemExit("error: the RefSR trainer does not take --init-from (it starts from scratch; recipes.c2_matching "
+                         "takes --teacher-weights / --extractor-weights for its extractor)")
     if args.strategy not in ("auto", "none"):
         raise SystemExit(f"error: the RefSR trainer runs on one device; --strategy {args.strategy} is not supported")
     if args.resume and not args.out:
