@@ -148,16 +148,21 @@ class GANNetworks(keras.Model):
 
     `save_weights` writes `generator/`, `discriminator/` (weights and batch-norm
     statistics), `g_optimizer/`, `d_optimizer/` (Adam moments, EMA averages,
-    `iterations`); `load_weights` restores all of it into built optimizers.
-    Calling it runs the generator.
+    `iterations`) and any `extra_optimizers` under their names; `load_weights`
+    restores all of it into built optimizers. Calling it runs the generator.
+    `discriminator` may be None (a reconstruction-only run).
     """
 
-    def __init__(self, generator, discriminator, g_optimizer, d_optimizer, name="gan", **kwargs):
+    def __init__(self, generator, discriminator, g_optimizer, d_optimizer, name="gan", extra_optimizers=None,
+                 **kwargs):
         super().__init__(name=name, **kwargs)
         self.generator = generator
-        self.discriminator = discriminator
         self.g_optimizer = g_optimizer
-        self.d_optimizer = d_optimizer
+        for attribute, optimizer in (extra_optimizers or {}).items():
+            setattr(self, attribute, optimizer)
+        if discriminator is not None:
+            self.discriminator = discriminator
+            self.d_optimizer = d_optimizer
         self.built = True
 
     def call(self, inputs, training=False):

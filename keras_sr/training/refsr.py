@@ -56,6 +56,7 @@ import numpy as np
 import keras
 from keras import ops
 
+from keras_sr.training.gan import GANNetworks
 from keras_sr.training.recipe import Recipe, field
 
 __all__ = ["RefSRRecipe", "RefSRNetworks", "RefSRObjective", "train_refsr", "validation_triples",
@@ -173,27 +174,17 @@ class RefSRRecipe(Recipe):
         return models.build(self.model, **self.model_config())
 
 
-class RefSRNetworks(keras.Model):
-    """The model, the critic and every optimizer as one Keras object: one `.weights.h5` holds the run state."""
+class RefSRNetworks(GANNetworks):
+    """The model, the critic and every optimizer as one Keras object: one `.weights.h5` holds the run state.
+
+    `GANNetworks` with the texture extractor's own optimizer (`lte_optimizer`) and an optional critic.
+    """
 
     def __init__(self, generator, g_optimizer, lte_optimizer=None, discriminator=None, d_optimizer=None,
                  name="refsr", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.generator = generator
-        self.g_optimizer = g_optimizer
-        if lte_optimizer is not None:
-            self.lte_optimizer = lte_optimizer
-        if discriminator is not None:
-            self.discriminator = discriminator
-            self.d_optimizer = d_optimizer
-        self.built = True
-
-    def call(self, inputs, training=False):
-        return self.generator(inputs, training=training)
-
-    @property
-    def step(self):
-        return int(ops.convert_to_numpy(self.g_optimizer.iterations))
+        extra = {"lte_optimizer": lte_optimizer} if lte_optimizer is not None else None
+        super().__init__(generator, discriminator, g_optimizer, d_optimizer, name=name, extra_optimizers=extra,
+                         **kwargs)
 
 
 def _texture_outputs(model):
