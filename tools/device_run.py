@@ -1,0 +1,166 @@
+"""The prepared GPU session: every device check of the EDSR issue in one command, inside a time budget.
+
+A task is lent a GPU rarely and briefly (minutes, one call at a time, no
+TensorFlow there: KERAS_BACKEND=jax). This script is what such a call runs, so
+no device time goes into typing commands or fixing them:
+
+1. `throughput`: keras-sr's own training path (`tools.benchmark train`:
+   `model.fit` with the PyDataset loader) for EDSR-baseline x4, batch 16, LR
+   48x48, in float32 and bfloat16, then the PyTorch peer
+   (`../shared/bench/torch_edsr_reference.py`, copied along) in the same run;
+   `throughput.json` and a table with the ratio of the best figures.
+2. `edsr_x4`: EDSR-baseline x4 fine-tuned from the shipped preset on T91 +
+   BSD200 for the minutes left (the step count comes from the rate step 1
+   measured), scored on Set5/Set14/BSD100 with the evaluation protocol:
+   `edsr_baseline_x4_gpu/{final.weights.h5, eval.json, log.csv}` (Urban100 does
+   not fit in a call: score it on the CPU with the returned weights).
+
+Each task is skipped with a line when the budget left is too short for it.
+
+Example (the device call; `.gpu-data` holds T91/ BSD200/ Set5/ Set14/ BSD100/ and the torch script):
+    $ python -m tools.device_run --data-root .gpu-data --out "$OUT" --minutes 9 \\
+          --torch-reference .gpu-data/torch_edsr_reference.py
+    $ python -m tools.device_run --data-root ../shared/data --out /tmp/dry --minutes 2 --dry-run   # CPU check
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+__all__ = ["main", "plan_steps", "parse_torch_lines", "throughput_table"]
+
+TORCH_LINE = re.compile(r"torch (\w+) compile=(\w+): (\d+(?:\.\d+)?) patches/s")
+TRAIN_SETS = ("T91", "BSD200")
+EVAL_SETS = ("Set5", "Set14", "BSD100")
+
+
+def parse_torch_lines(text):
+    """`[{"precision", "compile", "patches_per_second"}]` from torch_edsr_reference.py's output."""
+    return [{"precision": m.group(1), "compile": m.group(2) == "True", "patches_per_second": float(m.group(3))}
+            for m in TORCH_LINE.finditer(text)]
+
+
+def throughput_table(keras_rows, torch_rows):
+    """Markdown table of both frameworks' figures and the ratio of the best keras-sr to the best PyTorch one."""
+    lines = ["| framework | configuration | patches/s |", "|---|---|---|"]
+    lines += [f"| keras-sr ({r['backend']}) | {r['policy']}, model.fit + PyDataset loader | "
+              f"{r['patches_per_second']:.0f} |" for r in keras_rows]
+    lines += [f"| PyTorch | {r['precision']}{', torch.compile' if r['compile'] else ''} | "
+              f"{r['patches_per_second']:.0f} |" for r in torch_rows]
+    if keras_rows and torch_rows:
+        best_k = max(r["patches_per_second"] for r in keras_rows)
+        best_t = max(r["patches_per_second"] for r in torch_rows)
+        lines.append(f"\nratio, best keras-sr / best PyTorch: {best_k / best_t:.2f}x")
+    return "\n".join(lines)
+
+
+def plan_steps(steps_per_second, seconds, overhead_seconds, minimum=1):
+    """Training steps that fit in `seconds` after `overhead_seconds` (compilation, evaluation) at the measured rate."""
+    return max(int(minimum), int((seconds - overhead_seconds) * steps_per_second))
+
+
+def _measure(args, policy):
+    from keras_sr.benchmarks import train as bench
+
+    argv = ["--model", "edsr", "--scale", "4", "--batch-size", str(args.batch_size), "--patch-size",
+            str(args.patch_size), "--steps", str(args.bench_steps), "--warmup", str(args.bench_warmup),
+            "--mixed-precision", policy, "--data", *args.train_dirs]
+    if args.dry_run:
+        argv += ["--set", "num_blocks=1", "filters=8", "--jit-compile", "off"]
+    return bench.measure(bench.add_arguments(argparse.ArgumentParser()).parse_args(argv))
+
+
+def throughput(args, log):
+    rows = [_measure(args, policy) for policy in ("off", "bfloat16")]
+    for row in rows:
+        log(f"keras-sr {row['policy']}: {row['patches_per_second']:.0f} patches/s ({row['device']})")
+    torch_rows = []
+    if args.torch_reference:
+        if args.dry_run:
+            log("dry run: the PyTorch reference is not run")
+        else:
+            done = subprocess.run([sys.executable, args.torch_reference, "--scale", "4", "--batch",
+                                   str(args.batch_size), "--patch", str(args.patch_size), "--steps", "200"],
+                                  capture_output=True, text=True, check=False)
+            torch_rows = parse_torch_lines(done.stdout)
+            if not torch_rows:
+                log(f"PyTorch reference printed no figure (exit {done.returncode}): {done.stderr[-2000:]}")
+    table = throughput_table(rows, torch_rows)
+    print(table, flush=True)
+    with open(os.path.join(args.out, "throughput.json"), "w", encoding="utf-8") as f:
+        json.dump({"keras_sr": rows, "torch": torch_rows}, f, indent=2)
+    return rows
+
+
+def train_edsr_x4(args, rate, seconds, log):
+    run_dir = os.path.join(args.out, "edsr_baseline_x4_gpu")
+    steps = args.steps or plan_steps(rate, seconds, args.overhead_seconds)
+    log(f"edsr_x4: {steps} steps (measured {rate:.1f} steps/s; {seconds / 60:.1f} min left)")
+    command = [sys.executable, "-m", "recipes.edsr", "--scale", "4", "--init", "preset", "--data", *args.train_dirs,
+               "--val-data", os.path.join(args.data_root, "Set5", "HR"), "--val-images", "5",
+               "--patch-size", str(args.patch_size), "--batch-size", str(args.batch_size), "--steps", str(steps),
+               "--learning-rate", str(args.learning_rate), "--schedule", "cosine", "--ema-decay", "0.999",
+               "--mixed-precision", "bfloat16", "--steps-per-epoch", str(max(1, min(1000, steps))),
+               "--val-every", str(steps), "--checkpoint-every", str(max(1, min(1000, steps))),
+               "--no-export", "--quiet", "--out", run_dir, "--eval-data",
+               *[os.path.join(args.data_root, name, "HR") for name in EVAL_SETS]]
+    if args.dry_run:
+        command[command.index("--init") + 1] = "scratch"
+        command += ["--num-blocks", "1", "--filters", "8", "--jit-compile", "off"]
+    log(" ".join(command))
+    return subprocess.run(command, check=False).returncode
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="tools.device_run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-root", required=True, help="folder holding T91/ BSD200/ Set5/ Set14/ BSD100/ (each HR/)")
+    parser.add_argument("--out", required=True, help="where results go ($OUT on the device machine)")
+    parser.add_argument("--minutes", type=float, default=9.0, help="wall-clock budget of the whole call")
+    parser.add_argument("--tasks", nargs="+", default=["throughput", "edsr_x4"], choices=("throughput", "edsr_x4"))
+    parser.add_argument("--torch-reference", default=None, help="torch_edsr_reference.py, run in the same call")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--patch-size", type=int, default=48, help="LR patch (the issue's benchmark: 48)")
+    parser.add_argument("--bench-steps", type=int, default=100)
+    parser.add_argument("--bench-warmup", type=int, default=20)
+    parser.add_argument("--learning-rate", type=float, default=2e-4, help="fine-tuning peak rate (cosine to 0)")
+    parser.add_argument("--overhead-seconds", type=float, default=120.0,
+                        help="kept for compilation, validation and the Set5/Set14/BSD100 evaluation")
+    parser.add_argument("--steps", type=int, default=0, help="edsr_x4 steps (0: as many as the budget allows)")
+    parser.add_argument("--dry-run", action="store_true", help="tiny EDSR, no torch: checks the plumbing on a CPU")
+    return parser
+
+
+def main(argv=None, log=print):
+    args = build_parser().parse_args(argv)
+    start = time.monotonic()
+    deadline = start + 60 * args.minutes
+    args.train_dirs = [os.path.join(args.data_root, name, "HR") for name in TRAIN_SETS]
+    missing = [d for d in args.train_dirs + [os.path.join(args.data_root, n, "HR") for n in EVAL_SETS]
+               if not os.path.isdir(d)]
+    if missing:
+        raise SystemExit(f"error: --data-root {args.data_root}: missing {', '.join(missing)}")
+    os.makedirs(args.out, exist_ok=True)
+    rate = None
+    if "throughput" in args.tasks:
+        rows = throughput(args, log)
+        rate = rows[-1]["steps_per_second"]  # bfloat16, as edsr_x4 trains
+    code = 0
+    if "edsr_x4" in args.tasks:
+        left = deadline - time.monotonic()
+        if rate is None:
+            rate = _measure(args, "bfloat16")["steps_per_second"]
+            left = deadline - time.monotonic()
+        if not args.steps and left < args.overhead_seconds + 30:
+            log(f"edsr_x4 skipped: {left:.0f} s left, {args.overhead_seconds + 30:.0f} s needed")
+        else:
+            code = train_edsr_x4(args, rate, left, log)
+    log(f"device_run: {(time.monotonic() - start) / 60:.1f} min")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
