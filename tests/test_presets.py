@@ -53,6 +53,25 @@ def test_make_preset_round_trip(tmp_path, monkeypatch):
     keras.backend.clear_session()
 
 
+def test_make_preset_keeps_the_stage_it_started_from(tmp_path, monkeypatch):
+    config = {"scale": 3, "channels": 1, "d": 8, "s": 4, "m": 1}
+    run, _ = _fake_run(tmp_path, config)
+    folder = tmp_path / "presets"
+    monkeypatch.chdir(tmp_path)
+    first = presets.make_preset(str(run), folder=str(folder))
+    # a second stage started from the first preset, shipped under the same name: the first stage's record stays
+    second = presets.make_preset(str(run), folder=str(folder), started_from="fsrcnn_x3")
+    assert second.training["started_from"] == {"preset": "fsrcnn_x3", **first.training}
+    # or from a run directory, or a saved preset JSON
+    from_run = presets.make_preset(str(run), name="other_x3", folder=str(folder), started_from=str(run))
+    assert from_run.training["started_from"]["run"] == str(run) and from_run.training["started_from"]["steps"] == 7
+    from_json = presets.make_preset(str(run), name="third_x3", folder=str(folder),
+                                    started_from=str(folder / "fsrcnn_x3.json"))
+    assert from_json.training["started_from"]["started_from"]["preset"] == "fsrcnn_x3"
+    with pytest.raises(ValueError, match="not a preset name"):
+        presets.make_preset(str(run), folder=str(folder), started_from="no_such_x9")
+
+
 def test_make_preset_needs_a_finished_run(tmp_path):
     with pytest.raises(ValueError, match="model.json"):
         presets.make_preset(str(tmp_path), folder=str(tmp_path / "p"))

@@ -19,9 +19,12 @@ def main(argv=None):
     parser.add_argument("--name", default=None, help="preset name (default: <model>[_<variant>]_x<scale>)")
     parser.add_argument("--description", default="", help="one line for the preset listing")
     parser.add_argument("--folder", default=PRESET_DIR, help="where presets live (default: keras_sr/presets)")
+    parser.add_argument("--started-from", default=None, metavar="SOURCE",
+                        help="what the run started from (--init preset / --init-from): a preset name, a preset "
+                             ".json file or a run directory; its training record is kept in the new preset's JSON")
     args = parser.parse_args(argv)
     try:
-        preset = make_preset(args.run, args.name, args.description, args.folder)
+        preset = make_preset(args.run, args.name, args.description, args.folder, started_from=args.started_from)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

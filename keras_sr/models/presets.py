@@ -120,12 +120,48 @@ def _readable_command(command):
     return " ".join(out)
 
 
-def make_preset(run_dir, name=None, description="", folder=PRESET_DIR):
+def _training_record(recipe, summary):
+    return {
+        "command": _readable_command(recipe.get("command", [])),
+        "steps": summary.get("steps"),
+        "minutes": round(summary["seconds"] / 60, 1) if summary.get("seconds") else None,
+        "backend": recipe.get("backend"),
+        "data": recipe.get("data"),
+        "recipe": recipe.get("recipe"),
+    }
+
+
+def _lineage(started_from, folder):
+    """The training record of the weights a run started from: a preset name / JSON file, or a run directory."""
+    if started_from.endswith(".json") and os.path.isfile(started_from):
+        with open(started_from, encoding="utf-8") as f:
+            return {"preset": os.path.splitext(os.path.basename(started_from))[0], **json.load(f)["training"]}
+    if os.path.isdir(started_from):
+        def load(filename):
+            path = os.path.join(started_from, filename)
+            if not os.path.isfile(path):
+                return {}
+            with open(path, encoding="utf-8") as f:
+                return json.load(f)
+
+        if not load("recipe.json"):
+            raise ValueError(f"started_from {started_from}: no recipe.json (not a keras-sr training run)")
+        return {"run": started_from, **_training_record(load("recipe.json"), load("summary.json"))}
+    preset = get_preset(started_from, folder)
+    if preset is None:
+        raise ValueError(f"started_from {started_from!r}: not a preset name, a preset .json file or a run directory")
+    return {"preset": preset.name, **preset.training}
+
+
+def make_preset(run_dir, name=None, description="", folder=PRESET_DIR, started_from=None):
     """Turn a finished training run into a shipped preset; returns the `Preset`.
 
     Needs `final.weights.h5`, `model.json` and `recipe.json` in `run_dir`
     (every keras-sr training run writes them); `eval.json` and
-    `summary.json` are recorded when present.
+    `summary.json` are recorded when present. `started_from` (a preset name,
+    a preset `.json` file or a run directory: what `--init preset` /
+    `--init-from` loaded) records that stage's training too, as
+    `training["started_from"]`, read before the new preset replaces an old one.
     """
     import shutil
 
@@ -140,6 +176,7 @@ def make_preset(run_dir, name=None, description="", folder=PRESET_DIR):
         with open(path, encoding="utf-8") as f:
             return json.load(f)
 
+    lineage = _lineage(started_from, folder) if started_from else None
     model_meta = read("model.json")
     recipe = read("recipe.json")
     summary = read("summary.json", required=False) or {}
@@ -153,14 +190,9 @@ def make_preset(run_dir, name=None, description="", folder=PRESET_DIR):
     tmp = os.path.join(folder, f".{weights_name}.tmp")
     shutil.copyfile(weights, tmp)
     os.replace(tmp, os.path.join(folder, weights_name))
-    training = {
-        "command": _readable_command(recipe.get("command", [])),
-        "steps": summary.get("steps"),
-        "minutes": round(summary["seconds"] / 60, 1) if summary.get("seconds") else None,
-        "backend": recipe.get("backend"),
-        "data": recipe.get("data"),
-        "recipe": recipe.get("recipe"),
-    }
+    training = _training_record(recipe, summary)
+    if lineage is not None:
+        training["started_from"] = lineage
     meta = {"model": model_meta["name"], "config": model_meta["config"], "weights": weights_name,
             "description": description, "metrics": metrics, "training": training}
     atomic_write_text(os.path.join(folder, f"{name}.json"), json.dumps(meta, indent=2))
