@@ -165,3 +165,16 @@ def test_checkpoint_manager_keeps_last_k_and_best_and_restores(tmp_path, rng):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), b)
     with pytest.raises(ValueError, match="weights.h5"):
         checkpoint_lib.save_weights_atomic(model, str(tmp_path / "x.h5"))
+
+
+def test_short_ema_runs_are_warned_about():
+    from keras_sr.training.ema import initial_share, warn_if_short
+
+    assert initial_share(0.999, 2000) == pytest.approx(0.999 ** 1999)  # the first step copies the weights
+    assert initial_share(0.0, 10) == 0.0 and initial_share(0.5, 1) == 1.0
+    said = []
+    assert warn_if_short(0.999, 2000, said.append)
+    assert "13.5%" in said[0] and "--ema-decay 0.996" in said[0]
+    assert 0.996 ** 1999 <= 0.001  # the suggestion really keeps at most a tenth of the limit
+    assert not warn_if_short(0.995, 2000, said.append) and not warn_if_short(0.0, 5, said.append)
+    assert len(said) == 1

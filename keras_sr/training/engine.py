@@ -362,6 +362,7 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
             log(f"resumed from {manager.latest_path()} at step {step0}")
         else:
             _load_init_weights(network, init_weights, log, via=best_model if separate else None)
+            ema_lib.warn_if_short(recipe.ema_decay, recipe.steps, log)
         if train_data is None:
             data_hook = getattr(recipe, "train_data", None)
             data_kwargs = dict(seed=recipe.seed + step0, steps_per_epoch=epoch_steps, loader=loader, log=log)
