@@ -14,15 +14,18 @@ with cosine decay to 0 over 300 steps (about 9 minutes in all on 2 CPU cores
 at x4, with PyTorch's default conv init as the official code), then
 held-out PSNR/SSIM beside bicubic, exports and a comparison PNG. When a
 preset for the scale is shipped (`keras_sr/presets/`), the demo fine-tunes
-it instead (`--init preset`, the default without `--data`): `edsr_baseline_x4`
-is shipped (trained on the CPU on 291 images; see the README), so the x4
-demo fine-tunes it for 100 steps at 1e-5 (`Recipe.finetune_defaults`); x2
-and x3 train from scratch.
+it instead (`--init preset`, the default without `--data`): `edsr_baseline_x2`,
+`_x3` and `_x4` are shipped (trained on the CPU on 291 images; see the
+README), so the demo fine-tunes the preset of its scale for 100 steps at 1e-5
+(`Recipe.finetune_defaults`). `--init-from SOURCE` starts from another
+model's matching layers (the x2/x3 presets started from the x4 run's body,
+as the paper starts x3/x4 from x2).
 
 Example:
     $ python -m recipes.edsr --scale 4
     $ python -m recipes.edsr --scale 2 --variant full --data T91/HR BSD200/HR --out runs/edsr_full_x2
     $ python -m recipes.edsr --resume --out runs/edsr_full_x2 --steps 400000     # continue, extend
+    $ python -m recipes.edsr --scale 3 --init-from edsr_baseline_x4 --data T91/HR --ema-decay 0.995
 """
 
 import dataclasses

@@ -4,8 +4,9 @@ Each preset is a JSON file beside its weights:
 `keras_sr/presets/<preset>.json` = `{"model": "edsr", "config": {...},
 "weights": "<preset>.weights.h5", "description": ..., "metrics": {...}}`.
 Preset names follow `<model>_<variant>_x<scale>` (e.g. `edsr_baseline_x4`).
-Only trained weights are shipped (`fsrcnn_x3`, `espcn_x3` so far); for any other
-model and scale `find_preset` returns None and recipes train from scratch.
+Only trained weights are shipped (`fsrcnn_x3`, `espcn_x3`, `edsr_baseline_x2/x3/x4`
+so far); for any other model and scale `find_preset` returns None and recipes
+train from scratch.
 
 `make_preset(run_dir, name)` (behind `python -m tools.make_preset --run DIR`)
 turns a finished training run into a preset: it copies `final.weights.h5` and
