@@ -59,7 +59,9 @@ PUBLISHED = {
     ],
     "lapsrn": [_row("LapSRN (paper, 291)", "291", x2=(37.52, 33.08, 31.80, 30.41), x4=(31.54, 28.19, 27.32, 25.21))],
     # DIV2K-trained ceilings (x4): keras-sr has no DIV2K, so these are not gates.
-    "edsr": [_row("EDSR-baseline (paper, DIV2K)", "DIV2K", x4=(32.09, 28.58, 27.57, 26.04))],
+    # EDSR-baseline x2/x3: the EDSR paper's Table 3 (Lim et al., CVPRW 2017); the project's table lists x4 only.
+    "edsr": [_row("EDSR-baseline (paper, DIV2K)", "DIV2K", x2=(37.99, 33.57, 32.16, 31.98),
+                  x3=(34.37, 30.28, 29.09, 28.15), x4=(32.09, 28.58, 27.57, 26.04))],
     "rdn": [_row("RDN (paper, DIV2K)", "DIV2K", x4=(32.47, 28.81, 27.72, 26.61))],
     "rcan": [_row("RCAN (paper, DIV2K)", "DIV2K", x4=(32.63, 28.87, 27.77, 26.82))],
     "rrdbnet": [_row("RRDBNet PSNR (paper, DIV2K)", "DIV2K", x4=(32.60, 28.88, 27.76, 26.73))],
