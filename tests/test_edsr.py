@@ -136,9 +136,10 @@ def test_load_upscaler_all_model_kinds(tmp_path, rng):
     np.testing.assert_allclose(up(lr, 2), expected, atol=1e-3)
     with pytest.raises(ValueError, match="x2"):
         up(lr, 4)
-    # no weights and no preset: a clear message
+    # no weights and no preset: a clear message (RCAN ships no preset)
     with pytest.raises(ValueError, match="no weights"):
-        load_upscaler("edsr", scale=2)
+        load_upscaler("rcan", scale=2)
+    assert load_upscaler("edsr", scale=2)(lr, 2).shape == (20, 24, 3)  # the shipped edsr_baseline_x2 preset
     # the model object itself, and bicubic
     assert load_upscaler(model)(lr, 2).shape == (20, 24, 3)
     assert load_upscaler("bicubic") is bicubic_upscaler
