@@ -383,3 +383,14 @@ def test_loader_with_given_references():
         assert _is_crop_of(ref, given)
     with pytest.raises(ValueError, match="return_transforms"):
         RefSRPatchDataset(None, INPUT_NAMES, source=_PairSource(), return_transforms=True)
+
+
+def test_image_cache_is_bounded_by_bytes():
+    images = [_smooth_image(i, (64, 64)) for i in range(4)]                # 12 KB each
+    data = RefSRPatchDataset(images, INPUT_NAMES, patch_size=8, batch_size=4, cache_limit_mb=0)
+    data[0]
+    assert len(data._cache) == 1 and data._cache_bytes == images[0].nbytes  # only the newest stays
+    roomy = RefSRPatchDataset(images, INPUT_NAMES, patch_size=8, batch_size=16)
+    roomy[0]
+    assert len(roomy._cache) == 4 and roomy._cache_bytes == sum(i.nbytes for i in images)
+    assert pickle.loads(pickle.dumps(roomy))._cache_bytes == 0               # workers start empty

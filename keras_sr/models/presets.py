@@ -121,6 +121,17 @@ def _readable_command(command):
     return " ".join(out)
 
 
+def _read_run_json(run_dir, filename, required=True):
+    """`run_dir/filename` parsed, or None when it is missing and not `required`."""
+    path = os.path.join(run_dir, filename)
+    if not os.path.isfile(path):
+        if required:
+            raise ValueError(f"{run_dir}: no {filename} (is it a finished keras-sr training run?)")
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
 def _training_record(recipe, summary):
     return {
         "command": _readable_command(recipe.get("command", [])),
@@ -138,16 +149,9 @@ def _lineage(started_from, folder):
         with open(started_from, encoding="utf-8") as f:
             return {"preset": os.path.splitext(os.path.basename(started_from))[0], **json.load(f)["training"]}
     if os.path.isdir(started_from):
-        def load(filename):
-            path = os.path.join(started_from, filename)
-            if not os.path.isfile(path):
-                return {}
-            with open(path, encoding="utf-8") as f:
-                return json.load(f)
-
-        if not load("recipe.json"):
-            raise ValueError(f"started_from {started_from}: no recipe.json (not a keras-sr training run)")
-        return {"run": started_from, **_training_record(load("recipe.json"), load("summary.json"))}
+        recipe = _read_run_json(started_from, "recipe.json")
+        summary = _read_run_json(started_from, "summary.json", required=False) or {}
+        return {"run": started_from, **_training_record(recipe, summary)}
     preset = get_preset(started_from, folder)
     if preset is None:
         raise ValueError(f"started_from {started_from!r}: not a preset name, a preset .json file or a run directory")
@@ -168,20 +172,11 @@ def make_preset(run_dir, name=None, description="", folder=PRESET_DIR, started_f
 
     from keras_sr.fileio import atomic_write_text
 
-    def read(filename, required=True):
-        path = os.path.join(run_dir, filename)
-        if not os.path.isfile(path):
-            if required:
-                raise ValueError(f"{run_dir}: no {filename} (is it a finished keras-sr training run?)")
-            return None
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-
     lineage = _lineage(started_from, folder) if started_from else None
-    model_meta = read("model.json")
-    recipe = read("recipe.json")
-    summary = read("summary.json", required=False) or {}
-    metrics = read("eval.json", required=False) or {}
+    model_meta = _read_run_json(run_dir, "model.json")
+    recipe = _read_run_json(run_dir, "recipe.json")
+    summary = _read_run_json(run_dir, "summary.json", required=False) or {}
+    metrics = _read_run_json(run_dir, "eval.json", required=False) or {}
     weights = os.path.join(run_dir, "final.weights.h5")
     if not os.path.isfile(weights):
         raise ValueError(f"{run_dir}: no final.weights.h5 (is it a finished keras-sr training run?)")

@@ -126,7 +126,6 @@ class RefSRRecipe(Recipe):
     jit_compile: str = field("auto", "XLA / jax.jit of the train step (auto: on for JAX and TF GPUs)",
                              choices=("auto", "on", "off"))
 
-
     def validated(self):
         super().validated()
         name = type(self).__name__
