@@ -55,3 +55,24 @@ def test_dry_run_writes_throughput_and_a_scored_run(tmp_path, capsys):
     assert {"Set5", "Set14", "BSD100"} <= set(json.dumps(scores).replace('"', " ").split())
     with pytest.raises(SystemExit, match="missing"):
         device_run.main(["--data-root", str(tmp_path / "nowhere"), "--out", out])
+
+
+def test_dry_run_deep_throughput_measures_rcan_and_rdn(tmp_path):
+    pytest.importorskip("tensorflow")
+    from keras_sr.image_io import save_image
+
+    rng = np.random.default_rng(1)
+    for name in ("T91", "BSD200", "Set5", "Set14", "BSD100"):
+        save_image(str(tmp_path / "data" / name / "HR" / "0.png"), rng.integers(0, 256, (96, 96, 3), dtype=np.uint8))
+    out = str(tmp_path / "out")
+    lines = []
+    argv = ["--data-root", str(tmp_path / "data"), "--out", out, "--dry-run", "--tasks", "deep_throughput",
+            "--bench-steps", "1", "--bench-warmup", "1", "--batch-size", "2", "--patch-size", "8"]
+    assert device_run.main(argv + ["--deep-seconds", "1"], log=lines.append) == 0
+    for model in device_run.DEEP_MODELS:
+        result = json.load(open(os.path.join(out, f"throughput_{model}.json")))
+        assert result["model"] == model and result["torch"] == []
+        assert [r["policy"] for r in result["keras_sr"]] == ["float32", "mixed_bfloat16"]
+    assert not os.path.exists(os.path.join(out, "throughput.json"))  # the EDSR task was not asked for
+    device_run.main(argv + ["--minutes", "1", "--deep-seconds", "600"], log=lines.append)
+    assert any("deep_throughput rcan skipped" in line for line in lines)

@@ -14,12 +14,18 @@ no device time goes into typing commands or fixing them:
    measured), scored on Set5/Set14/BSD100 with the evaluation protocol:
    `edsr_baseline_x4_gpu/{final.weights.h5, eval.json, log.csv}` (Urban100 does
    not fit in a call: score it on the CPU with the returned weights).
+3. `deep_throughput` (the deep-SISR issue; not in the default tasks): RCAN
+   and RDN x4 the same way, each beside its PyTorch peer in
+   `tools/torch_sisr_reference.py` (same architecture: equal parameter counts,
+   and the same image from copied weights, tests/test_torch_sisr_reference.py);
+   `throughput_rcan.json`, `throughput_rdn.json` and a ratio per model.
 
 Each task is skipped with a line when the budget left is too short for it.
 
 Example (the device call; `.gpu-data` holds T91/ BSD200/ Set5/ Set14/ BSD100/ and the torch script):
     $ python -m tools.device_run --data-root .gpu-data --out "$OUT" --minutes 9 \\
           --torch-reference .gpu-data/torch_edsr_reference.py
+    $ python -m tools.device_run --data-root .gpu-data --out "$OUT" --minutes 6 --tasks deep_throughput
     $ python -m tools.device_run --data-root ../shared/data --out /tmp/dry --minutes 2 --dry-run   # CPU check
 """
 
@@ -31,10 +37,15 @@ import subprocess
 import sys
 import time
 
-__all__ = ["main", "plan_steps", "parse_torch_lines", "throughput_table"]
+__all__ = ["main", "plan_steps", "parse_torch_lines", "throughput_table", "deep_throughput"]
 
 TORCH_LINE = re.compile(r"torch (\w+) compile=(\w+): (\d+(?:\.\d+)?) patches/s")
 TRAIN_SETS = ("T91", "BSD200")
+DEEP_MODELS = ("rcan", "rdn")
+TORCH_SISR_REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_sisr_reference.py")
+# The smallest networks of each family, for --dry-run on a CPU (recipe fields).
+DRY_RUN_FIELDS = {"edsr": ["num_blocks=1", "filters=8"], "rcan": ["num_groups=1", "num_blocks=1", "filters=8", "reduction=4"],
+                  "rdn": ["num_blocks=1", "num_layers=1", "growth_rate=8", "filters=8"]}
 EVAL_SETS = ("Set5", "Set14", "BSD100")
 
 
@@ -63,37 +74,49 @@ def plan_steps(steps_per_second, seconds, overhead_seconds, minimum=1):
     return max(int(minimum), int((seconds - overhead_seconds) * steps_per_second))
 
 
-def _measure(args, policy):
+def _measure(args, policy, model="edsr"):
     from keras_sr.benchmarks import train as bench
 
-    argv = ["--model", "edsr", "--scale", "4", "--batch-size", str(args.batch_size), "--patch-size",
+    argv = ["--model", model, "--scale", "4", "--batch-size", str(args.batch_size), "--patch-size",
             str(args.patch_size), "--steps", str(args.bench_steps), "--warmup", str(args.bench_warmup),
             "--mixed-precision", policy, "--data", *args.train_dirs]
     if args.dry_run:
-        argv += ["--set", "num_blocks=1", "filters=8", "--jit-compile", "off"]
+        argv += ["--set", *DRY_RUN_FIELDS[model], "--jit-compile", "off"]
     return bench.measure(bench.add_arguments(argparse.ArgumentParser()).parse_args(argv))
 
 
-def throughput(args, log):
-    rows = [_measure(args, policy) for policy in ("off", "bfloat16")]
+def throughput(args, log, model="edsr", reference=None, extra=(), steps=200, json_name="throughput.json"):
+    """keras-sr's training path in float32 and bfloat16, then the PyTorch `reference` script in the same call."""
+    rows = [_measure(args, policy, model) for policy in ("off", "bfloat16")]
     for row in rows:
-        log(f"keras-sr {row['policy']}: {row['patches_per_second']:.0f} patches/s ({row['device']})")
+        log(f"keras-sr {model} {row['policy']}: {row['patches_per_second']:.0f} patches/s ({row['device']})")
     torch_rows = []
-    if args.torch_reference:
+    if reference:
         if args.dry_run:
             log("dry run: the PyTorch reference is not run")
         else:
-            done = subprocess.run([sys.executable, args.torch_reference, "--scale", "4", "--batch",
-                                   str(args.batch_size), "--patch", str(args.patch_size), "--steps", "200"],
+            done = subprocess.run([sys.executable, reference, *extra, "--scale", "4", "--batch", str(args.batch_size),
+                                   "--patch", str(args.patch_size), "--steps", str(steps)],
                                   capture_output=True, text=True, check=False)
             torch_rows = parse_torch_lines(done.stdout)
             if not torch_rows:
                 log(f"PyTorch reference printed no figure (exit {done.returncode}): {done.stderr[-2000:]}")
     table = throughput_table(rows, torch_rows)
-    print(table, flush=True)
-    with open(os.path.join(args.out, "throughput.json"), "w", encoding="utf-8") as f:
-        json.dump({"keras_sr": rows, "torch": torch_rows}, f, indent=2)
+    print(f"{model} x4, batch {args.batch_size}, LR {args.patch_size}x{args.patch_size}:\n{table}", flush=True)
+    with open(os.path.join(args.out, json_name), "w", encoding="utf-8") as f:
+        json.dump({"model": model, "keras_sr": rows, "torch": torch_rows}, f, indent=2)
     return rows
+
+
+def deep_throughput(args, log, deadline):
+    """RCAN and RDN x4 beside their PyTorch peers (tools/torch_sisr_reference.py), while the budget lasts."""
+    for model in DEEP_MODELS:
+        left = deadline - time.monotonic()
+        if left < args.deep_seconds:
+            log(f"deep_throughput {model} skipped: {left:.0f} s left, {args.deep_seconds:.0f} s needed")
+            continue
+        throughput(args, log, model, TORCH_SISR_REFERENCE, ["--model", model], steps=args.bench_steps,
+                   json_name=f"throughput_{model}.json")
 
 
 def train_edsr_x4(args, rate, seconds, log):
@@ -120,7 +143,8 @@ def build_parser():
     parser.add_argument("--data-root", required=True, help="folder holding T91/ BSD200/ Set5/ Set14/ BSD100/ (each HR/)")
     parser.add_argument("--out", required=True, help="where results go ($OUT on the device machine)")
     parser.add_argument("--minutes", type=float, default=9.0, help="wall-clock budget of the whole call")
-    parser.add_argument("--tasks", nargs="+", default=["throughput", "edsr_x4"], choices=("throughput", "edsr_x4"))
+    parser.add_argument("--tasks", nargs="+", default=["throughput", "edsr_x4"],
+                        choices=("throughput", "edsr_x4", "deep_throughput"))
     parser.add_argument("--torch-reference", default=None, help="torch_edsr_reference.py, run in the same call")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--patch-size", type=int, default=48, help="LR patch (the issue's benchmark: 48)")
@@ -130,6 +154,8 @@ def build_parser():
     parser.add_argument("--overhead-seconds", type=float, default=120.0,
                         help="kept for compilation, validation and the Set5/Set14/BSD100 evaluation")
     parser.add_argument("--steps", type=int, default=0, help="edsr_x4 steps (0: as many as the budget allows)")
+    parser.add_argument("--deep-seconds", type=float, default=150.0,
+                        help="deep_throughput: time one model needs (two compilations, two timings, the peer)")
     parser.add_argument("--dry-run", action="store_true", help="tiny EDSR, no torch: checks the plumbing on a CPU")
     return parser
 
@@ -146,7 +172,7 @@ def main(argv=None, log=print):
     os.makedirs(args.out, exist_ok=True)
     rate = None
     if "throughput" in args.tasks:
-        rows = throughput(args, log)
+        rows = throughput(args, log, reference=args.torch_reference)
         rate = rows[-1]["steps_per_second"]  # bfloat16, as edsr_x4 trains
     code = 0
     if "edsr_x4" in args.tasks:
@@ -158,6 +184,8 @@ def main(argv=None, log=print):
             log(f"edsr_x4 skipped: {left:.0f} s left, {args.overhead_seconds + 30:.0f} s needed")
         else:
             code = train_edsr_x4(args, rate, left, log)
+    if "deep_throughput" in args.tasks:
+        deep_throughput(args, log, deadline)
     log(f"device_run: {(time.monotonic() - start) / 60:.1f} min")
     return code
 
