@@ -23,11 +23,14 @@ TINY = {
 }
 
 
-def _peer():
+def _load_peer():
     spec = importlib.util.spec_from_file_location("torch_sisr_reference", PATH)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+peer = _load_peer()
 
 
 def _pixel_shuffle_order(kernel, bias, r):
@@ -42,7 +45,7 @@ def _copy_weights(keras_model, torch_model, scale):
     kernels = [w for w in keras_model.weights if w.trainable]
     params = list(torch_model.parameters())
     assert len(kernels) == len(params)
-    shuffle_convs = {id(m.weight) for seq in [torch_model.up] for m in seq if isinstance(m, torch.nn.Conv2d)}
+    shuffle_convs = {id(m.weight) for m in torch_model.up if isinstance(m, torch.nn.Conv2d)}
     pairs = list(zip(kernels[0::2], kernels[1::2], params[0::2], params[1::2]))
     for k, b, tk, tb in pairs:
         k, b = np.asarray(k), np.asarray(b)
@@ -58,8 +61,8 @@ def _copy_weights(keras_model, torch_model, scale):
 
 @pytest.mark.parametrize("name, official", [("rcan", 15_592_355), ("rdn", 22_271_107)])
 def test_full_size_parameter_counts_equal_keras_sr(name, official):
-    peer = _peer().build(name, 4)
-    assert sum(p.numel() for p in peer.parameters()) == models.build(name, scale=4).count_params() == official
+    torch_model = peer.build(name, 4)
+    assert sum(p.numel() for p in torch_model.parameters()) == models.build(name, scale=4).count_params() == official
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
@@ -67,7 +70,7 @@ def test_full_size_parameter_counts_equal_keras_sr(name, official):
 def test_peer_with_copied_weights_computes_the_keras_image(name, scale):
     keras_config, torch_config = TINY[name]
     keras_model = models.build(name, scale=scale, kernel_initializer="he_normal", **keras_config)
-    torch_model = _peer().build(name, scale, **torch_config)
+    torch_model = peer.build(name, scale, **torch_config)
     _copy_weights(keras_model, torch_model, scale)
     lr = np.random.default_rng(scale).uniform(0, 255, (1, 9, 7, 3)).astype("float32")
     expected = np.asarray(keras_model(lr))
@@ -77,10 +80,11 @@ def test_peer_with_copied_weights_computes_the_keras_image(name, scale):
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-2 * max(1.0, float(np.abs(expected).max()) / 255))
 
 
-def test_timing_loop_prints_the_line_device_run_parses():
+def test_timing_loop_prints_the_lines_device_run_parses(capsys):
     from tools.device_run import parse_torch_lines
 
-    peer = _peer()
-    rate = peer.run("rdn", 2, batch=2, patch=8, steps=1, precision="fp32", compile_=False, device="cpu", warmup=1)
-    line = f"torch fp32 compile=False: {rate:.0f} patches/s (rdn x2)"
-    assert rate > 0 and parse_torch_lines(line)[0]["precision"] == "fp32"
+    assert peer.main(["--model", "rdn", "--scale", "2", "--batch", "2", "--patch", "8", "--steps", "1",
+                      "--warmup", "1", "--device", "cpu", "--no-compile"]) == 0
+    rows = parse_torch_lines(capsys.readouterr().out)
+    assert [(r["precision"], r["compile"]) for r in rows] == [("fp32", False), ("bf16", False)]
+    assert all(r["patches_per_second"] > 0 for r in rows)

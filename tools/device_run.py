@@ -44,7 +44,8 @@ TRAIN_SETS = ("T91", "BSD200")
 DEEP_MODELS = ("rcan", "rdn")
 TORCH_SISR_REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_sisr_reference.py")
 # The smallest networks of each family, for --dry-run on a CPU (recipe fields).
-DRY_RUN_FIELDS = {"edsr": ["num_blocks=1", "filters=8"], "rcan": ["num_groups=1", "num_blocks=1", "filters=8", "reduction=4"],
+DRY_RUN_FIELDS = {"edsr": ["num_blocks=1", "filters=8"],
+                  "rcan": ["num_groups=1", "num_blocks=1", "filters=8", "reduction=4"],
                   "rdn": ["num_blocks=1", "num_layers=1", "growth_rate=8", "filters=8"]}
 EVAL_SETS = ("Set5", "Set14", "BSD100")
 
