@@ -162,12 +162,20 @@ def test_identity_view_transform_is_exact(images):
                                    hr[b][target[:, 1], target[:, 0]], atol=1.0)
 
 
-def test_small_image_names_the_file(tmp_path):
-    path = tmp_path / "tiny.png"
-    Image.fromarray(_smooth_image(0, (16, 16))).save(path)
-    data = RefSRPatchDataset([str(path)], INPUT_NAMES, patch_size=8, batch_size=1)
-    with pytest.raises(ImageTooSmall, match="tiny.png"):
-        data[0]
+def test_small_image_names_the_file_up_front_or_is_skipped(tmp_path, caplog):
+    tiny, big = tmp_path / "tiny.png", tmp_path / "big.png"
+    Image.fromarray(_smooth_image(0, (16, 40))).save(tiny)             # 40 wide, 16 high: under the 32 px patch
+    Image.fromarray(_smooth_image(1, (48, 48))).save(big)
+    with pytest.raises(ImageTooSmall, match=r"tiny.png: image is 40x16, too small for 32x32"):
+        RefSRPatchDataset([str(big), str(tiny)], INPUT_NAMES, patch_size=8, batch_size=1)  # when made, not steps later
+    with caplog.at_level("WARNING", logger="keras_sr.data"):
+        data = RefSRPatchDataset([str(tiny), str(big)], INPUT_NAMES, patch_size=8, batch_size=4, skip_small=True)
+    assert data.paths == [str(big)] and data.count == 1 and data.skipped_small == 1
+    assert "skipped 1 image(s)" in caplog.text and "tiny.png" in caplog.text
+    inputs, hr = data[0]
+    assert hr.shape == (4, 32, 32, 3)
+    with pytest.raises(ImageTooSmall, match="all 1 training images"):
+        RefSRPatchDataset([str(tiny)], INPUT_NAMES, patch_size=8, batch_size=1, skip_small=True)
 
 
 def test_joint_augment_enlarges_small_arrays_and_keeps_the_view_orientation():
@@ -181,7 +189,7 @@ def test_joint_augment_enlarges_small_arrays_and_keeps_the_view_orientation():
     np.testing.assert_allclose(inputs["ref"], hr, atol=1.0)
     assert len({tuple(np.round(h[0, :4, 0])) for h in hr}) > 2          # and the crops / augmentations vary
     with pytest.raises(ImageTooSmall, match="image 0"):
-        RefSRPatchDataset([small], ("lr_up", "ref"), patch_size=8, batch_size=1)[0]
+        RefSRPatchDataset([small], ("lr_up", "ref"), patch_size=8, batch_size=1)
     with pytest.raises(ValueError, match="joint_augment"):
         RefSRPatchDataset(None, ("lr_up", "ref"), joint_augment=True, source=[small])
 
@@ -216,6 +224,20 @@ def _recipe(**overrides):
 def _data(images, recipe, seed=0):
     return RefSRPatchDataset(images, recipe.input_names(), patch_size=recipe.patch_size, batch_size=recipe.batch_size,
                              steps_per_epoch=recipe.epoch_steps, seed=seed, workers=1)
+
+
+def test_trainer_data_skips_small_images(tmp_path):
+    from keras_sr.training.refsr import make_refsr_train_data
+
+    recipe = _recipe(variant="rec")
+    side = recipe.patch_size * recipe.scale
+    paths = []
+    for name, shape in (("small", (side - 4, side + 8)), ("a", (side + 8, side + 4)), ("b", (side, side))):
+        paths.append(str(tmp_path / f"{name}.png"))
+        Image.fromarray(_smooth_image(len(paths), shape)).save(paths[-1])
+    data = make_refsr_train_data(recipe, paths, workers=1)             # as the recipes build it: skip, not fail
+    assert data.paths == paths[1:] and data.skipped_small == 1
+    assert data[0][1].shape == (recipe.batch_size, side, side, 3)
 
 
 @pytest.fixture(scope="module")

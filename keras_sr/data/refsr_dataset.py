@@ -34,6 +34,7 @@ Example:
 """
 
 import collections
+import logging
 import math
 
 import numpy as np
@@ -45,6 +46,8 @@ from keras_sr.data.reference_views import ViewParams, synthesize_reference
 from keras_sr.data.sources import ImageTooSmall
 from keras_sr.image_io import load_image
 from keras_sr.imresize import imresize
+
+logger = logging.getLogger("keras_sr.data")
 
 __all__ = ["RefSRPatchDataset", "make_inputs", "prepare_batch_item", "augment_with_matrix", "KNOWN_INPUTS"]
 
@@ -155,17 +158,22 @@ class RefSRPatchDataset(keras.utils.PyDataset):
             HR patch and the reference independently).
         enlarge_small: enlarge images smaller than the HR patch (PIL bicubic, short side = patch) instead of
             raising `ImageTooSmall`.
+        skip_small: leave out (and log a count of) path images smaller than the HR patch instead of raising
+            `ImageTooSmall` (the trainers' choice, as the SISR loaders skip them: T91 has 78x78 images).
         cache_limit_mb: decoded (and enlarged) images kept in memory, least recently used dropped first (the
             291 training images take about 104 MB).
         **pydataset_kwargs: `workers`, `use_multiprocessing`, `max_queue_size` of `keras.utils.PyDataset`.
 
     `paths` may hold decoded uint8 RGB arrays too. Images smaller than the HR
-    patch raise `ImageTooSmall` naming the file (unless `enlarge_small`).
+    patch raise `ImageTooSmall` naming the file when the dataset is made (file
+    headers are read up front), not steps into training (unless `enlarge_small`
+    or `skip_small`); unreadable files raise `ImageError` naming the file.
     """
 
     def __init__(self, paths, input_names, patch_size=40, batch_size=9, scale=4, ref_patch_size=None,
                  steps_per_epoch=1000, augment=True, seed=0, view_params=None, return_transforms=False, source=None,
-                 joint_augment=False, enlarge_small=False, cache_limit_mb=1024, **pydataset_kwargs):
+                 joint_augment=False, enlarge_small=False, skip_small=False, cache_limit_mb=1024,
+                 **pydataset_kwargs):
         super().__init__(**pydataset_kwargs)
         self.input_names = _check_names(input_names)
         self.patch_size = int(patch_size)
@@ -191,9 +199,13 @@ class RefSRPatchDataset(keras.utils.PyDataset):
             if not paths:
                 raise ValueError("RefSRPatchDataset: no training images (paths is empty and no source given).")
             self.paths = [p if isinstance(p, np.ndarray) else str(p) for p in paths]
+            self.skipped_small = 0
+            if not self.enlarge_small:
+                self.paths = self._usable(self.paths, bool(skip_small))
             self.count = len(self.paths)
         else:
             self.paths = None
+            self.skipped_small = 0
             self.count = len(source)
             if not self.count:
                 raise ValueError("RefSRPatchDataset: the reference source is empty.")
@@ -215,6 +227,32 @@ class RefSRPatchDataset(keras.utils.PyDataset):
         self.epoch += 1
 
     # Images ----------------------------------------------------------------------------------------
+    def _usable(self, paths, skip_small):
+        """`paths` without the images smaller than the HR patch (skip_small) or ImageTooSmall for the first."""
+        from keras_sr.data.py_dataset import _probe_size
+
+        kept, small = [], []
+        for index, path in enumerate(paths):
+            height, width = path.shape[:2] if isinstance(path, np.ndarray) else _probe_size(path)
+            if height >= self.hr_size and width >= self.hr_size:
+                kept.append(path)
+                continue
+            name = f"image {index}" if isinstance(path, np.ndarray) else path
+            if not skip_small:
+                raise ImageTooSmall(f"{name}: image is {width}x{height}, too small for {self.hr_size}x{self.hr_size} "
+                                    f"HR patches (patch_size {self.patch_size} x scale {self.scale}); skip_small=True "
+                                    f"leaves such images out.")
+            small.append(name)
+        self.skipped_small = len(small)
+        if small:
+            logger.warning("skipped %d image(s) smaller than %dx%d pixels (x%d, %d-pixel LR patches), e.g. %s",
+                           len(small), self.hr_size, self.hr_size, self.scale, self.patch_size, small[0])
+        if not kept:
+            raise ImageTooSmall(f"RefSRPatchDataset: all {len(small)} training images are smaller than the "
+                                f"{self.hr_size}x{self.hr_size} HR patch (patch_size {self.patch_size} x scale "
+                                f"{self.scale}), e.g. {small[0]}.")
+        return kept
+
     def _name(self, index):
         if self.source is not None:
             return self.source.name(index)

@@ -586,7 +586,7 @@ def make_refsr_train_data(recipe, paths=None, source=None, seed=None, workers=0)
     return RefSRPatchDataset(paths, recipe.input_names(), patch_size=recipe.patch_size, batch_size=recipe.batch_size,
                              scale=recipe.scale, ref_patch_size=recipe.ref_size, steps_per_epoch=recipe.epoch_steps,
                              augment=recipe.augment, seed=recipe.seed if seed is None else seed, source=source,
-                             workers=workers)
+                             skip_small=True, workers=workers)
 
 
 def train_refsr(recipe, data=None, val_data=None, out=None, resume=False, init_weights=None, model_hook=None,
