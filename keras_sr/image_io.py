@@ -27,7 +27,7 @@ import os
 
 import numpy as np
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageError", "open_image", "pil_to_rgb_array", "load_image", "list_images", "check_min_size", "save_image"]
+__all__ = ["IMAGE_EXTENSIONS", "ImageError", "open_image", "pil_to_rgb_array", "load_image", "probe_size", "list_images", "check_min_size", "save_image"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -87,6 +87,25 @@ def open_image(path):
     except (OSError, SyntaxError, ValueError) as err:
         raise ImageError(f"{path}: corrupt or truncated image ({err}).") from err
     yield decoded
+
+
+def probe_size(path):
+    """`(height, width)` of an image from its header (EXIF rotation applied); ImageError for bad files."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not os.path.isfile(path):
+        raise ImageError(f"{path}: file not found.")
+    if os.path.getsize(path) == 0:
+        raise ImageError(f"{path}: empty file (0 bytes).")
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            orientation = image.getexif().get(0x0112, 1)
+    except UnidentifiedImageError as err:
+        raise ImageError(f"{path}: not a readable image (corrupt or unknown format).") from err
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageError(f"{path}: corrupt or truncated image ({err}).") from err
+    return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
 
 
 def load_image(path):

@@ -39,32 +39,13 @@ from keras_sr.color import rgb_to_y
 from keras_sr.data.patches import augment as apply_augment
 from keras_sr.data.patches import crop_pair, sample_choice
 from keras_sr.data.sources import DataSourceError, ImageTooSmall, classify_source
-from keras_sr.image_io import ImageError, list_images, load_image
+from keras_sr.image_io import ImageError, list_images, load_image, probe_size
 
 __all__ = ["SRPatchDataset", "ImageSource", "HDF5Source", "PatchFolderSource", "open_source"]
 
 logger = logging.getLogger("keras_sr.data")
 
 DEFAULT_CACHE_LIMIT_MB = 2048
-
-
-def _probe_size(path):
-    """`(height, width)` of an image from its header (EXIF rotation applied); ImageError for bad files."""
-    from PIL import Image, UnidentifiedImageError
-
-    if not os.path.isfile(path):
-        raise ImageError(f"{path}: file not found.")
-    if os.path.getsize(path) == 0:
-        raise ImageError(f"{path}: empty file (0 bytes).")
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-            orientation = image.getexif().get(0x0112, 1)
-    except UnidentifiedImageError as err:
-        raise ImageError(f"{path}: not a readable image (corrupt or unknown format).") from err
-    except (OSError, SyntaxError, ValueError) as err:
-        raise ImageError(f"{path}: corrupt or truncated image ({err}).") from err
-    return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
 
 
 class ImageSource:
@@ -81,7 +62,7 @@ class ImageSource:
         self.paths, small, unreadable, total = [], [], [], 0
         for path in paths:
             try:
-                height, width = _probe_size(path)
+                height, width = probe_size(path)
             except ImageError:
                 if not skip_unreadable:
                     raise

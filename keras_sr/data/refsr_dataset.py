@@ -44,7 +44,7 @@ import keras
 from keras_sr.data.patches import augment as augment_image
 from keras_sr.data.reference_views import ViewParams, synthesize_reference
 from keras_sr.data.sources import ImageTooSmall
-from keras_sr.image_io import load_image
+from keras_sr.image_io import load_image, probe_size
 from keras_sr.imresize import imresize
 
 logger = logging.getLogger("keras_sr.data")
@@ -191,6 +191,7 @@ class RefSRPatchDataset(keras.utils.PyDataset):
         self.return_transforms = bool(return_transforms)
         self.joint_augment = bool(joint_augment)
         self.enlarge_small = bool(enlarge_small)
+        self.skipped_small = 0
         self.source = source
         if source is not None and (self.return_transforms or self.joint_augment):
             raise ValueError("RefSRPatchDataset: return_transforms and joint_augment need synthesized references "
@@ -199,13 +200,11 @@ class RefSRPatchDataset(keras.utils.PyDataset):
             if not paths:
                 raise ValueError("RefSRPatchDataset: no training images (paths is empty and no source given).")
             self.paths = [p if isinstance(p, np.ndarray) else str(p) for p in paths]
-            self.skipped_small = 0
             if not self.enlarge_small:
-                self.paths = self._usable(self.paths, bool(skip_small))
+                self.paths, self.skipped_small = self._usable(self.paths, bool(skip_small))
             self.count = len(self.paths)
         else:
             self.paths = None
-            self.skipped_small = 0
             self.count = len(source)
             if not self.count:
                 raise ValueError("RefSRPatchDataset: the reference source is empty.")
@@ -228,12 +227,10 @@ class RefSRPatchDataset(keras.utils.PyDataset):
 
     # Images ----------------------------------------------------------------------------------------
     def _usable(self, paths, skip_small):
-        """`paths` without the images smaller than the HR patch (skip_small) or ImageTooSmall for the first."""
-        from keras_sr.data.py_dataset import _probe_size
-
+        """`(kept paths, number skipped)`: images smaller than the HR patch left out (skip_small) or ImageTooSmall."""
         kept, small = [], []
         for index, path in enumerate(paths):
-            height, width = path.shape[:2] if isinstance(path, np.ndarray) else _probe_size(path)
+            height, width = path.shape[:2] if isinstance(path, np.ndarray) else probe_size(path)
             if height >= self.hr_size and width >= self.hr_size:
                 kept.append(path)
                 continue
@@ -243,7 +240,6 @@ class RefSRPatchDataset(keras.utils.PyDataset):
                                     f"HR patches (patch_size {self.patch_size} x scale {self.scale}); skip_small=True "
                                     f"leaves such images out.")
             small.append(name)
-        self.skipped_small = len(small)
         if small:
             logger.warning("skipped %d image(s) smaller than %dx%d pixels (x%d, %d-pixel LR patches), e.g. %s",
                            len(small), self.hr_size, self.hr_size, self.scale, self.patch_size, small[0])
@@ -251,7 +247,7 @@ class RefSRPatchDataset(keras.utils.PyDataset):
             raise ImageTooSmall(f"RefSRPatchDataset: all {len(small)} training images are smaller than the "
                                 f"{self.hr_size}x{self.hr_size} HR patch (patch_size {self.patch_size} x scale "
                                 f"{self.scale}), e.g. {small[0]}.")
-        return kept
+        return kept, len(small)
 
     def _name(self, index):
         if self.source is not None:
