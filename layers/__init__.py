@@ -1,6 +1,7 @@
 """Keras layers of keras-sr (installed as `keras_sr.layers`), `keras.ops` only.
 
-Every layer is registered for serialization under the package name "keras_sr".
+Every layer is registered for serialization under the package name "keras_sr". Importing this
+package applies `keras_sr.torch_backend_fixes` on the PyTorch backend.
 """
 
 from keras_sr.layers.bicubic_resize import BicubicResize
@@ -24,3 +25,7 @@ from keras_sr.layers.texture_transformer import (CrossScaleFeatureIntegration, L
 from keras_sr.layers.vgg_features import VGGFeatures
 from keras_sr.layers.weight_normalization import WeightNormalization
 from keras_sr.layers.wide_activation import WideActivationBlockA, WideActivationBlockB
+
+from keras_sr.torch_backend_fixes import apply_torch_fixes
+
+apply_torch_fixes()

@@ -195,8 +195,8 @@ def match_patches(query, key, chunk_size=1024, ref_chunk_size=None, key_weights=
         `(index, score)`: `(B, Nq)` int32 argmax over keys (the first one on ties) and the max
         score. Both are computed under `stop_gradient`.
     """
-    query = ops.stop_gradient(query)
-    key = ops.stop_gradient(key)
+    query = ops.stop_gradient(ops.convert_to_tensor(query))
+    key = ops.stop_gradient(ops.convert_to_tensor(key))
     if key_weights is not None:
         key_weights = ops.stop_gradient(ops.cast(key_weights, query.dtype))
     if chunk_size is None:

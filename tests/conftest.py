@@ -12,6 +12,22 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.environ.get("KERAS_SR_SHARED_DATA", os.path.join(os.path.dirname(REPO_ROOT), "shared", "data"))
 
 
+def run_modules_on_backend(backend, package, modules, **env):
+    """Run test `modules` with pytest in a subprocess under KERAS_BACKEND=`backend`; fail with its output."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec(package) is None:
+        pytest.fail(f"{package} is not installed: it is part of the test extras (pip install -e '.[test]')")
+    env = dict(os.environ, KERAS_BACKEND=backend, **env)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *modules],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    summary = proc.stdout.splitlines()[-1]
+    assert " passed" in summary and " failed" not in summary, summary
+
+
 def shared_dataset(name):
     """Path of `<shared>/data/<name>/HR`, or skip the test when it is absent."""
     path = os.path.join(SHARED_DATA, name, "HR")

@@ -5,14 +5,7 @@ The suite runs on TensorFlow; this test re-runs the modules that must not depend
 TensorFlow-free loader) in a subprocess on JAX.
 """
 
-import importlib.util
-import os
-import subprocess
-import sys
-
-import pytest
-
-from conftest import REPO_ROOT
+from conftest import run_modules_on_backend
 
 JAX_MODULES = [
     "tests/test_imresize.py",
@@ -25,10 +18,4 @@ JAX_MODULES = [
 
 
 def test_core_modules_pass_on_jax():
-    if importlib.util.find_spec("jax") is None:
-        pytest.fail("jax is not installed: it is part of the test extras (pip install -e '.[test]')")
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *JAX_MODULES],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200)
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
-    assert " passed" in proc.stdout.splitlines()[-1]
+    run_modules_on_backend("jax", "jax", JAX_MODULES, JAX_PLATFORMS="cpu")

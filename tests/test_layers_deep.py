@@ -248,7 +248,7 @@ def test_residual_group_is_short_skip_over_its_blocks(rng):
     y = x
     for block in group.blocks:
         y = block(y)
-    np.testing.assert_allclose(to_numpy(group(x)), to_numpy(x + group.conv(y)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(group(x)), x + to_numpy(group.conv(y)), rtol=1e-5, atol=1e-5)
 
 
 # ----------------------------------------------------------------------------- wide activation

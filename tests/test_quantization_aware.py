@@ -120,7 +120,7 @@ def _tflite_agreement(model, scale, tmp_path):
     float_err, qat_err = [], []
     for x in tests:
         ref = run_tflite(interpreter, x[0])
-        float_err.append(np.mean((np.asarray(model(x))[0] - ref) ** 2))
+        float_err.append(np.mean((keras.ops.convert_to_numpy(model(x))[0] - ref) ** 2))
         qat_err.append(np.mean((keras.ops.convert_to_numpy(qat(x))[0] - ref) ** 2))
     return float(np.mean(float_err)), float(np.mean(qat_err))
 
@@ -176,7 +176,7 @@ def test_fine_tune_runs_and_round_trips(tmp_path):
     restored.save_weights(path)
     fresh = models.build("espcn", scale=3, filters=(8, 4))
     fresh.load_weights(path)
-    np.testing.assert_allclose(np.asarray(fresh(lr)), np.asarray(model(lr)), atol=1e-4)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(fresh(lr)), keras.ops.convert_to_numpy(model(lr)), atol=1e-4)
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
@@ -93,7 +94,7 @@ def test_untrained_ttsr_and_bicubic_on_the_same_pairs(root, tiny_ttsr):
     result = evaluate_reference_source(upscale, source, 4)
     assert result["n_images"] == 2 and np.isfinite(result["psnr"])
     hr, lr = degrade(source.hr(1), 4)
-    sr = np.asarray(model(ttsr.prepare_inputs(lr, source.reference(1))))[0]
+    sr = keras.ops.convert_to_numpy(model(ttsr.prepare_inputs(lr, source.reference(1))))[0]
     p, s = score_pair(sr, hr, 4)
     assert result["images"][1]["psnr"] == pytest.approx(p, abs=1e-4) and result["images"][1]["ssim"] == pytest.approx(s, abs=1e-5)
     # the reference really reaches the model: another reference, another output
@@ -119,7 +120,7 @@ def test_registered_ttsr_with_weights(root, tiny_ttsr, tmp_path):
     ref = load_image(root / "Tiny" / "HR" / "t1.png")
     from keras_sr.models import ttsr
 
-    np.testing.assert_allclose(upscale(lr, ref, 4), np.asarray(model(ttsr.prepare_inputs(lr, ref)))[0], atol=1e-4)
+    np.testing.assert_allclose(upscale(lr, ref, 4), keras.ops.convert_to_numpy(model(ttsr.prepare_inputs(lr, ref)))[0], atol=1e-4)
     with pytest.raises(ValueError, match="no weights"):
         resolve_ref_upscaler("ttsr", scale=4)
 
@@ -138,7 +139,7 @@ def test_c2_matching_output_is_cropped_back(root):
     sr = upscale(lr, lr, 4)
     assert sr.shape == hr.shape
     inputs, (h, w) = c2_matching.prepare_inputs(lr, lr)
-    np.testing.assert_allclose(sr, np.asarray(model(inputs))[0, :h, :w], atol=1e-4)
+    np.testing.assert_allclose(sr, keras.ops.convert_to_numpy(model(inputs))[0, :h, :w], atol=1e-4)
     assert result["images"][0]["psnr"] == pytest.approx(score_pair(sr, hr, 4)[0], abs=1e-4)
 
 

@@ -127,7 +127,7 @@ def measure(args):
 
     label, model = resolve_model(args.model, args.weights)
     channels = int(model.input_shape[-1])
-    scale = model_scale(lambda x: np.asarray(model(x, training=False)), channels)
+    scale = model_scale(lambda x: keras.ops.convert_to_numpy(model(x, training=False)), channels)
     with tempfile.TemporaryDirectory() as scratch:
         saved = export_saved_model(model, os.path.join(scratch, "saved_model"))
         rows = debugger_rows(saved, args.representative_data, scale, channels, args.debug_samples)

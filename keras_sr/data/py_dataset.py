@@ -38,8 +38,8 @@ import numpy as np
 from keras_sr.color import rgb_to_y
 from keras_sr.data.patches import augment as apply_augment
 from keras_sr.data.patches import crop_pair, sample_choice
-from keras_sr.data.sources import DataSourceError, ImageTooSmall, classify_source
-from keras_sr.image_io import ImageError, list_images, load_image, probe_size
+from keras_sr.data.sources import DataSourceError, ImageTooSmall, classify_source, usable_images
+from keras_sr.image_io import ImageError, list_images, load_image
 
 __all__ = ["SRPatchDataset", "ImageSource", "HDF5Source", "PatchFolderSource", "open_source"]
 
@@ -59,29 +59,11 @@ class ImageSource:
         self.channels = 3
         self.lr_cache_dir = lr_cache_dir
         need = max(int(patch_size or 1) * self.scale, self.scale)
-        self.paths, small, unreadable, total = [], [], [], 0
-        for path in paths:
-            try:
-                height, width = probe_size(path)
-            except ImageError:
-                if not skip_unreadable:
-                    raise
-                unreadable.append(path)
-                continue
-            if height < need or width < need:
-                if not skip_small:
-                    raise ImageTooSmall(
-                        f"{path}: image is {width}x{height}, too small for {patch_size}x{patch_size} LR patches "
-                        f"at x{self.scale} (needs at least {need}x{need}); pass skip_small=True to skip it.")
-                small.append(path)
-                continue
-            self.paths.append(path)
-            total += height * width * 3
-        if small:
-            logger.warning("skipped %d image(s) smaller than %dx%d pixels (x%d, %d-pixel LR patches), e.g. %s",
-                           len(small), need, need, self.scale, patch_size, small[0])
-        if unreadable:
-            logger.warning("skipped %d unreadable image(s), e.g. %s", len(unreadable), unreadable[0])
+        self.paths, total, small, unreadable = usable_images(
+            paths, need, self.scale, patch_size, skip_small=skip_small, skip_unreadable=skip_unreadable,
+            too_small=lambda name, width, height: (
+                f"{name}: image is {width}x{height}, too small for {patch_size}x{patch_size} LR patches "
+                f"at x{self.scale} (needs at least {need}x{need}); pass skip_small=True to skip it."))
         self.skipped_small, self.skipped_unreadable = len(small), len(unreadable)
         if not self.paths:
             raise ImageError(f"no usable training images ({len(small)} too small, {len(unreadable)} unreadable"

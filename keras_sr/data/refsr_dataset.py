@@ -43,8 +43,8 @@ import keras
 
 from keras_sr.data.patches import augment as augment_image
 from keras_sr.data.reference_views import ViewParams, synthesize_reference
-from keras_sr.data.sources import ImageTooSmall
-from keras_sr.image_io import load_image, probe_size
+from keras_sr.data.sources import ImageTooSmall, usable_images
+from keras_sr.image_io import load_image
 from keras_sr.imresize import imresize
 
 logger = logging.getLogger("keras_sr.data")
@@ -228,21 +228,11 @@ class RefSRPatchDataset(keras.utils.PyDataset):
     # Images ----------------------------------------------------------------------------------------
     def _usable(self, paths, skip_small):
         """`(kept paths, number skipped)`: images smaller than the HR patch left out (skip_small) or ImageTooSmall."""
-        kept, small = [], []
-        for index, path in enumerate(paths):
-            height, width = path.shape[:2] if isinstance(path, np.ndarray) else probe_size(path)
-            if height >= self.hr_size and width >= self.hr_size:
-                kept.append(path)
-                continue
-            name = f"image {index}" if isinstance(path, np.ndarray) else path
-            if not skip_small:
-                raise ImageTooSmall(f"{name}: image is {width}x{height}, too small for {self.hr_size}x{self.hr_size} "
-                                    f"HR patches (patch_size {self.patch_size} x scale {self.scale}); skip_small=True "
-                                    f"leaves such images out.")
-            small.append(name)
-        if small:
-            logger.warning("skipped %d image(s) smaller than %dx%d pixels (x%d, %d-pixel LR patches), e.g. %s",
-                           len(small), self.hr_size, self.hr_size, self.scale, self.patch_size, small[0])
+        kept, _, small, _ = usable_images(
+            paths, self.hr_size, self.scale, self.patch_size, skip_small=skip_small,
+            too_small=lambda name, width, height: (
+                f"{name}: image is {width}x{height}, too small for {self.hr_size}x{self.hr_size} HR patches "
+                f"(patch_size {self.patch_size} x scale {self.scale}); skip_small=True leaves such images out."))
         if not kept:
             raise ImageTooSmall(f"RefSRPatchDataset: all {len(small)} training images are smaller than the "
                                 f"{self.hr_size}x{self.hr_size} HR patch (patch_size {self.patch_size} x scale "

@@ -31,13 +31,14 @@ import json
 import logging
 import os
 
-from keras_sr.image_io import IMAGE_EXTENSIONS, ImageError, list_images, load_image
+from keras_sr.image_io import IMAGE_EXTENSIONS, ImageError, list_images, load_image, probe_size
 
 __all__ = [
     "DEFAULT_TRAIN_IMAGES",
     "DEFAULT_VAL_IMAGES",
     "DataSourceError",
     "ImageTooSmall",
+    "usable_images",
     "DataSplit",
     "default_images",
     "classify_source",
@@ -72,6 +73,51 @@ class DataSourceError(ValueError):
 
 class ImageTooSmall(ImageError):
     """An image smaller than a loader needs (patch, scale); loaders may skip these under a flag."""
+
+
+def usable_images(images, need, scale, patch_size, too_small, skip_small=False, skip_unreadable=False):
+    """The training images at least `need` x `need` pixels, sizes read from the file headers (no decoding).
+
+    Args:
+        images: image paths, or in-memory `(H, W, C)` arrays (named "image <index>").
+        need: the smallest height and width a loader can crop from (its HR patch).
+        scale, patch_size: for the log line about skipped images.
+        too_small: `(name, width, height) -> str`, the `ImageTooSmall` message for the first small
+            image when `skip_small` is False.
+        skip_small: leave small images out (counted and logged) instead of raising.
+        skip_unreadable: leave images whose header cannot be read out instead of raising `ImageError`.
+
+    Returns:
+        `(kept, pixels, small, unreadable)`: the usable images in order, their total number of RGB
+        values (`sum(H * W * 3)`, for cache budgets), and the names of the images left out.
+
+    Example:
+        >>> kept, _, small, _ = usable_images(paths, 96, 4, 24, lambda n, w, h: f"{n}: {w}x{h}", skip_small=True)
+    """
+    kept, small, unreadable, pixels = [], [], [], 0
+    for index, image in enumerate(images):
+        in_memory = hasattr(image, "shape")
+        name = f"image {index}" if in_memory else image
+        try:
+            height, width = image.shape[:2] if in_memory else probe_size(image)
+        except ImageError:
+            if not skip_unreadable:
+                raise
+            unreadable.append(name)
+            continue
+        if height < need or width < need:
+            if not skip_small:
+                raise ImageTooSmall(too_small(name, width, height))
+            small.append(name)
+            continue
+        kept.append(image)
+        pixels += height * width * 3
+    if small:
+        logger.warning("skipped %d image(s) smaller than %dx%d pixels (x%d, %d-pixel LR patches), e.g. %s",
+                       len(small), need, need, scale, patch_size, small[0])
+    if unreadable:
+        logger.warning("skipped %d unreadable image(s), e.g. %s", len(unreadable), unreadable[0])
+    return kept, pixels, small, unreadable
 
 
 @dataclasses.dataclass

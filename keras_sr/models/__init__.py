@@ -59,6 +59,9 @@ def register(name):
 
 def get_builder(name):
     """The builder registered as `name` (imports its module on first use)."""
+    from keras_sr.torch_backend_fixes import apply_torch_fixes
+
+    apply_torch_fixes()
     if name not in _REGISTRY and name in BUILTIN_MODULES:
         importlib.import_module(BUILTIN_MODULES[name])
     if name not in _REGISTRY:
