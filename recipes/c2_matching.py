@@ -30,9 +30,15 @@ in its own folder of the run directory:
      config sets neither), WGAN-GP adversarial 1e-6 with gradient penalty 10,
      one critic step per generator step, the first 10,000 iterations on L1
      only (`net_g_pretrain_steps`), critic Adam (0.9, 0.999) 1e-4.
-   Not reproduced: the official per-group learning rates of the offset convs
-   (relu3_1 1e-6, relu2_1 1e-5) and its `ImageDiscriminator` (the trainer's
-   critic is TTSR's, 32 channels first as `ndf 32`).
+   Both variants train the offset convolutions of the relu3_1 and relu2_1
+   dynamic aggregation (`small_dyn_agg`, `medium_dyn_agg`: `offset_conv1`,
+   `offset_conv2` and the deformable convolution's `conv_offset_mask`, the
+   official parameters whose names hold "offset" and "small" / "medium") with
+   their own Adam at 1e-6 and 1e-5 (`lr_relu3_offset`, `lr_relu2_offset`;
+   `C2MatchingRecipe.learning_rate_groups`) on the same step schedule; relu1_1's
+   offsets take the main 1e-4 (`lr_offset`).
+   Not reproduced: the official `ImageDiscriminator` (the trainer's critic is
+   TTSR's, 32 channels first as `ndf 32`).
 
 CUFED is not available: every stage makes its references with
 `keras_sr.data.reference_views` (seeded views of the training image). The
@@ -118,6 +124,10 @@ class C2MatchingRecipe(RefSRRecipe):
     steps_per_epoch: int = field(1_000, "restoration steps per log line / loader epoch")
     seed: int = field(10, "random seed (manual_seed)")
     lte_learning_rate: float = field(1e-5, "unused (C2-Matching has no LTE)", flag=False)
+    offset_relu2_learning_rate: float = field(1e-5, "Adam learning rate of the relu2_1 (medium) dynamic aggregation's "
+                                                    "offset convolutions (official lr_relu2_offset)")
+    offset_relu3_learning_rate: float = field(1e-6, "Adam learning rate of the relu3_1 (small) dynamic aggregation's "
+                                                    "offset convolutions (official lr_relu3_offset)")
     # C2-Matching's network (model_config)
     ngf: int = field(64, "restoration features")
     n_blocks: int = field(16, "residual blocks per restoration stage")
@@ -181,6 +191,21 @@ class C2MatchingRecipe(RefSRRecipe):
         if self.ref_vgg_weights:
             config["vgg_weights"] = self.ref_vgg_weights
         return config
+
+    def learning_rate_groups(self, model):
+        """The official Adam parameter groups: relu3_1 ("small") and relu2_1 ("medium") offset convolutions.
+
+        Official `RefRestorationModel`: trainable parameters whose names hold "offset" and "small" train at
+        `lr_relu3_offset`, "offset" and "medium" at `lr_relu2_offset`, other "offset" ones at `lr_offset`
+        (equal to the main rate); here the variables of `small_dyn_agg` / `medium_dyn_agg` whose path
+        holds "offset" (`offset_conv1`, `offset_conv2`, `dyn_agg/conv_offset_mask`).
+        """
+        def offsets(layer):
+            return [v for v in model.trainable_variables
+                    if layer in v.path.split("/")[:-1] and "offset" in v.path.split(layer + "/", 1)[-1]]
+
+        return [("offset_relu3", self.offset_relu3_learning_rate, offsets("small_dyn_agg")),
+                ("offset_relu2", self.offset_relu2_learning_rate, offsets("medium_dyn_agg"))]
 
     def contrastive_config(self, stage):
         """The `ContrastiveConfig` of contrastive `stage` ("teacher" or "student")."""

@@ -76,3 +76,55 @@ def test_stages_chain_and_restoration_loads_the_frozen_student(tmp_path):
     missing = str(tmp_path / "empty")
     with pytest.raises(SystemExit, match="student's extractor"):
         main(["--data", data, "--out", missing, "--stage", "restoration", *TINY])
+
+
+C2_TINY = dict(ngf=8, n_blocks=1, groups=2, vgg_widths=(8, 8, 16), contrastive_widths=(4, 8, 16), patch_size=8,
+               batch_size=2, steps=1, steps_per_epoch=1, val_every=100, checkpoint_every=1, jit_compile="off",
+               variant="rec", lr_milestones=(), epsilon=1e-30)
+
+
+def test_offset_convolutions_train_at_the_official_group_rates(tmp_path):
+    """relu3_1 / relu2_1 offset convs step at 1e-6 / 1e-5 (official lr_relu3_offset / lr_relu2_offset), the rest 1e-4.
+
+    Adam's first step moves every weight by lr * |g| / (|g| + eps): with eps 1e-30, by the group's learning
+    rate wherever the gradient is not zero, and never by more.
+    """
+    from keras_sr.data.refsr_dataset import RefSRPatchDataset
+    from keras_sr.training.refsr import train_refsr
+
+    recipe = C2MatchingRecipe.for_scale(4, **C2_TINY)
+    assert (recipe.offset_relu3_learning_rate, recipe.offset_relu2_learning_rate) == (1e-6, 1e-5)
+    groups = {name: (rate, sorted(v.path for v in variables))
+              for name, rate, variables in recipe.learning_rate_groups(recipe.build_model())}
+    for name, layer in (("offset_relu3", "small_dyn_agg"), ("offset_relu2", "medium_dyn_agg")):
+        assert groups[name][1] == sorted(f"{layer}/{part}/{kind}" for part in ("offset_conv1", "offset_conv2",
+                                                                               "dyn_agg/conv_offset_mask")
+                                         for kind in ("kernel", "bias"))
+    seen = {}
+
+    def hook(model):  # non-zero offset/mask convolutions (zero-initialized as DCNv2), so every offset conv has a gradient
+        rng = np.random.default_rng(0)
+        for v in model.trainable_variables:
+            if "conv_offset_mask" in v.path:
+                v.assign(rng.normal(0.0, 0.1, v.shape).astype("float32"))
+        seen["before"] = {v.path: keras.ops.convert_to_numpy(v).copy() for v in model.trainable_variables}
+
+    folder = _images(str(tmp_path / "train"))
+    paths = sorted(os.path.join(folder, name) for name in os.listdir(folder))
+    data = RefSRPatchDataset(paths, recipe.input_names(), patch_size=recipe.patch_size, batch_size=recipe.batch_size,
+                             steps_per_epoch=1, workers=1)
+    messages = []
+    result = train_refsr(recipe, out=str(tmp_path / "run"), train_data=data, val_triples=[], model_hook=hook,
+                         log=messages.append)
+    assert any("learning-rate group offset_relu3: 6 variables at 1e-06" in m for m in messages), messages
+    rate_of = {path: rate for rate, group in groups.values() for path in group}
+    moved = {}
+    for v in result.model.trainable_variables:
+        step = float(np.abs(keras.ops.convert_to_numpy(v) - seen["before"][v.path]).max())
+        rate = rate_of.get(v.path, recipe.learning_rate)
+        assert step <= rate * 1.05, (v.path, step, rate)  # float32 spacing of the weights: ~1%
+        moved[rate] = max(moved.get(rate, 0.0), step)
+    assert moved == pytest.approx({1e-6: 1e-6, 1e-5: 1e-5, 1e-4: 1e-4}, rel=0.05), moved
+    optimizers = result.train_model.generator_optimizers
+    assert [float(keras.ops.convert_to_numpy(o.learning_rate)) for o in optimizers] == pytest.approx([1e-4, 1e-6, 1e-5])
+    assert hasattr(result.train_model, "offset_relu3_optimizer")  # checkpoints hold each group's Adam state

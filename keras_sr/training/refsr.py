@@ -11,7 +11,10 @@ generator step (`GAN_k = 2`). TTSR-rec (`variant="rec"`) trains `L_rec` only.
 
 Each step: `out = net(inputs)` (SR, and for the TPL the soft attention and
 transferred textures of the model's `texture_transformer` layer), generator
-gradients -> one Adam step for the main network and one for the LTE; then
+gradients -> one Adam step for the main network and one for each of the
+recipe's learning-rate groups (`RefSRRecipe.learning_rate_groups`: TTSR's
+LTE at 1e-5; C2-Matching's relu2/relu3 offset convolutions at 1e-5/1e-6, as
+the official per-group Adam); then
 (gan variant, after `init_steps`) `d_steps` critic steps on the detached SR.
 The official loop runs its critic steps before the generator's adversarial
 term; here the generator step comes first (as `keras_sr.training.gan`), a
@@ -172,18 +175,36 @@ class RefSRRecipe(Recipe):
 
         return models.build(self.model, **self.model_config())
 
+    def learning_rate_groups(self, model):
+        """`[(name, learning_rate, variables)]`: trainable variables with their own Adam and learning rate.
+
+        Each group's optimizer is `<name>_optimizer` in the checkpoints and shares the recipe's schedule
+        and betas; every other trainable variable takes `learning_rate`. Here: TTSR's learnable texture
+        extractor (layer 'lte') at `lte_learning_rate`, when the model has one.
+        """
+        if not _has_layer(model, "lte"):
+            return []
+        return [("lte", self.lte_learning_rate, list(model.get_layer("lte").trainable_variables))]
+
 
 class RefSRNetworks(GANNetworks):
     """The model, the critic and every optimizer as one Keras object: one `.weights.h5` holds the run state.
 
-    `GANNetworks` with the texture extractor's own optimizer (`lte_optimizer`) and an optional critic.
+    `GANNetworks` with one optimizer per learning-rate group (`group_optimizers`, `{name: optimizer}`,
+    stored as `<name>_optimizer`, e.g. TTSR's `lte_optimizer`) and an optional critic.
     """
 
-    def __init__(self, generator, g_optimizer, lte_optimizer=None, discriminator=None, d_optimizer=None,
+    def __init__(self, generator, g_optimizer, group_optimizers=None, discriminator=None, d_optimizer=None,
                  name="refsr", **kwargs):
-        extra = {"lte_optimizer": lte_optimizer} if lte_optimizer is not None else None
+        extra = {f"{group}_optimizer": optimizer for group, optimizer in (group_optimizers or {}).items()}
         super().__init__(generator, discriminator, g_optimizer, d_optimizer, name=name, extra_optimizers=extra,
                          **kwargs)
+        self.group_names = tuple(group_optimizers or ())
+
+    @property
+    def generator_optimizers(self):
+        """The generator's optimizers in group order: the main one, then one per learning-rate group."""
+        return [self.g_optimizer] + [getattr(self, f"{group}_optimizer") for group in self.group_names]
 
 
 def _texture_outputs(model):
@@ -275,7 +296,11 @@ class RefSRObjective:
 
 
 class _Parts:
-    """Everything a train step needs: the output net, variable groups, the LTE copy, the critic, the optimizers."""
+    """Everything a train step needs: the output net, variable groups, the LTE copy, the critic, the optimizers.
+
+    `g_vars` are the output net's trainable variables; `split` sorts a list in that order into one list per
+    learning-rate group (the main group first, then `recipe.learning_rate_groups`), `merge` undoes it.
+    """
 
     def __init__(self, model, recipe, objective, networks, use_tpl):
         self.model = model
@@ -294,14 +319,21 @@ class _Parts:
             if copy_shapes != [tuple(v.shape) for v in self.lte.weights]:
                 raise ValueError("refsr: the LTE copy's variables do not match the model's 'lte' layer.")
         g_vars = list(self.net.trainable_variables)
-        lte_ids = set()
-        try:
-            lte_ids = {id(v) for v in model.get_layer("lte").trainable_variables}
-        except ValueError:
-            pass
         self.g_vars = g_vars
-        self.lte_index = [i for i, v in enumerate(g_vars) if id(v) in lte_ids]
-        self.main_index = [i for i, v in enumerate(g_vars) if id(v) not in lte_ids]
+        trainable = {id(v) for v in g_vars}  # a group frozen before training (e.g. by a model hook) is dropped
+        groups = [(name, rate, [v for v in variables if id(v) in trainable])
+                  for name, rate, variables in recipe.learning_rate_groups(model)]
+        groups = [group for group in groups if group[2]]
+        self.group_names = [name for name, _, _ in groups]
+        self.group_learning_rates = [rate for _, rate, _ in groups]
+        group_of = {}
+        for number, (name, _, variables) in enumerate(groups, start=1):
+            for v in variables:
+                if id(v) in group_of:
+                    raise ValueError(f"refsr: variable {v.path} is in two learning-rate groups.")
+                group_of[id(v)] = number
+        self.index = [[i for i, v in enumerate(g_vars) if group_of.get(id(v), 0) == number]
+                      for number in range(len(groups) + 1)]
         if self.lte is not None:  # positions of the LTE's own variables in g_vars (for the stateless copy)
             position = {id(v): i for i, v in enumerate(g_vars)}
             self.lte_weight_index = [position.get(id(v)) for v in self.lte.weights]
@@ -311,14 +343,13 @@ class _Parts:
         self.recipe = recipe
 
     def split(self, values):
-        return [values[i] for i in self.main_index], [values[i] for i in self.lte_index]
+        return [[values[i] for i in index] for index in self.index]
 
-    def merge(self, main, lte):
-        out = [None] * (len(self.main_index) + len(self.lte_index))
-        for i, v in zip(self.main_index, main):
-            out[i] = v
-        for i, v in zip(self.lte_index, lte):
-            out[i] = v
+    def merge(self, groups):
+        out = [None] * len(self.g_vars)
+        for index, values in zip(self.index, groups):
+            for i, v in zip(index, values):
+                out[i] = v
         return out
 
 
@@ -332,13 +363,11 @@ def _tf_steps(parts, jit_compile):
     net, critic, objective = parts.net, parts.critic, parts.objective
     networks = parts.networks
     g_vars = parts.g_vars
-    main_vars, lte_vars = parts.split(g_vars)
+    group_vars = parts.split(g_vars)
 
     def apply(grads):
-        main_g, lte_g = parts.split(grads)
-        networks.g_optimizer.apply(main_g, main_vars)
-        if lte_vars:
-            networks.lte_optimizer.apply(lte_g, lte_vars)
+        for optimizer, group_grads, variables in zip(networks.generator_optimizers, parts.split(grads), group_vars):
+            optimizer.apply(group_grads, variables)
 
     def generator(inputs, hr, full):
         if full and parts.lte_copy is not None:
@@ -397,10 +426,8 @@ class _JaxSteps:
 
         self.parts = parts
         net, critic, objective, networks = parts.net, parts.critic, parts.objective, parts.networks
-        g_opt = networks.g_optimizer
-        lte_opt = getattr(networks, "lte_optimizer", None)
+        g_opts = networks.generator_optimizers
         d_opt = getattr(networks, "d_optimizer", None)
-        has_lte = bool(parts.lte_index)
         d_steps = parts.recipe.d_steps
 
         def lte_features(g_tv, sr):
@@ -436,15 +463,12 @@ class _JaxSteps:
         d_grad = jax.value_and_grad(critic_loss, has_aux=True)
 
         def g_update(state, vgg, inputs, hr, full):
-            g_tv, g_ntv, d_tv, d_ntv, g_ov, lte_ov, d_ov = state
+            g_tv, g_ntv, d_tv, d_ntv, g_ovs, d_ov = state
             (_, (sr, g_ntv, logs)), grads = g_grad(g_tv, g_ntv, d_tv, d_ntv, vgg, inputs, hr, full)
-            main_g, lte_g = parts.split(grads)
-            main_v, lte_v = parts.split(g_tv)
-            main_v, g_ov = g_opt.stateless_apply(g_ov, main_g, main_v)
-            if has_lte:
-                lte_v, lte_ov = lte_opt.stateless_apply(lte_ov, lte_g, lte_v)
-            g_tv = parts.merge(main_v, lte_v)
-            return (g_tv, g_ntv, d_tv, d_ntv, g_ov, lte_ov, d_ov), jax.lax.stop_gradient(sr), logs
+            groups, g_ovs = list(parts.split(g_tv)), list(g_ovs)
+            for k, (optimizer, group_grads) in enumerate(zip(g_opts, parts.split(grads))):
+                groups[k], g_ovs[k] = optimizer.stateless_apply(g_ovs[k], group_grads, groups[k])
+            return (parts.merge(groups), g_ntv, d_tv, d_ntv, g_ovs, d_ov), jax.lax.stop_gradient(sr), logs
 
         def rec_step(state, vgg, inputs, hr, epsilon):
             state, _, logs = g_update(state, vgg, inputs, hr, False)
@@ -454,11 +478,11 @@ class _JaxSteps:
             state, sr, logs = g_update(state, vgg, inputs, hr, True)
             if critic is None:
                 return state, logs
-            g_tv, g_ntv, d_tv, d_ntv, g_ov, lte_ov, d_ov = state
+            g_tv, g_ntv, d_tv, d_ntv, g_ovs, d_ov = state
             for k in range(d_steps):
                 (_, (d_ntv, d_logs)), grads = d_grad(d_tv, d_ntv, sr, hr, epsilon[k])
                 d_tv, d_ov = d_opt.stateless_apply(d_ov, grads, d_tv)
-            return (g_tv, g_ntv, d_tv, d_ntv, g_ov, lte_ov, d_ov), {**logs, **d_logs}
+            return (g_tv, g_ntv, d_tv, d_ntv, g_ovs, d_ov), {**logs, **d_logs}
 
         self._rec = jax.jit(rec_step) if jit else rec_step
         self._gan = jax.jit(gan_step) if jit else gan_step
@@ -466,22 +490,32 @@ class _JaxSteps:
         self.state = self._read()
 
     def _groups(self):
+        """The state's variables: `(g_tv, g_ntv, d_tv, d_ntv, [variables of each generator optimizer], d_ov)`."""
         n, p = self.parts.networks, self.parts
         critic = p.critic
         return (p.g_vars, p.net.non_trainable_variables,
                 critic.trainable_variables if critic is not None else [],
                 critic.non_trainable_variables if critic is not None else [],
-                n.g_optimizer.variables,
-                n.lte_optimizer.variables if hasattr(n, "lte_optimizer") else [],
+                [optimizer.variables for optimizer in n.generator_optimizers],
                 n.d_optimizer.variables if hasattr(n, "d_optimizer") else [])
 
+    def _pairs(self):
+        """`(variable, state value)` for every variable of the state."""
+        for position, group in enumerate(self._groups()):
+            values = self.state[position]
+            if position == 4:  # one list per generator optimizer
+                for variables, optimizer_values in zip(group, values):
+                    yield from zip(variables, optimizer_values)
+            else:
+                yield from zip(group, values)
+
     def _read(self):
-        return tuple([v.value for v in group] for group in self._groups())
+        return tuple([[v.value for v in variables] for variables in group] if position == 4 else
+                     [v.value for v in group] for position, group in enumerate(self._groups()))
 
     def sync(self):
-        for group, values in zip(self._groups(), self.state):
-            for variable, value in zip(group, values):
-                variable.assign(value)
+        for variable, value in self._pairs():
+            variable.assign(value)
 
     def _run(self, fn, inputs, hr, epsilon):
         inputs = {k: np.asarray(v, np.float32) for k, v in inputs.items()}
@@ -667,18 +701,19 @@ def train_refsr(recipe, data=None, val_data=None, out=None, resume=False, init_w
             f"{objective.extractor.weights_path or 'random (tests only)'}, {objective.extractor.input_norm} "
             "preprocessing")
     g_opt = make_optimizer(recipe)
-    lte_opt = make_optimizer(recipe.replace(learning_rate=recipe.lte_learning_rate))
     d_opt = make_optimizer(recipe.replace(learning_rate=recipe.d_learning_rate, beta_1=recipe.d_beta_1,
                                           beta_2=recipe.d_beta_2, schedule="constant", clip_grad_norm=0.0)) \
         if critic is not None else None
     parts = _Parts(model, recipe, objective, None, use_tpl)
-    main_vars, lte_vars = parts.split(parts.g_vars)
-    g_opt.build(main_vars)
-    if lte_vars:
-        lte_opt.build(lte_vars)
+    group_optimizers = {name: make_optimizer(recipe.replace(learning_rate=rate))
+                        for name, rate in zip(parts.group_names, parts.group_learning_rates)}
+    for optimizer, variables in zip([g_opt, *group_optimizers.values()], parts.split(parts.g_vars)):
+        optimizer.build(variables)
+    for name, rate, index in zip(parts.group_names, parts.group_learning_rates, parts.index[1:]):
+        log(f"learning-rate group {name}: {len(index)} variables at {rate:g} (the rest at {recipe.learning_rate:g})")
     if critic is not None:
         d_opt.build(critic.trainable_variables)
-    networks = RefSRNetworks(model, g_opt, lte_opt if lte_vars else None, critic, d_opt)
+    networks = RefSRNetworks(model, g_opt, group_optimizers, critic, d_opt)
     parts.networks, parts.critic = networks, critic
 
     step0 = 0
