@@ -24,12 +24,14 @@ in its own folder of the run directory:
      weight 1 on [0, 1] images (`rec_weight 0.5` here: the trainer's L1 is on
      [-1, 1] images, twice the [0, 1] value);
    * `--variant gan` (`stage3_restoration_gan`): L1 (1), perceptual VGG19
-     relu5_1 1e-4 (official criterion: Frobenius norm of the feature
-     difference; here the trainer's MSE, `perceptual_criterion l2`, so the
-     weight is not equivalent), style 0 and no texture loss (the released
-     config sets neither), WGAN-GP adversarial 1e-6 with gradient penalty 10,
-     one critic step per generator step, the first 10,000 iterations on L1
-     only (`net_g_pretrain_steps`), critic Adam (0.9, 0.999) 1e-4.
+     relu5_1 1e-4 with the official criterion, the Frobenius norm of the
+     feature difference over the batch (`perceptual_criterion fro`), style 0
+     and no texture loss (the released config sets neither), WGAN-GP
+     adversarial 1e-6 with gradient penalty 10 on the official critic
+     (`ImageDiscriminator`, ndf 32: BN, global pooling, sigmoid, [0, 1]
+     input; `critic c2_matching`, `keras_sr.training.refsr_losses`), one
+     critic step per generator step, the first 10,000 iterations on L1 only
+     (`net_g_pretrain_steps`), critic Adam (0.9, 0.999) 1e-4.
    Both variants train the offset convolutions of the relu3_1 and relu2_1
    dynamic aggregation (`small_dyn_agg`, `medium_dyn_agg`: `offset_conv1`,
    `offset_conv2` and the deformable convolution's `conv_offset_mask`, the
@@ -37,8 +39,8 @@ in its own folder of the run directory:
    their own Adam at 1e-6 and 1e-5 (`lr_relu3_offset`, `lr_relu2_offset`;
    `C2MatchingRecipe.learning_rate_groups`) on the same step schedule; relu1_1's
    offsets take the main 1e-4 (`lr_offset`).
-   Not reproduced: the official `ImageDiscriminator` (the trainer's critic is
-   TTSR's, 32 channels first as `ndf 32`).
+   One difference remains: the official loop steps the critic before the
+   generator; the trainer steps the generator first (a one-step lag).
 
 CUFED is not available: every stage makes its references with
 `keras_sr.data.reference_views` (seeded views of the training image). The
@@ -119,6 +121,10 @@ class C2MatchingRecipe(RefSRRecipe):
     d_steps: int = field(1, "critic steps per generator step (net_d_steps)")
     d_beta_1: float = field(0.9, "critic Adam beta_1")
     d_beta_2: float = field(0.999, "critic Adam beta_2")
+    critic: str = field("c2_matching", "WGAN-GP critic (official: ImageDiscriminator, ndf 32)",
+                        choices=("ttsr", "c2_matching"))
+    perceptual_criterion: str = field("fro", "distance of the VGG features (official: fro, the Frobenius norm)",
+                                      choices=("l1", "l2", "fro"))
     val_every: int = field(5_000, "validate every N restoration steps")
     checkpoint_every: int = field(5_000, "checkpoint every N steps (every stage)")
     steps_per_epoch: int = field(1_000, "restoration steps per log line / loader epoch")

@@ -69,6 +69,8 @@ def test_gram_and_feature_losses_numpy():
     content = perceptual.PerceptualLoss("relu1_1", criterion="l2", feature_scale=1 / 12.75,
                                         extractor=_IdentityFeatures())
     np.testing.assert_allclose(float(content(hr, sr)), np.mean(((hr - sr) / 12.75) ** 2), rtol=1e-5)
+    frobenius = perceptual.PerceptualLoss("relu1_1", criterion="fro", extractor=_IdentityFeatures())  # C2-Matching's
+    np.testing.assert_allclose(float(frobenius(hr, sr)), np.sqrt(np.sum((hr.astype(np.float64) - sr) ** 2)), rtol=1e-5)
 
 
 def test_adversarial_losses_numpy():

@@ -23,6 +23,8 @@ def test_defaults_follow_the_official_options():
     assert (recipe.perceptual_weight, recipe.adversarial_weight, recipe.gp_weight, recipe.tpl_weight) == \
         (1e-4, 1e-6, 10.0, 0.0)
     assert (recipe.init_steps, recipe.d_steps, recipe.rec_weight) == (10000, 1, 0.5)
+    assert (recipe.critic, recipe.perceptual_criterion, recipe.perceptual_layer, recipe.d_filters) == \
+        ("c2_matching", "fro", "relu5_1", 32)
     teacher, student = recipe.contrastive_config("teacher"), recipe.contrastive_config("student")
     assert teacher.lr_milestones == () and student.lr_milestones == (72545,)
     assert teacher.view_params == OFFICIAL_VIEWS and teacher.min_valid == 128
@@ -128,3 +130,74 @@ def test_offset_convolutions_train_at_the_official_group_rates(tmp_path):
     optimizers = result.train_model.generator_optimizers
     assert [float(keras.ops.convert_to_numpy(o.learning_rate)) for o in optimizers] == pytest.approx([1e-4, 1e-6, 1e-5])
     assert hasattr(result.train_model, "offset_relu3_optimizer")  # checkpoints hold each group's Adam state
+
+
+def _torch_image_discriminator(torch, ndf):
+    """The official `ImageDiscriminator` (C2-Matching `mmsr/models/archs/discriminator_arch.py`), in PyTorch."""
+    nn = torch.nn
+
+    def block(cin, cout):
+        return [nn.Conv2d(cin, cout, 3, 1, 1), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2),
+                nn.Conv2d(cout, cout, 3, 2, 1), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2)]
+
+    widths = [3, ndf, 2 * ndf, 4 * ndf, 8 * ndf, 16 * ndf]
+    layers = [layer for a, b in zip(widths[:-1], widths[1:]) for layer in block(a, b)]
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Conv2d(16 * ndf, 1024, 1), nn.LeakyReLU(0.2), nn.Conv2d(1024, 1, 1),
+               nn.Sigmoid()]
+    return nn.Sequential(*layers)
+
+
+def test_c2_matching_critic_is_the_official_image_discriminator():
+    """Official size (5,242,529 parameters at ndf 32) and, with copied weights, the official output (eval mode)."""
+    torch = pytest.importorskip("torch")
+    from keras_sr.training.refsr_losses import build_critic, c2_matching_discriminator
+
+    assert c2_matching_discriminator(32).count_params() - 4 * (32 + 64 + 128 + 256 + 512) == \
+        sum(p.numel() for p in _torch_image_discriminator(torch, 32).parameters()) == 5_242_529  # BN statistics
+    critic, peer = build_critic("c2_matching", 0, 4), _torch_image_discriminator(torch, 4).eval()
+    rng = np.random.default_rng(0)
+    convs = [m for m in peer if isinstance(m, torch.nn.Conv2d)]
+    norms = [m for m in peer if isinstance(m, torch.nn.BatchNorm2d)]
+    keras_convs = [layer for layer in critic.layers if isinstance(layer, keras.layers.Conv2D)]
+    keras_norms = [layer for layer in critic.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(convs) == len(keras_convs) == 12 and len(norms) == len(keras_norms) == 10
+    with torch.no_grad():
+        for conv, layer in zip(convs, keras_convs):
+            shape = tuple(layer.kernel.shape)  # unit-variance activations: the sigmoid does not saturate
+            kernel = rng.normal(0, 1.0 / np.sqrt(np.prod(shape[:-1])), shape).astype("float32")
+            bias = rng.normal(0, 0.01, shape[-1:]).astype("float32")
+            layer.set_weights([kernel, bias])
+            conv.weight.copy_(torch.from_numpy(kernel.transpose(3, 2, 0, 1).copy()))
+            conv.bias.copy_(torch.from_numpy(bias))
+        for norm, layer in zip(norms, keras_norms):
+            values = [rng.uniform(0.5, 1.5, norm.num_features).astype("float32") if i in (0, 3) else
+                      rng.normal(0, 0.1, norm.num_features).astype("float32") for i in range(4)]
+            layer.set_weights(values)  # gamma, beta, moving mean, moving variance
+            for target, value in zip((norm.weight, norm.bias, norm.running_mean, norm.running_var), values):
+                target.copy_(torch.from_numpy(value))
+        image = rng.uniform(0, 255, (2, 37, 45, 3)).astype("float32")  # odd sizes: the stride-2 padding matters
+        expected = peer(torch.from_numpy(image.transpose(0, 3, 1, 2) / 255.0)).numpy().reshape(2, 1)
+    got = keras.ops.convert_to_numpy(critic(image, training=False))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="Unknown critic"):
+        build_critic("patchgan", 160, 32)
+
+
+def test_gan_variant_trains_with_the_official_critic_and_frobenius_perceptual(tmp_path):
+    from keras_sr.data.refsr_dataset import RefSRPatchDataset
+    from keras_sr.training.refsr import train_refsr
+
+    recipe = C2MatchingRecipe.for_scale(4, **{**C2_TINY, "variant": "gan", "steps": 2, "init_steps": 1,
+                                              "vgg_weights": "random", "perceptual_layer": "relu1_1",
+                                              "d_filters": 4, "patch_size": 6, "epsilon": 1e-8})
+    folder = _images(str(tmp_path / "train"), count=2)
+    data = RefSRPatchDataset(sorted(os.path.join(folder, n) for n in os.listdir(folder)), recipe.input_names(),
+                             patch_size=recipe.patch_size, batch_size=recipe.batch_size, steps_per_epoch=1, workers=1)
+    result = train_refsr(recipe, out=str(tmp_path / "run"), train_data=data, val_triples=[], log=None)
+    assert result.train_model.discriminator.name == "c2_matching_discriminator"  # any patch size (24 px here)
+    history = result.history
+    assert np.isnan(history["g_perceptual"][0]) and np.isfinite(history["g_perceptual"][1])  # step 1: L1 only
+    for key in ("g_adversarial", "d_loss", "d_penalty"):
+        assert np.isfinite(history[key][-1]), key
+    assert 0.0 < -history["g_adversarial"][-1] < 1.0  # -mean(sigmoid(D(SR)))
+    assert int(keras.ops.convert_to_numpy(result.train_model.d_optimizer.iterations)) == 1

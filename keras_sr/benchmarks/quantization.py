@@ -121,6 +121,8 @@ def simulate_layer_quantization(model, folders, scale):
 
 
 def measure(args):
+    import keras
+
     from keras_sr.benchmarks.tflite import resolve_model
     from keras_sr.export.saved_model import export_saved_model
     from keras_sr.models.inference import model_scale

@@ -191,7 +191,9 @@ def _distance(a, b, criterion):
         return ops.mean(ops.abs(diff))
     if criterion == "l2":
         return ops.mean(ops.square(diff))
-    raise ValueError(f"Unknown criterion {criterion!r}; choose l1 or l2.")
+    if criterion == "fro":  # BasicSR / C2-Matching: torch.norm(x - y, p="fro") over the whole batch
+        return ops.sqrt(ops.sum(ops.square(diff)) + 1e-12)  # + 1e-12: a finite gradient at x == y
+    raise ValueError(f"Unknown criterion {criterion!r}; choose l1, l2 or fro.")
 
 
 def _layer_weights(layer):
@@ -207,8 +209,8 @@ class _FeatureLoss:
 
     def __init__(self, layer, weights, criterion, feature_scale, input_norm, variant, input_range, extractor):
         self.layer_weights = _layer_weights(layer)
-        if criterion not in ("l1", "l2"):
-            raise ValueError(f"Unknown criterion {criterion!r}; choose l1 or l2.")
+        if criterion not in ("l1", "l2", "fro"):
+            raise ValueError(f"Unknown criterion {criterion!r}; choose l1, l2 or fro.")
         self.criterion = criterion
         self.feature_scale = float(feature_scale)
         self.extractor = extractor or VGGFeatureExtractor(tuple(self.layer_weights), weights, input_norm, variant,
@@ -244,7 +246,8 @@ class PerceptualLoss(_FeatureLoss):
         layer: a VGG layer name, a list of names (equal weights), or `{name: weight}` (BasicSR's
             `layer_weights`). ESRGAN: "conv5_4" (before the activation); SRGAN's VGG54: "relu5_4".
         weights: the VGG weights file (see the module docstring) or "random".
-        criterion: "l1" (ESRGAN / BasicSR) or "l2" (mean squared error, SRGAN).
+        criterion: "l1" (ESRGAN / BasicSR), "l2" (mean squared error, SRGAN) or "fro" (the Frobenius norm
+            of the feature difference over the whole batch, not a mean: C2-Matching's `criterion: fro`).
         feature_scale: features are multiplied by this before the distance (SRGAN: 1 / 12.75).
         input_norm: "auto", "torch" or "caffe" (see `VGGFeatureExtractor`).
         variant: "vgg19" or "vgg16".

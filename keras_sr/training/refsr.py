@@ -112,8 +112,13 @@ class RefSRRecipe(Recipe):
     d_beta_1: float = field(0.0, "critic Adam beta_1")
     d_beta_2: float = field(0.9, "critic Adam beta_2")
     d_filters: int = field(32, "critic width of the first conv (official 32)")
+    critic: str = field("ttsr", "WGAN-GP critic: TTSR's (ten convs and two dense layers, [-1, 1] input) or "
+                                "C2-Matching's ImageDiscriminator (BN, global pooling, sigmoid, [0, 1] input)",
+                        choices=("ttsr", "c2_matching"))
     perceptual_layer: str = field("relu5_1", "VGG19 layer of the perceptual loss (TTSR: relu5_1)")
-    perceptual_criterion: str = field("l2", "distance of the VGG features (TTSR: MSE)", choices=("l1", "l2"))
+    perceptual_criterion: str = field("l2", "distance of the VGG features (TTSR: l2, the MSE; C2-Matching: fro, "
+                                            "the Frobenius norm of the difference over the batch)",
+                                      choices=("l1", "l2", "fro"))
     tpl_criterion: str = field("l2", "TPL distance (official tpl_type)", choices=("l1", "l2"))
     tpl_use_soft: bool = field(False, "weight the TPL by sigmoid(soft attention) (official tpl_use_S, off)")
     vgg_weights: str = field("", "ImageNet VGG19 weights of the perceptual loss: a keras.applications VGG19("
@@ -139,7 +144,7 @@ class RefSRRecipe(Recipe):
             raise ValueError(f"{name}: ema_decay is not supported by the RefSR trainer (use 0).")
         if self.d_steps < 1:
             raise ValueError(f"{name}: d_steps must be >= 1, got {self.d_steps}")
-        if self.variant == "gan" and self.adversarial_weight and self.hr_patch_size % 32:
+        if self.variant == "gan" and self.adversarial_weight and self.critic == "ttsr" and self.hr_patch_size % 32:
             raise ValueError(f"{name}: the TTSR critic needs HR patches that are a multiple of 32 pixels; "
                              f"patch_size {self.patch_size} x scale {self.scale} = {self.hr_patch_size}")
         if self.ref_size % self.scale:
@@ -285,12 +290,14 @@ class RefSRObjective:
         return total, logs
 
     def critic_terms(self, real_logits, fake_logits, input_gradients):
-        """`(L_D, logs)`: Wasserstein estimate + `gp_weight` x penalty on gradients w.r.t. [-1, 1] images."""
-        from keras_sr.training.refsr_losses import gradient_penalty, wgan_critic_loss
+        """`(L_D, logs)`: Wasserstein estimate + `gp_weight` x penalty on gradients w.r.t. the critic's official input."""
+        from keras_sr.training.refsr_losses import CRITIC_INPUT_SCALE, gradient_penalty, wgan_critic_loss
 
         wasserstein = wgan_critic_loss(real_logits, fake_logits)
-        # the critic rescales [0, 255] to [-1, 1]: gradients w.r.t. the official [-1, 1] input are 127.5x larger
-        penalty = gradient_penalty(ops.cast(input_gradients, "float32") * 127.5)
+        # the critic rescales [0, 255] pixels to its official input ([-1, 1] for TTSR's, [0, 1] for C2-Matching's):
+        # gradients w.r.t. that input are CRITIC_INPUT_SCALE times those w.r.t. the pixels
+        scale = CRITIC_INPUT_SCALE[self.recipe.critic]
+        penalty = gradient_penalty(ops.cast(input_gradients, "float32") * scale)
         total = wasserstein + float(self.recipe.gp_weight) * penalty
         return total, {"d_loss": total, "d_wasserstein": wasserstein, "d_penalty": penalty}
 
@@ -686,9 +693,9 @@ def train_refsr(recipe, data=None, val_data=None, out=None, resume=False, init_w
         model = recipe.build_model()
         critic = None
         if recipe.uses_critic:
-            from keras_sr.training.refsr_losses import ttsr_discriminator
+            from keras_sr.training.refsr_losses import build_critic
 
-            critic = ttsr_discriminator(recipe.hr_patch_size, recipe.d_filters)
+            critic = build_critic(recipe.critic, recipe.hr_patch_size, recipe.d_filters)
     if init_weights and not resuming:
         model.load_weights(init_weights)
         log(f"initial weights: {init_weights}")
