@@ -290,7 +290,7 @@ class RefSRObjective:
         return total, logs
 
     def critic_terms(self, real_logits, fake_logits, input_gradients):
-        """`(L_D, logs)`: Wasserstein estimate + `gp_weight` x penalty on gradients w.r.t. the critic's official input."""
+        """`(L_D, logs)`: Wasserstein estimate + `gp_weight` x penalty on gradients w.r.t. the critic's input."""
         from keras_sr.training.refsr_losses import CRITIC_INPUT_SCALE, gradient_penalty, wgan_critic_loss
 
         wasserstein = wgan_critic_loss(real_logits, fake_logits)
