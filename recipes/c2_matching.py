@@ -79,6 +79,7 @@ import typing
 
 from keras_sr.training.recipe import field
 from keras_sr.training.refsr import RefSRRecipe
+from keras_sr.training.refsr_losses import CRITICS
 
 __all__ = ["C2MatchingRecipe", "run_c2_matching", "main", "OFFICIAL_VIEWS", "STAGE_CHOICES"]
 
@@ -122,7 +123,7 @@ class C2MatchingRecipe(RefSRRecipe):
     d_beta_1: float = field(0.9, "critic Adam beta_1")
     d_beta_2: float = field(0.999, "critic Adam beta_2")
     critic: str = field("c2_matching", "WGAN-GP critic (official: ImageDiscriminator, ndf 32)",
-                        choices=("ttsr", "c2_matching"))
+                        choices=CRITICS)
     perceptual_criterion: str = field("fro", "distance of the VGG features (official: fro, the Frobenius norm)",
                                       choices=("l1", "l2", "fro"))
     val_every: int = field(5_000, "validate every N restoration steps")

@@ -80,6 +80,16 @@ def test_stages_chain_and_restoration_loads_the_frozen_student(tmp_path):
         main(["--data", data, "--out", missing, "--stage", "restoration", *TINY])
 
 
+def _restoration_batches(recipe, folder, count=3):
+    """One epoch of one batch of `recipe`'s restoration inputs from `count` synthetic images in `folder`."""
+    from keras_sr.data.refsr_dataset import RefSRPatchDataset
+
+    folder = _images(folder, count=count)
+    paths = sorted(os.path.join(folder, name) for name in os.listdir(folder))
+    return RefSRPatchDataset(paths, recipe.input_names(), patch_size=recipe.patch_size, batch_size=recipe.batch_size,
+                             steps_per_epoch=1, workers=1)
+
+
 C2_TINY = dict(ngf=8, n_blocks=1, groups=2, vgg_widths=(8, 8, 16), contrastive_widths=(4, 8, 16), patch_size=8,
                batch_size=2, steps=1, steps_per_epoch=1, val_every=100, checkpoint_every=1, jit_compile="off",
                variant="rec", lr_milestones=(), epsilon=1e-30)
@@ -91,7 +101,6 @@ def test_offset_convolutions_train_at_the_official_group_rates(tmp_path):
     Adam's first step moves every weight by lr * |g| / (|g| + eps): with eps 1e-30, by the group's learning
     rate wherever the gradient is not zero, and never by more.
     """
-    from keras_sr.data.refsr_dataset import RefSRPatchDataset
     from keras_sr.training.refsr import train_refsr
 
     recipe = C2MatchingRecipe.for_scale(4, **C2_TINY)
@@ -111,10 +120,7 @@ def test_offset_convolutions_train_at_the_official_group_rates(tmp_path):
                 v.assign(rng.normal(0.0, 0.1, v.shape).astype("float32"))
         seen["before"] = {v.path: keras.ops.convert_to_numpy(v).copy() for v in model.trainable_variables}
 
-    folder = _images(str(tmp_path / "train"))
-    paths = sorted(os.path.join(folder, name) for name in os.listdir(folder))
-    data = RefSRPatchDataset(paths, recipe.input_names(), patch_size=recipe.patch_size, batch_size=recipe.batch_size,
-                             steps_per_epoch=1, workers=1)
+    data = _restoration_batches(recipe, str(tmp_path / "train"))
     messages = []
     result = train_refsr(recipe, out=str(tmp_path / "run"), train_data=data, val_triples=[], model_hook=hook,
                          log=messages.append)
@@ -147,7 +153,7 @@ def _torch_image_discriminator(torch, ndf):
     return nn.Sequential(*layers)
 
 
-def test_c2_matching_critic_is_the_official_image_discriminator():
+def test_c2_matching_critic_is_the_official_image_discriminator(tmp_path):
     """Official size (5,242,529 parameters at ndf 32) and, with copied weights, the official output (eval mode)."""
     torch = pytest.importorskip("torch")
     from keras_sr.training.refsr_losses import build_critic, c2_matching_discriminator
@@ -179,20 +185,21 @@ def test_c2_matching_critic_is_the_official_image_discriminator():
         expected = peer(torch.from_numpy(image.transpose(0, 3, 1, 2) / 255.0)).numpy().reshape(2, 1)
     got = keras.ops.convert_to_numpy(critic(image, training=False))
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    critic.save_weights(str(tmp_path / "critic.weights.h5"))  # as the trainer writes discriminator.weights.h5
+    reloaded = build_critic("c2_matching", 0, 4)
+    reloaded.load_weights(str(tmp_path / "critic.weights.h5"))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(reloaded(image, training=False)), got)
     with pytest.raises(ValueError, match="Unknown critic"):
         build_critic("patchgan", 160, 32)
 
 
 def test_gan_variant_trains_with_the_official_critic_and_frobenius_perceptual(tmp_path):
-    from keras_sr.data.refsr_dataset import RefSRPatchDataset
     from keras_sr.training.refsr import train_refsr
 
     recipe = C2MatchingRecipe.for_scale(4, **{**C2_TINY, "variant": "gan", "steps": 1, "init_steps": 0,
                                               "vgg_weights": "random", "perceptual_layer": "relu1_1",
                                               "d_filters": 4, "patch_size": 6, "epsilon": 1e-8})
-    folder = _images(str(tmp_path / "train"), count=2)
-    data = RefSRPatchDataset(sorted(os.path.join(folder, n) for n in os.listdir(folder)), recipe.input_names(),
-                             patch_size=recipe.patch_size, batch_size=recipe.batch_size, steps_per_epoch=1, workers=1)
+    data = _restoration_batches(recipe, str(tmp_path / "train"), count=2)
     result = train_refsr(recipe, out=str(tmp_path / "run"), train_data=data, val_triples=[], log=None)
     assert result.train_model.discriminator.name == "c2_matching_discriminator"  # any patch size (24 px here)
     history = result.history

@@ -61,6 +61,7 @@ from keras import ops
 
 from keras_sr.training.gan import GANNetworks
 from keras_sr.training.recipe import Recipe, field
+from keras_sr.training.refsr_losses import CRITICS
 
 __all__ = ["RefSRRecipe", "RefSRNetworks", "RefSRObjective", "train_refsr", "validation_triples",
            "evaluate_refsr", "predict_refsr", "run_refsr_recipe", "refsr_recipe_main", "REFSR_LOG_COLUMNS"]
@@ -114,7 +115,7 @@ class RefSRRecipe(Recipe):
     d_filters: int = field(32, "critic width of the first conv (official 32)")
     critic: str = field("ttsr", "WGAN-GP critic: TTSR's (ten convs and two dense layers, [-1, 1] input) or "
                                 "C2-Matching's ImageDiscriminator (BN, global pooling, sigmoid, [0, 1] input)",
-                        choices=("ttsr", "c2_matching"))
+                        choices=CRITICS)
     perceptual_layer: str = field("relu5_1", "VGG19 layer of the perceptual loss (TTSR: relu5_1)")
     perceptual_criterion: str = field("l2", "distance of the VGG features (TTSR: l2, the MSE; C2-Matching: fro, "
                                             "the Frobenius norm of the difference over the batch)",
@@ -331,8 +332,7 @@ class _Parts:
         groups = [(name, rate, [v for v in variables if id(v) in trainable])
                   for name, rate, variables in recipe.learning_rate_groups(model)]
         groups = [group for group in groups if group[2]]
-        self.group_names = [name for name, _, _ in groups]
-        self.group_learning_rates = [rate for _, rate, _ in groups]
+        self.groups = [(name, rate) for name, rate, _ in groups]  # the main group (index[0]) not included
         group_of = {}
         for number, (name, _, variables) in enumerate(groups, start=1):
             for v in variables:
@@ -506,22 +506,11 @@ class _JaxSteps:
                 [optimizer.variables for optimizer in n.generator_optimizers],
                 n.d_optimizer.variables if hasattr(n, "d_optimizer") else [])
 
-    def _pairs(self):
-        """`(variable, state value)` for every variable of the state."""
-        for position, group in enumerate(self._groups()):
-            values = self.state[position]
-            if position == 4:  # one list per generator optimizer
-                for variables, optimizer_values in zip(group, values):
-                    yield from zip(variables, optimizer_values)
-            else:
-                yield from zip(group, values)
-
     def _read(self):
-        return tuple([[v.value for v in variables] for variables in group] if position == 4 else
-                     [v.value for v in group] for position, group in enumerate(self._groups()))
+        return keras.tree.map_structure(lambda variable: variable.value, self._groups())
 
     def sync(self):
-        for variable, value in self._pairs():
+        for variable, value in zip(keras.tree.flatten(self._groups()), keras.tree.flatten(self.state)):
             variable.assign(value)
 
     def _run(self, fn, inputs, hr, epsilon):
@@ -713,10 +702,10 @@ def train_refsr(recipe, data=None, val_data=None, out=None, resume=False, init_w
         if critic is not None else None
     parts = _Parts(model, recipe, objective, None, use_tpl)
     group_optimizers = {name: make_optimizer(recipe.replace(learning_rate=rate))
-                        for name, rate in zip(parts.group_names, parts.group_learning_rates)}
+                        for name, rate in parts.groups}
     for optimizer, variables in zip([g_opt, *group_optimizers.values()], parts.split(parts.g_vars)):
         optimizer.build(variables)
-    for name, rate, index in zip(parts.group_names, parts.group_learning_rates, parts.index[1:]):
+    for (name, rate), index in zip(parts.groups, parts.index[1:]):
         log(f"learning-rate group {name}: {len(index)} variables at {rate:g} (the rest at {recipe.learning_rate:g})")
     if critic is not None:
         d_opt.build(critic.trainable_variables)
