@@ -15,6 +15,7 @@ REMAPPED = {"keras_sr.layers": "layers", "keras_sr.recipes": "recipes", "keras_s
 PACKAGES = [
     "keras_sr",
     "keras_sr.benchmarks",
+    "keras_sr.convert",
     "keras_sr.data",
     "keras_sr.export",
     "keras_sr.models",

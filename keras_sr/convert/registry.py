@@ -1,0 +1,138 @@
+"""The converter registry: PyTorch state-dict layouts -> registered keras-sr models.
+
+A converter module knows one family's official checkpoint layout. It registers a
+`Converter` with two functions:
+
+- `detect(state) -> dict | None`: given a `StateDict` (read-only use: `keys()`,
+  `shape(key)`, `has(key)`), return `{"model": registered_model_name, "config":
+  {...builder kwargs...}}` when the keys and shapes are this family's layout (the
+  hyperparameters read from the shapes, as spandrel does), else `None`.
+- `load(model, state, config)`: assign every weight of the built `model` from
+  `state` through `state.take(key)` (which marks the key as used and returns a
+  float32 numpy array in PyTorch's layout). Helpers below convert layouts
+  (`conv_kernel`, `dense_kernel`).
+
+`keras_sr.convert.from_checkpoint` builds the model, calls `load`, then
+`state.check_all_used()`: a key that no converter took is an error naming it, so
+nothing is ever loaded silently half-way.
+
+Example:
+    >>> @register_converter("edsr", priority=10)
+    ... def _(): ...
+"""
+
+import importlib
+
+import numpy as np
+
+__all__ = ["Converter", "register_converter", "get_converter", "list_converters", "StateDict",
+           "CheckpointMismatch", "conv_kernel", "conv_transpose_kernel", "dense_kernel", "BUILTIN_CONVERTERS"]
+
+# architecture name -> module that registers its converter. Add a line for every converter module.
+BUILTIN_CONVERTERS = {}
+
+_CONVERTERS = {}
+
+
+class CheckpointMismatch(ValueError):
+    """A checkpoint does not fit the architecture: names the missing, unused or mis-shaped keys."""
+
+
+class Converter:
+    """`detect(state) -> {"model", "config"} | None` and `load(model, state, config)` for one layout."""
+
+    def __init__(self, name, detect, load, priority=0):
+        self.name, self.detect, self.load, self.priority = name, detect, load, priority
+
+    def __repr__(self):
+        return f"Converter({self.name!r})"
+
+
+def register_converter(name, detect, load, priority=0):
+    """Register the converter `name` (higher `priority` is tried first by detection)."""
+    if name in _CONVERTERS and _CONVERTERS[name].load is not load:
+        raise ValueError(f"Converter {name!r} is already registered.")
+    _CONVERTERS[name] = Converter(name, detect, load, priority)
+    return _CONVERTERS[name]
+
+
+def _import_all():
+    for module in BUILTIN_CONVERTERS.values():
+        importlib.import_module(module)
+
+
+def get_converter(name):
+    """The converter registered as `name` (imports the built-in converter modules first)."""
+    _import_all()
+    if name not in _CONVERTERS:
+        raise ValueError(f"No converter for {name!r}. Converters: {', '.join(list_converters())}.")
+    return _CONVERTERS[name]
+
+
+def list_converters():
+    """Converter names, highest detection priority first."""
+    _import_all()
+    return [c.name for c in sorted(_CONVERTERS.values(), key=lambda c: (-c.priority, c.name))]
+
+
+class StateDict:
+    """A PyTorch state dict as numpy arrays, recording which keys a converter used.
+
+    `source` names the file in every error message.
+    """
+
+    def __init__(self, arrays, source="<state dict>"):
+        self._arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        self.source = source
+        self.used = set()
+
+    def keys(self):
+        return list(self._arrays)
+
+    def has(self, key):
+        return key in self._arrays
+
+    def shape(self, key):
+        if key not in self._arrays:
+            raise CheckpointMismatch(f"{self.source}: missing key {key!r}")
+        return tuple(self._arrays[key].shape)
+
+    def take(self, key, shape=None):
+        """The tensor `key` as float32, marked used; `shape` (PyTorch layout) is checked when given."""
+        if key not in self._arrays:
+            raise CheckpointMismatch(f"{self.source}: missing key {key!r}")
+        value = self._arrays[key]
+        if shape is not None and tuple(value.shape) != tuple(shape):
+            raise CheckpointMismatch(f"{self.source}: {key!r} has shape {tuple(value.shape)}, expected {tuple(shape)}")
+        self.used.add(key)
+        return value.astype(np.float32)
+
+    def skip(self, *keys):
+        """Mark buffers the Keras model does not need (e.g. `num_batches_tracked`) as used."""
+        for key in keys:
+            if key in self._arrays:
+                self.used.add(key)
+
+    def check_all_used(self):
+        unused = sorted(set(self._arrays) - self.used)
+        if unused:
+            shown = ", ".join(unused[:10]) + (f" (and {len(unused) - 10} more)" if len(unused) > 10 else "")
+            raise CheckpointMismatch(f"{self.source}: {len(unused)} unused key(s): {shown}")
+
+
+def conv_kernel(weight):
+    """PyTorch Conv2d weight (out, in, kh, kw) -> Keras Conv2D kernel (kh, kw, in, out)."""
+    return np.transpose(weight, (2, 3, 1, 0))
+
+
+def conv_transpose_kernel(weight):
+    """PyTorch ConvTranspose2d weight (in, out, kh, kw) -> Keras Conv2DTranspose kernel (kh, kw, out, in).
+
+    Keras' transposed convolution does not flip the kernel relative to PyTorch's; padding must match.
+    """
+    return np.transpose(weight, (2, 3, 1, 0))
+
+
+def dense_kernel(weight):
+    """PyTorch Linear weight (out, in) -> Keras Dense kernel (in, out)."""
+    return np.transpose(weight, (1, 0))
