@@ -1,10 +1,89 @@
 """Convert released PyTorch checkpoints into registered keras-sr models.
 
-See `keras_sr.convert.registry` for the converter contract. The reading of
-`.pth` / `.safetensors` files and `from_checkpoint` live in this package.
+`from_checkpoint(path)` reads a `.pth`/`.pt` (torch, `weights_only=True`) or
+`.safetensors` file (no torch), unwraps the usual containers, detects the
+architecture and its hyperparameters from the keys and shapes (as spandrel
+does), builds the registered keras-sr model and assigns every weight. A key that
+is missing, mis-shaped or left unused is a `CheckpointMismatch` naming it:
+nothing is loaded half-way. The result is an ordinary keras-sr model (save it as
+`.keras`, evaluate, upscale, export it).
+
+Supported layouts (one converter module each, see `registry.BUILTIN_CONVERTERS`):
+EDSR / EDSR-baseline, MDSR, RDN (EDSR-PyTorch), RCAN (official), RRDBNet in the
+ESRGAN old (`model.0 ... model.10`), new (`conv_first`/`RRDB_trunk`) and BasicSR
+(`body`/`rdb1`) layouts incl. Real-ESRGAN x4plus / x2plus, MSRResNet (BasicSR).
+
+Example:
+    >>> from keras_sr.convert import from_checkpoint
+    >>> model = from_checkpoint("EDSR_x4.pt")             # detected: edsr, scale 4, full
+    >>> model.save("edsr_x4.keras")
 """
 
+import os
+
+from keras_sr.convert.reader import read_arrays, read_checkpoint, unwrap_state_dict
 from keras_sr.convert.registry import (CheckpointMismatch, StateDict, get_converter, list_converters,
                                        register_converter)
 
-__all__ = ["CheckpointMismatch", "StateDict", "get_converter", "list_converters", "register_converter"]
+__all__ = ["CheckpointMismatch", "StateDict", "get_converter", "list_converters", "register_converter",
+           "from_checkpoint", "detect", "read_checkpoint", "read_arrays", "unwrap_state_dict"]
+
+
+def _as_state(checkpoint):
+    if isinstance(checkpoint, StateDict):
+        return checkpoint
+    if isinstance(checkpoint, dict):
+        return StateDict({k: _numpy(v) for k, v in unwrap_state_dict(checkpoint).items()})
+    return read_checkpoint(checkpoint)
+
+
+def _numpy(value):
+    return value.detach().cpu().float().numpy() if hasattr(value, "detach") else value
+
+
+def _describe_keys(state, count=8):
+    keys = state.keys()
+    return ", ".join(keys[:count]) + (f" ... ({len(keys)} keys)" if len(keys) > count else "")
+
+
+def detect(checkpoint, name=None):
+    """`(converter_name, {"model": registered_name, "config": {...}})` for a checkpoint path, dict or StateDict.
+
+    `name` forces one converter (its detection still reads the hyperparameters from the shapes).
+    """
+    state = _as_state(checkpoint)
+    names = [name] if name else list_converters()
+    for converter_name in names:
+        found = get_converter(converter_name).detect(state)
+        if found is not None:
+            return converter_name, found
+    if name:
+        raise CheckpointMismatch(f"{state.source}: not a {name!r} checkpoint layout (keys: {_describe_keys(state)})")
+    raise CheckpointMismatch(f"{state.source}: no converter recognises this checkpoint (keys: {_describe_keys(state)})."
+                             f" Converters: {', '.join(list_converters())}; pass name= / --model to force one.")
+
+
+def from_checkpoint(checkpoint, name=None, **overrides):
+    """The registered keras-sr model holding the weights of a PyTorch checkpoint.
+
+    Args:
+        checkpoint: a `.pth`/`.pt`/`.safetensors` path, a state dict, or a `StateDict`.
+        name: converter name (`list_converters()`; e.g. "edsr", "esrgan") to skip detection.
+        **overrides: builder arguments the weights cannot show (e.g. `res_scale` of EDSR, `scale` to take
+            one branch of MDSR); they replace the detected values.
+    """
+    from keras_sr import models
+
+    state = _as_state(checkpoint)
+    converter_name, found = detect(state, name)
+    converter = get_converter(converter_name)
+    config = {**found["config"], **overrides}
+    model = models.build(found["model"], **config)
+    model = converter.load(model, state, config) or model
+    state.check_all_used()
+    return model
+
+
+def default_output_name(checkpoint):
+    """`<checkpoint stem>.keras` beside the current directory."""
+    return os.path.splitext(os.path.basename(os.fspath(checkpoint)))[0] + ".keras"

@@ -26,10 +26,18 @@ import importlib
 import numpy as np
 
 __all__ = ["Converter", "register_converter", "get_converter", "list_converters", "StateDict",
-           "CheckpointMismatch", "conv_kernel", "conv_transpose_kernel", "dense_kernel", "BUILTIN_CONVERTERS"]
+           "CheckpointMismatch", "conv_kernel", "conv_transpose_kernel", "dense_kernel", "BUILTIN_CONVERTERS",
+           "assign", "load_conv", "indices"]
 
 # architecture name -> module that registers its converter. Add a line for every converter module.
-BUILTIN_CONVERTERS = {}
+BUILTIN_CONVERTERS = {
+    "edsr": "keras_sr.convert.edsr",
+    "mdsr": "keras_sr.convert.mdsr",
+    "rdn": "keras_sr.convert.rdn",
+    "rcan": "keras_sr.convert.rcan",
+    "esrgan": "keras_sr.convert.rrdbnet",
+    "msrresnet": "keras_sr.convert.srresnet",
+}
 
 _CONVERTERS = {}
 
@@ -97,6 +105,12 @@ class StateDict:
             raise CheckpointMismatch(f"{self.source}: missing key {key!r}")
         return tuple(self._arrays[key].shape)
 
+    def peek(self, key):
+        """The tensor `key` as float32 without marking it used (for detection, e.g. a constant's value)."""
+        if key not in self._arrays:
+            raise CheckpointMismatch(f"{self.source}: missing key {key!r}")
+        return self._arrays[key].astype(np.float32)
+
     def take(self, key, shape=None):
         """The tensor `key` as float32, marked used; `shape` (PyTorch layout) is checked when given."""
         if key not in self._arrays:
@@ -136,3 +150,41 @@ def conv_transpose_kernel(weight):
 def dense_kernel(weight):
     """PyTorch Linear weight (out, in) -> Keras Dense kernel (in, out)."""
     return np.transpose(weight, (1, 0))
+
+
+def indices(state, prefix, suffix=""):
+    """Sorted integer indices `i` of the keys `f"{prefix}{i}.{...}{suffix}"` (e.g. blocks of an `nn.Sequential`)."""
+    found = set()
+    for key in state.keys():
+        if key.startswith(prefix) and key.endswith(suffix):
+            head = key[len(prefix):].split(".", 1)[0]
+            if head.isdigit():
+                found.add(int(head))
+    return sorted(found)
+
+
+def assign(variable, value, state, key):
+    """Set a Keras variable from a converted numpy array; a shape difference is a `CheckpointMismatch` naming `key`."""
+    if tuple(variable.shape) != tuple(value.shape):
+        raise CheckpointMismatch(f"{state.source}: {key!r} converts to shape {tuple(value.shape)} but the Keras "
+                                 f"weight {variable.path!r} has shape {tuple(variable.shape)}")
+    variable.assign(value.astype(np.float32))
+
+
+def load_conv(layer, state, prefix, out_permutation=None, in_permutation=None):
+    """Load PyTorch `{prefix}.weight` / `{prefix}.bias` into a Keras `Conv2D` (or a layer with kernel/bias).
+
+    `out_permutation` / `in_permutation` reorder output / input channels (Keras index k takes PyTorch index
+    p[k]), e.g. `pytorch_to_dcr_permutation` for a convolution before a pixel shuffle.
+    """
+    kernel = conv_kernel(state.take(f"{prefix}.weight"))
+    if out_permutation is not None:
+        kernel = kernel[..., out_permutation]
+    if in_permutation is not None:
+        kernel = kernel[:, :, in_permutation, :]
+    assign(layer.kernel, kernel, state, f"{prefix}.weight")
+    if layer.use_bias if hasattr(layer, "use_bias") else layer.bias is not None:
+        bias = state.take(f"{prefix}.bias")
+        if out_permutation is not None:
+            bias = bias[out_permutation]
+        assign(layer.bias, bias, state, f"{prefix}.bias")

@@ -1,0 +1,79 @@
+"""RCAN from the official checkpoints (yulunzhang/RCAN `RCAN_BIX2.pt` ... `RCAN_BIX8.pt`, BasicSR's RCAN files).
+
+Zhang et al., "Image Super-Resolution Using Very Deep Residual Channel Attention
+Networks", ECCV 2018; official code yulunzhang/RCAN `RCAN_TrainCode/code/model/rcan.py`
+(rgb_range 255). Layout:
+
+    sub_mean / add_mean                      frozen MeanShift: keras-sr's constant MeanShift
+    head.0                                   conv 3 -> F
+    body.{g}.body.{b}.body.{0,2}             RCAB convs (ReLU between)
+    body.{g}.body.{b}.body.3.conv_du.{0,2}   channel attention 1x1 convs F -> F/r -> F: keras-sr's
+                                             ChannelAttention matrices (down/up kernels)
+    body.{g}.body.{n_resblocks}              conv closing each residual group
+    body.{n_resgroups}                       conv before the long skip
+    tail.0.{0,2,4}, tail.1                   Upsampler and the last conv
+
+Detected: scale, num_groups, num_blocks, filters, reduction, RGB mean. spandrel's
+`unshuffle_mod` variant (a PixelUnshuffle head, `head.1`) has no keras-sr model
+and is refused by name.
+
+Example:
+    >>> from keras_sr.convert import from_checkpoint
+    >>> model = from_checkpoint("RCAN_BIX4.pt")         # rcan, scale 4, 10 groups x 20 blocks
+    >>> model.count_params()                              # 15,592,355 (+24 MeanShift constants)
+"""
+
+from keras_sr.convert.edsr_common import check_mean_shift, load_upsampler, mean_shift_mean, upsampler_scale
+from keras_sr.convert.registry import (CheckpointMismatch, assign, dense_kernel, indices, load_conv,
+                                       register_converter)
+
+__all__ = ["detect", "load"]
+
+
+def detect(state):
+    if not state.has("body.0.body.0.body.3.conv_du.0.weight"):
+        return None
+    if state.has("head.1.weight"):
+        raise CheckpointMismatch(f"{state.source}: RCAN with a pixel-unshuffle head (head.1, spandrel's unshuffle_mod) "
+                                 "has no keras-sr model")
+    filters = state.shape("head.0.weight")[0]
+    groups = [g for g in indices(state, "body.") if state.has(f"body.{g}.body.0.body.0.weight")]
+    blocks = [b for b in indices(state, "body.0.body.") if state.has(f"body.0.body.{b}.body.0.weight")]
+    hidden = state.shape("body.0.body.0.body.3.conv_du.0.weight")[0]
+    scale = upsampler_scale(state, "tail.0.", filters)
+    if scale is None:
+        return None
+    config = {"scale": scale, "num_groups": max(groups) + 1, "num_blocks": max(blocks) + 1, "filters": filters,
+              "reduction": filters // hidden, "rgb_mean": mean_shift_mean(state)}
+    return {"model": "rcan", "config": config}
+
+
+def _load_attention(layer, state, prefix):
+    for name, index in (("down", 0), ("up", 2)):
+        key = f"{prefix}.conv_du.{index}"
+        weight = state.take(f"{key}.weight")
+        if weight.ndim != 4 or weight.shape[2:] != (1, 1):
+            raise CheckpointMismatch(f"{state.source}: {key}.weight has shape {weight.shape}, expected a 1x1 conv")
+        assign(getattr(layer, f"{name}_kernel"), dense_kernel(weight[:, :, 0, 0]), state, f"{key}.weight")
+        assign(getattr(layer, f"{name}_bias"), state.take(f"{key}.bias"), state, f"{key}.bias")
+
+
+def load(model, state, config):
+    check_mean_shift(state, config["rgb_mean"])
+    load_conv(model.get_layer("head"), state, "head.0")
+    n_groups, n_blocks = config["num_groups"], config["num_blocks"]
+    for g in range(n_groups):
+        group = model.get_layer(f"group_{g}")
+        for b, block in enumerate(group.blocks):
+            prefix = f"body.{g}.body.{b}.body"
+            load_conv(block.conv1, state, f"{prefix}.0")
+            load_conv(block.conv2, state, f"{prefix}.2")
+            _load_attention(block.attention, state, f"{prefix}.3")
+        load_conv(group.conv, state, f"body.{g}.body.{n_blocks}")
+    load_conv(model.get_layer("body_end"), state, f"body.{n_groups}")
+    load_upsampler(model.get_layer("upsample"), state, "tail.0.", config["scale"])
+    load_conv(model.get_layer("tail"), state, "tail.1")
+    return model
+
+
+register_converter("rcan", detect, load, priority=20)

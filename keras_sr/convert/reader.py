@@ -1,0 +1,100 @@
+"""Read released PyTorch checkpoints (`.pth`/`.pt`, `.safetensors`) into a `StateDict` of numpy arrays.
+
+`.pth` / `.pt` / `.ckpt` / `.bin` files are read with `torch.load(weights_only=True)`
+(torch is needed only here, and nothing in the file is executed); `.safetensors`
+files with the `safetensors` package alone (no torch). The usual training
+containers are unwrapped: `params_ema` (preferred, as BasicSR and Real-ESRGAN
+inference do), `params`, `state_dict`, `model`, `net`, `generator`; a
+`module.` prefix (DataParallel) is removed.
+
+Example:
+    >>> state = read_checkpoint("RealESRGAN_x4plus.pth")
+    >>> state.shape("conv_first.weight")             # (64, 3, 3, 3)
+    >>> unwrap_state_dict({"params": {"module.a": t}})  # {"a": t}
+"""
+
+import os
+
+import numpy as np
+
+from keras_sr.convert.registry import CheckpointMismatch, StateDict
+
+__all__ = ["read_checkpoint", "read_arrays", "unwrap_state_dict", "CONTAINER_KEYS", "TORCH_SUFFIXES"]
+
+# Searched in this order: the EMA generator first, as the official inference scripts do.
+CONTAINER_KEYS = ("params_ema", "params", "state_dict", "model", "net", "generator")
+TORCH_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
+
+
+def _is_tensor(value):
+    return hasattr(value, "shape") and hasattr(value, "dtype")
+
+
+def _to_numpy(value):
+    if isinstance(value, np.ndarray):
+        return value
+    # a torch tensor: half / bfloat16 have no (or no exact) numpy type, so go through float32
+    if str(value.dtype) in ("torch.bfloat16", "torch.float16"):
+        value = value.float()
+    return value.detach().cpu().numpy()
+
+
+def unwrap_state_dict(obj, source="<checkpoint>"):
+    """The flat `name -> tensor` mapping inside a checkpoint object (containers unwrapped, `module.` removed)."""
+    seen = []
+    while isinstance(obj, dict) and obj and not all(_is_tensor(v) for v in obj.values()):
+        key = next((k for k in CONTAINER_KEYS if isinstance(obj.get(k), dict)), None)
+        if key is None:
+            tensors = [k for k, v in obj.items() if _is_tensor(v)]
+            others = [k for k in obj if k not in tensors]
+            raise CheckpointMismatch(
+                f"{source}: not a state dict: entries {others[:8]} are not tensors and none of the container keys "
+                f"{list(CONTAINER_KEYS)} holds one" + (f" (inside {'/'.join(seen)})" if seen else ""))
+        seen.append(key)
+        obj = obj[key]
+    if not isinstance(obj, dict) or not obj:
+        raise CheckpointMismatch(f"{source}: no tensors found (got {type(obj).__name__})")
+    keys = list(obj)
+    while keys and all(k.startswith("module.") for k in keys):
+        obj = {k[len("module."):]: v for k, v in obj.items()}
+        keys = list(obj)
+    return obj
+
+
+def read_arrays(path):
+    """`name -> numpy array` of the checkpoint file at `path` (containers unwrapped)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: checkpoint file not found")
+    lower = path.lower()
+    if lower.endswith(".safetensors"):
+        try:
+            from safetensors import safe_open
+        except ImportError as error:
+            raise ImportError(f"{path}: reading .safetensors needs the safetensors package "
+                              "(pip install safetensors)") from error
+        try:
+            with safe_open(path, framework="numpy") as f:
+                raw = {k: f.get_tensor(k) for k in f.keys()}
+        except Exception as error:  # safetensors raises its own error types for corrupt headers / bf16
+            raise CheckpointMismatch(f"{path}: cannot read as safetensors: {error}") from error
+    elif lower.endswith(TORCH_SUFFIXES):
+        try:
+            import torch
+        except ImportError as error:
+            raise ImportError(f"{path}: reading PyTorch checkpoints needs torch (pip install torch); "
+                              ".safetensors files need only the safetensors package") from error
+        try:
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # pickle errors, unsafe globals refused by weights_only, zip errors
+            raise CheckpointMismatch(f"{path}: torch.load(weights_only=True) failed: {error}") from error
+    else:
+        raise ValueError(f"{path}: unknown checkpoint type; expected one of "
+                         f"{', '.join(TORCH_SUFFIXES + ('.safetensors',))}")
+    state = unwrap_state_dict(raw, source=path)
+    return {k: _to_numpy(v) for k, v in state.items()}
+
+
+def read_checkpoint(path):
+    """The checkpoint at `path` as a `StateDict` whose errors name the file."""
+    return StateDict(read_arrays(path), source=os.fspath(path))
