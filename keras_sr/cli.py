@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "make-tfrecords": ("keras_sr.tfrecords.writer", "HR image folders -> TFRecord shards + manifest.json"),
     "data-aug": ("keras_sr.data.patch_pairs", "the seed's LR/HR patch folders or HDF5 file (tools.data_aug)"),
     "upscale": ("keras_sr.upscale_cli", "upscale images/folders, tiled: keras-sr upscale DIR --model M --out O"),
+    "convert": ("keras_sr.convert.cli", "a released PyTorch checkpoint -> .keras: keras-sr convert CKPT --out F.keras"),
 }
 
 

@@ -25,6 +25,8 @@ Example:
     >>> model.count_params()                                 # 16,703,171
 """
 
+import re
+
 from keras_sr.convert.registry import CheckpointMismatch, indices, load_conv, register_converter
 from keras_sr.layers.subpixel_upsampling import pytorch_to_dcr_permutation
 
@@ -63,7 +65,7 @@ def detect(state):
     if any(".conv1x1." in k for k in state.keys()):
         raise CheckpointMismatch(f"{state.source}: ESRGAN+ (conv1x1 keys in the RRDBs) has no keras-sr model")
     if layout == "old":
-        convs = indices(state, "model.", ".weight")
+        convs = sorted(int(k.split(".")[1]) for k in state.keys() if re.fullmatch(r"model\.\d+\.weight", k))
         if convs != [0, 3, 6, 8, 10]:
             raise CheckpointMismatch(f"{state.source}: old-arch ESRGAN with convs model.{convs}: keras-sr's RRDBNet "
                                      "has the x4 trunk (model.0, model.3, model.6, model.8, model.10)")

@@ -10,11 +10,13 @@ Example:
     >>> model = models.build("edsr", scale=4, variant="baseline")
     >>> models.list_models()
     >>> fsrcnn = models.from_preset("fsrcnn_x3")       # shipped trained weights (models.list_presets())
+    >>> esrgan = models.from_checkpoint("RealESRGAN_x4plus.pth")   # official PyTorch weights (keras_sr.convert)
 """
 
 import importlib
 
-__all__ = ["register", "build", "get_builder", "list_models", "from_preset", "list_presets", "BUILTIN_MODULES"]
+__all__ = ["register", "build", "get_builder", "list_models", "from_preset", "list_presets", "from_checkpoint",
+           "BUILTIN_MODULES"]
 
 # name -> module that registers it. Add a line here for every new model module.
 BUILTIN_MODULES = {
@@ -84,6 +86,16 @@ def from_preset(name):
     from keras_sr.models.presets import load_preset
 
     return load_preset(name)
+
+
+def from_checkpoint(path, name=None, **overrides):
+    """The registered model holding a released PyTorch checkpoint's weights (`keras_sr.convert.from_checkpoint`).
+
+    `name` forces a converter (e.g. "edsr", "esrgan") instead of detection from the keys and shapes.
+    """
+    from keras_sr.convert import from_checkpoint as convert
+
+    return convert(path, name, **overrides)
 
 
 def list_presets():
