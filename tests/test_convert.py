@@ -54,7 +54,7 @@ def _save(net, path):
     return str(path)
 
 
-def _relative_difference(model, torch_fn, size=(7, 9), seed=0, unit_range=False):
+def _relative_difference(model, torch_fn, size=(7, 9), seed=0, unit_range=False, label=None):
     x = np.random.default_rng(seed).uniform(0, 255, (1, *size, 3)).astype("float32")
     got = keras.ops.convert_to_numpy(model(x))
     scale = 1.0 / 255.0 if unit_range else 1.0
@@ -62,7 +62,7 @@ def _relative_difference(model, torch_fn, size=(7, 9), seed=0, unit_range=False)
         want = torch_fn(torch.from_numpy(x.transpose(0, 3, 1, 2) * scale)).numpy().transpose(0, 2, 3, 1) / scale
     assert got.shape == want.shape
     err = float(np.abs(got - want).max())
-    print(f"parity max abs {err:.3g} rel {err / float(np.abs(want).max()):.3g}")
+    print(f"parity {label or model.name + ' vs official-layout PyTorch'}: max abs {err:.2g} (0-255 units), rel {err / float(np.abs(want).max()):.2g}")
     return err / float(np.abs(want).max())
 
 
@@ -85,16 +85,16 @@ def test_edsr_full_res_scale_is_detected_and_overridable():
 
 
 def test_mdsr_all_branches_and_one_branch_equal_official_layout(tmp_path):
-    net = _randomize(ref.MDSR(scales=(2, 3, 4), n_resblocks=2, n_feats=16), 0)
+    net = _randomize(ref.MDSR(scales=(2, 3, 4), n_resblocks=2, n_feats=8), 0)
     path = _save(net, tmp_path / "mdsr_baseline.pt")
     model = from_checkpoint(path)
     assert sorted(model.output) == ["x2", "x3", "x4"] and model.count_params() == _trainable(net)
     for scale in (2, 3, 4):
         branch = keras.Model(model.input, model.output[f"x{scale}"])
-        assert _relative_difference(branch, lambda x, s=scale: net(x, s), seed=scale) < RELATIVE
+        assert _relative_difference(branch, lambda x, s=scale: net(x, s), seed=scale, label=f"mdsr x{scale}") < RELATIVE
     x4 = from_checkpoint(path, scale=4)
     assert x4.output_shape == (None, None, None, 3)
-    assert _relative_difference(x4, lambda x: net(x, 4)) < RELATIVE
+    assert _relative_difference(x4, lambda x: net(x, 4), label="mdsr x4 branch") < RELATIVE
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
@@ -216,3 +216,25 @@ def test_convert_cli_keras_file_evaluate_upscale_and_exports(tiny_edsr_state, tm
     assert np.abs(got - expected).max() <= 1e-4 * 255
     tflite = convert_saved_model(saved, str(tmp_path / "model.tflite"))
     assert np.abs(run_tflite(make_interpreter(tflite), x[0]) - expected[0]).max() <= 1e-4 * 255
+
+
+def test_make_preset_from_checkpoint_scores_and_reloads(tiny_edsr_state, tmp_path):
+    from safetensors.numpy import save_file
+
+    from keras_sr.image_io import save_image
+    from keras_sr.models.presets import get_preset, load_preset
+    from tools.make_preset import main
+
+    save_file(tiny_edsr_state, str(tmp_path / "edsr_x2.safetensors"))
+    save_image(str(tmp_path / "Set5" / "HR" / "a.png"), np.random.default_rng(2).integers(0, 256, (20, 18, 3),
+                                                                                          dtype=np.uint8))
+    argv = ["--from-checkpoint", str(tmp_path / "edsr_x2.safetensors"), "--eval-data", str(tmp_path / "Set5" / "HR"),
+            "--folder", str(tmp_path / "presets")]
+    assert main(argv) == 0
+    preset = get_preset("edsr_baseline_x2_official", str(tmp_path / "presets"))
+    assert preset.training["converted_from"]["file"] == "edsr_x2.safetensors"
+    assert preset.metrics["Set5"]["2"]["n_images"] == 1 and np.isfinite(preset.metrics["Set5"]["2"]["psnr"])
+    x = np.random.default_rng(0).uniform(0, 255, (1, 6, 5, 3)).astype("float32")
+    assert np.array_equal(keras.ops.convert_to_numpy(load_preset(preset)(x)),
+                          keras.ops.convert_to_numpy(from_checkpoint(tiny_edsr_state)(x)))
+    assert main(argv[:2] + ["--model", "rdn", "--folder", str(tmp_path / "presets")]) == 2

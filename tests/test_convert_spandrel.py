@@ -49,7 +49,7 @@ def _save(state, path, fmt):
     return str(path)
 
 
-def _parity(keras_model, torch_fn, size, seed, unit_range):
+def _parity(keras_model, torch_fn, size, seed, unit_range, label):
     """Max abs and relative difference of keras(255 x) against torch(x) (or torch(255 x) when not unit_range)."""
     x = np.random.default_rng(seed).uniform(0, 1, (1, *size, 3)).astype("float32")
     got = keras.ops.convert_to_numpy(keras_model(255.0 * x))
@@ -59,7 +59,7 @@ def _parity(keras_model, torch_fn, size, seed, unit_range):
     assert got.shape == want.shape
     err = float(np.abs(got - want).max())
     rel = err / float(np.abs(want).max())
-    print(f"parity max abs {err:.3g} rel {rel:.3g}")
+    print(f"parity {label}: max abs {err:.2g} (0-255 units), rel {rel:.2g}")
     return err, rel
 
 
@@ -72,7 +72,8 @@ def test_rcan_equals_spandrel(scale, tmp_path):
     path = _save(net.state_dict(), tmp_path / f"RCAN_BIX{scale}.{fmt}", fmt)
     model = from_checkpoint(path)
     assert model.name == f"rcan_x{scale}" and len(model.get_layer("group_1").blocks) == 2
-    _, rel = _parity(model, net, (7, 9), scale, unit_range=True)
+    assert model.count_params() == sum(p.numel() for p in net.parameters()) - 24  # MeanShift: constants here
+    _, rel = _parity(model, net, (7, 9), scale, unit_range=True, label=f"rcan x{scale} vs spandrel")
     assert rel < RELATIVE
 
 
@@ -107,7 +108,9 @@ def test_rrdbnet_layouts_equal_spandrel(layout, shuffle, fmt, tmp_path):
     path = _save(state, tmp_path / f"rrdb_{layout}_x{4 // shuffle}.{fmt}", fmt)
     model = from_checkpoint(path)
     assert model.name == f"rrdbnet_x{4 // shuffle}"
-    _, rel = _parity(model, net, (8, 12), shuffle, unit_range=True)
+    assert model.count_params() == sum(p.numel() for p in net.parameters())
+    _, rel = _parity(model, net, (8, 12), shuffle, unit_range=True,
+                     label=f"rrdbnet {layout} layout x{4 // shuffle} vs spandrel")
     assert rel < RELATIVE
 
 

@@ -50,7 +50,10 @@ def load(model, state, config):
     from keras_sr import models
     from keras_sr.models.mdsr import mdsr_branch
 
-    full = models.build("mdsr", **{k: v for k, v in config.items() if k not in ("scale", "name")})
+    if config.get("scale") is None:
+        full = model
+    else:  # the branch model holds one branch; load all of them, then take the branch
+        full = models.build("mdsr", **{k: v for k, v in config.items() if k not in ("scale", "name")})
     check_mean_shift(state, config["rgb_mean"])
     load_conv(full.get_layer("head"), state, "head.0")
     for branch, scale in enumerate(config["scales"]):
