@@ -62,10 +62,14 @@ setup(
     extras_require={
         # torch: the PyTorch-backend test (tests/test_torch_backend.py). Pinned: 2.13.0 is the CPU build
         # this project's machines carry; an open range would pull a multi-GB CUDA build into CI.
+        # spandrel, safetensors: the independent oracle and the file format of the checkpoint-conversion tests
+        # (tests/spandrel_oracle.py; spandrel's torchvision import is stood in for there).
         "test": ["pytest>=8", "ai-edge-litert>=1.2", "keras-tuner[bayesian]>=1.4", "jax[cpu]>=0.4.30", "tf2onnx>=1.17",
-                 "onnxruntime>=1.17", "torch==2.13.0"],
+                 "onnxruntime>=1.17", "torch==2.13.0", "spandrel>=0.4", "safetensors>=0.4"],
         "jax": ["jax[cpu]>=0.4.30"],
         "torch": ["torch>=2.4"],
+        # keras_sr.convert: .safetensors files need only safetensors; .pth/.pt files need torch (reading only).
+        "convert": ["safetensors>=0.4", "torch>=2.4"],
         "tune": ["keras-tuner[bayesian]>=1.4"],
         "tflite": ["ai-edge-litert>=1.2"],
         "onnx": ["tf2onnx>=1.17", "onnxruntime>=1.17"],
