@@ -238,3 +238,13 @@ def test_make_preset_from_checkpoint_scores_and_reloads(tiny_edsr_state, tmp_pat
     assert np.array_equal(keras.ops.convert_to_numpy(load_preset(preset)(x)),
                           keras.ops.convert_to_numpy(from_checkpoint(tiny_edsr_state)(x)))
     assert main(argv[:2] + ["--model", "rdn", "--folder", str(tmp_path / "presets")]) == 2
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_basicsr_edsr_layout_equals_official_layout(scale, tmp_path):
+    net = _randomize(ref.BasicSREDSR(scale=scale, num_block=2, num_feat=16), scale)
+    torch.save({"params": net.state_dict()}, str(tmp_path / f"EDSR_Mx{scale}_official.pth"))
+    model = from_checkpoint(str(tmp_path / f"EDSR_Mx{scale}_official.pth"))
+    assert model.name == f"edsr_baseline_x{scale}" and model.count_params() == _trainable(net)
+    assert _relative_difference(model, net, seed=scale, unit_range=True,
+                                label=f"edsr (BasicSR layout) x{scale} vs official-layout PyTorch") < RELATIVE

@@ -9,6 +9,9 @@ network on NCHW RGB in [0, 255] (EDSR family, RDN) or [0, 1] (MSRResNet):
 * `EDSR`, `MDSR`: Lim et al., CVPRW 2017; sanghyun-son/EDSR-PyTorch `src/model/edsr.py`,
   `mdsr.py`, `common.py` (MeanShift as a frozen 1x1 conv, `ResBlock.body` =
   conv, ReLU, conv; `Upsampler` = [conv, PixelShuffle] per step).
+* `BasicSREDSR`: the same EDSR as XPixelGroup/BasicSR `basicsr/archs/edsr_arch.py` lays it out
+  (`conv_first`, `body.{i}.conv1/2`, `conv_after_body`, `upsample.{0,2}`, `conv_last`; the mean is a
+  plain attribute, not in the state dict; input in [0, 1] times `img_range` 255).
 * `RDN`: Zhang et al., CVPR 2018; EDSR-PyTorch `src/model/rdn.py` (`SFENet1/2`,
   `RDBs.{d}.convs.{c}.conv.0`, `RDBs.{d}.LFF`, `GFF.{0,1}`, `UPNet`).
 * `MSRResNet`: Wang et al. (ESRGAN) 2018; XPixelGroup/BasicSR `basicsr/archs/srresnet_arch.py`
@@ -29,7 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["EDSR", "MDSR", "RDN", "MSRResNet", "DIV2K_RGB_MEAN"]
+__all__ = ["EDSR", "BasicSREDSR", "MDSR", "RDN", "MSRResNet", "DIV2K_RGB_MEAN"]
 
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
 
@@ -84,6 +87,28 @@ class EDSR(nn.Module):
     def forward(self, x):
         x = self.head(self.sub_mean(x))
         return self.add_mean(self.tail(self.body(x) + x))
+
+
+class BasicSREDSR(nn.Module):
+    """EDSR in BasicSR's layout, on [0, 1] input: `(x - mean) * 255` in, `/ 255 + mean` out."""
+
+    def __init__(self, scale=4, num_block=16, num_feat=64, res_scale=1.0, rgb_mean=DIV2K_RGB_MEAN):
+        super().__init__()
+        self.mean = torch.tensor(rgb_mean).view(1, 3, 1, 1)
+        self.res_scale = res_scale
+        self.conv_first = _conv(3, num_feat)
+        self.body = nn.Sequential(*[_ResidualBlockNoBN(num_feat) for _ in range(num_block)])
+        self.conv_after_body = _conv(num_feat, num_feat)
+        self.upsample = upsampler(scale, num_feat)
+        self.conv_last = _conv(num_feat, 3)
+
+    def forward(self, x):
+        x = self.conv_first((x - self.mean) * 255.0)
+        res = x
+        for block in self.body:
+            res = res + (block(res) - res) * self.res_scale
+        x = self.conv_last(self.upsample(self.conv_after_body(res) + x))
+        return x / 255.0 + self.mean
 
 
 class MDSR(nn.Module):

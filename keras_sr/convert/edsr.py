@@ -10,6 +10,14 @@ CVPRW 2017; official code sanghyun-son/EDSR-PyTorch `src/model/edsr.py`. Layout:
     tail.0.{0,2,4}                 Upsampler convs (PixelShuffle order permuted to depth_to_space)
     tail.1                         conv F -> 3
 
+BasicSR's EDSR files (`EDSR_Mx4_f64b16_DIV2K_official-0c287733.pth`,
+`EDSR_Lx4_f256b32_DIV2K_official-76ee1c8f.pth`: XPixelGroup/BasicSR
+`basicsr/archs/edsr_arch.py`) are the same network in another layout, read too:
+`conv_first`, `body.{i}.conv1/conv2`, `conv_after_body`, `upsample.{0,2}`,
+`conv_last`. BasicSR keeps the mean as a plain attribute (not in the file) and
+feeds `(x - mean) * 255` for x in [0, 1]: keras-sr's EDSR on [0, 255] input with
+BasicSR's default mean, DIV2K's (0.4488, 0.4371, 0.4040).
+
 Detected: scale (from the upsampler), num_blocks, filters, and the RGB mean. The
 weights cannot show `res_scale`: 256 filters is taken as the paper's full EDSR
 (res_scale 0.1, variant "full"), anything else as res_scale 1 (variant
@@ -27,7 +35,36 @@ from keras_sr.convert.registry import indices, load_conv, register_converter
 __all__ = ["detect", "load"]
 
 
+def _detect_basicsr(state):
+    filters = state.shape("conv_first.weight")[0]
+    scale = upsampler_scale(state, "upsample.", filters)
+    if scale is None:
+        return None
+    full = filters == 256
+    config = {"scale": scale, "variant": "full" if full else "baseline", "num_blocks": max(indices(state, "body.")) + 1,
+              "filters": filters, "res_scale": 0.1 if full else 1.0}
+    return {"model": "edsr", "config": config}
+
+
+def _load_basicsr(model, state, config):
+    load_conv(model.get_layer("head"), state, "conv_first")
+    for i in range(config["num_blocks"]):
+        block = model.get_layer(f"block_{i}")
+        load_conv(block.conv1, state, f"body.{i}.conv1")
+        load_conv(block.conv2, state, f"body.{i}.conv2")
+    load_conv(model.get_layer("body_end"), state, "conv_after_body")
+    load_upsampler(model.get_layer("upsample"), state, "upsample.", config["scale"])
+    load_conv(model.get_layer("tail"), state, "conv_last")
+    return model
+
+
+def _is_basicsr(state):
+    return state.has("conv_first.weight") and state.has("conv_after_body.weight") and state.has("body.0.conv1.weight")
+
+
 def detect(state):
+    if _is_basicsr(state):
+        return _detect_basicsr(state)
     if not (state.has("head.0.weight") and state.has("sub_mean.weight") and state.has("body.0.body.0.weight")):
         return None
     if state.has("body.0.body.0.body.0.weight") or any(k.startswith("pre_process.") for k in state.keys()):
@@ -44,6 +81,8 @@ def detect(state):
 
 
 def load(model, state, config):
+    if _is_basicsr(state):
+        return _load_basicsr(model, state, config)
     check_mean_shift(state, config["rgb_mean"])
     n = config["num_blocks"]
     load_conv(model.get_layer("head"), state, "head.0")
