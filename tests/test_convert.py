@@ -248,3 +248,18 @@ def test_basicsr_edsr_layout_equals_official_layout(scale, tmp_path):
     assert model.name == f"edsr_baseline_x{scale}" and model.count_params() == _trainable(net)
     assert _relative_difference(model, net, seed=scale, unit_range=True,
                                 label=f"edsr (BasicSR layout) x{scale} vs official-layout PyTorch") < RELATIVE
+
+
+def test_model_names_select_converters_and_bfloat16_safetensors_read(tmp_path):
+    from safetensors.torch import save_file
+
+    net = ref.MSRResNet(scale=2, num_feat=8, num_block=1)
+    state = {k: v.to(torch.bfloat16).contiguous() for k, v in net.state_dict().items()}
+    save_file(state, str(tmp_path / "m.safetensors"))
+    assert detect(str(tmp_path / "m.safetensors"), "srresnet")[0] == "msrresnet"
+    model = from_checkpoint(str(tmp_path / "m.safetensors"), "srresnet")
+    kernel = keras.ops.convert_to_numpy(model.get_layer("conv_last").kernel)
+    want = state["conv_last.weight"].float().numpy().transpose(2, 3, 1, 0)
+    assert np.array_equal(kernel, want)
+    with pytest.raises(CheckpointMismatch, match="are a x2 srresnet, not x4"):
+        from_checkpoint(str(tmp_path / "m.safetensors"), scale=4)

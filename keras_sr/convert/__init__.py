@@ -46,13 +46,25 @@ def _describe_keys(state, count=8):
     return ", ".join(keys[:count]) + (f" ... ({len(keys)} keys)" if len(keys) > count else "")
 
 
+# keras-sr model names that converters produce under another converter name
+MODEL_TO_CONVERTERS = {"rrdbnet": ["esrgan"], "srresnet": ["msrresnet"]}
+
+
+def _by_model(name):
+    if name in MODEL_TO_CONVERTERS:
+        return MODEL_TO_CONVERTERS[name]
+    get_converter(name)  # raises, listing the converters
+    return [name]
+
+
 def detect(checkpoint, name=None):
     """`(converter_name, {"model": registered_name, "config": {...}})` for a checkpoint path, dict or StateDict.
 
-    `name` forces one converter (its detection still reads the hyperparameters from the shapes).
+    `name` forces one converter (its detection still reads the hyperparameters from the shapes); the keras-sr
+    model names `rrdbnet` and `srresnet` name the `esrgan` and `msrresnet` converters.
     """
     state = _as_state(checkpoint)
-    names = [name] if name else list_converters()
+    names = list_converters() if not name else [name] if name in list_converters() else _by_model(name)
     for converter_name in names:
         found = get_converter(converter_name).detect(state)
         if found is not None:
@@ -77,6 +89,9 @@ def from_checkpoint(checkpoint, name=None, **overrides):
     state = _as_state(checkpoint)
     converter_name, found = detect(state, name)
     converter = get_converter(converter_name)
+    if "scale" in overrides and found["model"] != "mdsr" and overrides["scale"] != found["config"].get("scale"):
+        raise CheckpointMismatch(f"{state.source}: the weights are a x{found['config'].get('scale')} "
+                                 f"{found['model']}, not x{overrides['scale']}")
     config = {**found["config"], **overrides}
     model = models.build(found["model"], **config)
     model = converter.load(model, state, config) or model

@@ -61,6 +61,20 @@ def unwrap_state_dict(obj, source="<checkpoint>"):
     return obj
 
 
+def _safetensors_with_torch(path, error):
+    """bfloat16 tensors have no numpy type: read through torch when it is installed."""
+    try:
+        import torch  # noqa: F401
+        from safetensors.torch import load_file
+    except ImportError:
+        raise CheckpointMismatch(f"{path}: cannot read as safetensors with numpy ({error}); bfloat16 files need "
+                                 "torch installed") from error
+    try:
+        return load_file(path, device="cpu")
+    except Exception as second:
+        raise CheckpointMismatch(f"{path}: cannot read as safetensors: {second}") from second
+
+
 def read_arrays(path):
     """`name -> numpy array` of the checkpoint file at `path` (containers unwrapped)."""
     path = os.fspath(path)
@@ -77,7 +91,7 @@ def read_arrays(path):
             with safe_open(path, framework="numpy") as f:
                 raw = {k: f.get_tensor(k) for k in f.keys()}
         except Exception as error:  # safetensors raises its own error types for corrupt headers / bf16
-            raise CheckpointMismatch(f"{path}: cannot read as safetensors: {error}") from error
+            raw = _safetensors_with_torch(path, error)
     elif lower.endswith(TORCH_SUFFIXES):
         try:
             import torch
