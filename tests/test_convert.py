@@ -62,7 +62,8 @@ def _relative_difference(model, torch_fn, size=(7, 9), seed=0, unit_range=False,
         want = torch_fn(torch.from_numpy(x.transpose(0, 3, 1, 2) * scale)).numpy().transpose(0, 2, 3, 1) / scale
     assert got.shape == want.shape
     err = float(np.abs(got - want).max())
-    print(f"parity {label or model.name + ' vs official-layout PyTorch'}: max abs {err:.2g} (0-255 units), rel {err / float(np.abs(want).max()):.2g}")
+    label = label or f"{model.name} vs official-layout PyTorch"
+    print(f"parity {label}: max abs {err:.2g} (0-255 units), rel {err / float(np.abs(want).max()):.2g}")
     return err / float(np.abs(want).max())
 
 

@@ -29,7 +29,8 @@ Example:
     >>> model.count_params()                                        # 1,369,859
 """
 
-from keras_sr.convert.edsr_common import load_res_block, check_mean_shift, load_upsampler, mean_shift_mean, upsampler_scale
+from keras_sr.convert.edsr_common import (check_mean_shift, load_res_block, load_upsampler, mean_shift_mean,
+                                          upsampler_scale)
 from keras_sr.convert.registry import indices, load_conv, register_converter
 
 __all__ = ["detect", "load"]

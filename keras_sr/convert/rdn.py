@@ -39,8 +39,8 @@ def detect(state):
     elif up == [0, 2] and first in (4 * growth, 9 * growth):
         scale = 2 if first == 4 * growth else 3
     else:
-        raise CheckpointMismatch(f"{state.source}: UPNet convs {up} (first with {first} channels) are not RDN's x2/x3/x4 "
-                                 "upsampler")
+        raise CheckpointMismatch(f"{state.source}: UPNet convs {up} (first with {first} channels) are not RDN's "
+                                 "x2/x3/x4 upsampler")
     variant = "A" if (blocks, layers, growth) == (20, 6, 32) else "B"
     config = {"scale": scale, "variant": variant, "num_blocks": blocks, "num_layers": layers, "growth_rate": growth,
               "filters": g0}

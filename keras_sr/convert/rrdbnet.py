@@ -5,11 +5,14 @@ Networks", ECCVW 2018 (xinntao/ESRGAN); Wang et al., "Real-ESRGAN", ICCVW 2021
 (xinntao/Real-ESRGAN, on BasicSR `basicsr/archs/rrdbnet_arch.py`). The same
 network is released under three key layouts, all read here:
 
-| layout  | files (examples)                              | first conv / RRDB conv / trunk / up / HR  |
-|---------|-----------------------------------------------|-------------------------------------------|
-| old     | `RRDB_ESRGAN_x4_old_arch.pth`, community      | `model.0` / `model.1.sub.{i}.RDB{k}.conv{j}.0` / `model.1.sub.{nb}` / `model.3`, `model.6` / `model.8`, last `model.10` |
-| esrgan  | `RRDB_ESRGAN_x4.pth`, `RRDB_PSNR_x4.pth`      | `conv_first` / `RRDB_trunk.{i}.RDB{k}.conv{j}` / `trunk_conv` / `upconv1/2` / `HRconv`, `conv_last` |
-| basicsr | `RealESRGAN_x4plus.pth`, `RealESRGAN_x2plus.pth`, `ESRGAN_SRx4_DF2KOST_official-ff704c30.pth` | `conv_first` / `body.{i}.rdb{k}.conv{j}` / `conv_body` / `conv_up1/2` / `conv_hr`, `conv_last` |
+* old (the 2018 ESRGAN release before its key renaming, community models): `model.0` first conv,
+  `model.1.sub.{i}.RDB{k}.conv{j}.0` RRDB convs, `model.1.sub.{nb}` trunk conv,
+  `model.3`, `model.6` upconvs, `model.8` HR conv, `model.10` last conv;
+* esrgan (`RRDB_ESRGAN_x4.pth`, `RRDB_PSNR_x4.pth`): `conv_first`,
+  `RRDB_trunk.{i}.RDB{k}.conv{j}`, `trunk_conv`, `upconv1/2`, `HRconv`, `conv_last`;
+* basicsr (`RealESRGAN_x4plus.pth`, `RealESRGAN_x2plus.pth`,
+  `ESRGAN_SRx4_DF2KOST_official-ff704c30.pth`): `conv_first`, `body.{i}.rdb{k}.conv{j}`,
+  `conv_body`, `conv_up1/2`, `conv_hr`, `conv_last`.
 
 Detected: layout, num_blocks, filters (nf), growth_rate (gc) and the scale: the
 trunk always upsamples x4 (two nearest + conv steps); a first conv with 12 / 48
