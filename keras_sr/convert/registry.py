@@ -10,7 +10,10 @@ A converter module knows one family's official checkpoint layout. It registers a
 - `load(model, state, config)`: assign every weight of the built `model` from
   `state` through `state.take(key)` (which marks the key as used and returns a
   float32 numpy array in PyTorch's layout). Helpers below convert layouts
-  (`conv_kernel`, `dense_kernel`).
+  (`conv_kernel`, `dense_kernel`) and assign them with shape checks (`load_conv`,
+  `assign`). `load` may return another model than the one it was given (MDSR
+  returns one scale's branch of the model it loaded); `None` means `model`.
+  `StateDict.peek(key)` reads a value during detection without marking it used.
 
 `keras_sr.convert.from_checkpoint` builds the model, calls `load`, then
 `state.check_all_used()`: a key that no converter took is an error naming it, so
