@@ -9,7 +9,7 @@ nothing is loaded half-way. The result is an ordinary keras-sr model (save it as
 `.keras`, evaluate, upscale, export it).
 
 Supported layouts (one converter module each, see `registry.BUILTIN_CONVERTERS`):
-EDSR / EDSR-baseline, MDSR, RDN (EDSR-PyTorch), RCAN (official), RRDBNet in the
+EDSR / EDSR-baseline (EDSR-PyTorch and BasicSR), MDSR, RDN (EDSR-PyTorch), RCAN (official), RRDBNet in the
 ESRGAN old (`model.0 ... model.10`), new (`conv_first`/`RRDB_trunk`) and BasicSR
 (`body`/`rdb1`) layouts incl. Real-ESRGAN x4plus / x2plus, MSRResNet (BasicSR).
 
