@@ -136,7 +136,17 @@ def test_full_size_official_layouts_are_detected_with_the_papers_configs():
     assert _trainable(msrresnet) == 1_517_571
 
 
-def test_unwrap_containers_and_prefix():
+class _Pickled:
+    """Not a tensor container: torch.load(weights_only=True) refuses to build it."""
+
+
+def test_unwrap_containers_and_prefix(tmp_path):
+    torch.save({"model": _Pickled()}, str(tmp_path / "object.pth"))
+    with pytest.raises(CheckpointMismatch, match=r"object\.pth: torch\.load\(weights_only=True\) failed"):
+        from_checkpoint(str(tmp_path / "object.pth"))
+    with pytest.raises(ValueError, match="unknown checkpoint type"):
+        (tmp_path / "w.h5").write_bytes(b"")
+        from_checkpoint(str(tmp_path / "w.h5"))
     t = np.zeros((2,), np.float32)
     assert list(unwrap_state_dict({"params_ema": {"a": t}, "params": {"b": t}})) == ["a"]
     assert list(unwrap_state_dict({"model": {"module.module.a": t}})) == ["a"]
