@@ -14,6 +14,7 @@ REMAPPED = {"keras_sr.layers": "layers", "keras_sr.recipes": "recipes", "keras_s
 # Explicit list (tests/test_packaging.py checks that it names every package folder).
 PACKAGES = [
     "keras_sr",
+    "keras_sr.analysis",
     "keras_sr.benchmarks",
     "keras_sr.convert",
     "keras_sr.data",
