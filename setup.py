@@ -20,6 +20,7 @@ PACKAGES = [
     "keras_sr.data",
     "keras_sr.export",
     "keras_sr.models",
+    "keras_sr.quality",
     "keras_sr.training",
     *REMAPPED,
 ]
@@ -49,7 +50,7 @@ setup(
     packages=PACKAGES,
     package_dir={"keras_sr": "keras_sr", **REMAPPED},
     include_package_data=False,
-    package_data={"keras_sr": ["presets/*.json", "presets/*.weights.h5"]},
+    package_data={"keras_sr": ["presets/*.json", "presets/*.weights.h5", "quality/*.npz"]},
     install_requires=[
         f"tensorflow-cpu==2.21.*; {TF_CPU_PLATFORMS}",
         f"tensorflow==2.21.*; {TF_FULL_PLATFORMS}",
