@@ -65,7 +65,7 @@ setup(
         # torch: the PyTorch-backend test (tests/test_torch_backend.py). Pinned: 2.13.0 is the CPU build
         # this project's machines carry; an open range would pull a multi-GB CUDA build into CI.
         "test": ["pytest>=8", "ai-edge-litert>=1.2", "keras-tuner[bayesian]>=1.4", "jax[cpu]>=0.4.30", "tf2onnx>=1.17",
-                 "onnxruntime>=1.17", "torch==2.13.0", "pyrtools>=1.0", "lpips>=0.1.4"],
+                 "onnxruntime>=1.17", "torch==2.13.0", "pyrtools>=1.0"],
         "jax": ["jax[cpu]>=0.4.30"],
         "torch": ["torch>=2.4"],
         "tune": ["keras-tuner[bayesian]>=1.4"],
