@@ -93,6 +93,9 @@ def test_registered_model_and_cli(tmp_path, capsys):
     assert "DI" in capsys.readouterr().out
     figure = load_image(str(out))
     assert figure.shape[0] == 40 + 14 and figure.shape[1] == 2 * 40 + 4  # label line; HR panel, gap, heat map
+    lam_tool.main(["--model", str(saved), "--image", str(image), "--window", "10", "12", "--window-size", "8",
+                   "--steps", "2", "--detail", "20", "--out", str(out)])
+    assert load_image(str(out)).shape == (54 + 4 + 40, 84, 3)  # a second row: 20 px around the window, x2
 
 
 def test_lam_on_jax():

@@ -76,6 +76,9 @@ def add_arguments(parser):
     parser.add_argument("--steps", type=int, default=50, help="path steps (official: 50)")
     parser.add_argument("--kernel-size", type=int, default=9, help="Gaussian kernel side (official: 9)")
     parser.add_argument("--batch-size", type=int, default=10, help="path steps differentiated together")
+    parser.add_argument("--detail", type=int, default=0,
+                        help="add a second row: every panel cut to this many HR pixels around the window, enlarged "
+                             "to the panel size (0: none)")
     parser.add_argument("--out", default="lam.png", help="PNG to write")
     return parser
 
@@ -115,7 +118,11 @@ def main(argv=None):
               f"x={args.window[0]}, y={args.window[1]}, x{scale})", flush=True)
         panels.append(lam_figure.heat_map_overlay(result.attribution, lr, scale))
         labels.append(f"{name} DI {result.diffusion_index:.2f}")
-    save_image(args.out, lam_figure.hstack_panels(panels, labels))
+    figure = lam_figure.hstack_panels(panels, labels)
+    if args.detail:
+        cut = [lam_figure.zoom_around(p, x, y, args.window_size, args.detail, p.shape[0]) for p in panels]
+        figure = lam_figure.vstack_rows([figure, lam_figure.hstack_panels(cut)])
+    save_image(args.out, figure)
     print(f"wrote {args.out}")
     return 0
 

@@ -14,7 +14,7 @@ Example:
 
 import numpy as np
 
-__all__ = ["seismic_upper", "heat_map_overlay", "draw_window", "hstack_panels", "vstack_rows"]
+__all__ = ["seismic_upper", "heat_map_overlay", "draw_window", "zoom_around", "hstack_panels", "vstack_rows"]
 
 
 def seismic_upper(values):
@@ -54,6 +54,17 @@ def draw_window(img, x, y, size, colour=(255, 0, 0), width=2):
     out[y0:y0 + width, x0:x1] = colour
     out[y1 - width:y1, x0:x1] = colour
     return out
+
+
+def zoom_around(panel, x, y, window, size, out_size):
+    """The `size x size` part of `panel` centred on the window, enlarged (nearest) to about `out_size` pixels."""
+    h, w = panel.shape[:2]
+    size = min(size, h, w)
+    top = int(np.clip(y + window // 2 - size // 2, 0, h - size))
+    left = int(np.clip(x + window // 2 - size // 2, 0, w - size))
+    factor = max(1, out_size // size)
+    part = panel[top:top + size, left:left + size]
+    return np.repeat(np.repeat(part, factor, axis=0), factor, axis=1)
 
 
 def hstack_panels(panels, labels=None, gap=4, label_height=14):
