@@ -201,6 +201,8 @@ def run(args):
     """Run an evaluation from parsed arguments; returns the results dict."""
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     if getattr(args, "ref_mode", None):
+        if set(getattr(args, "metrics", None) or []) - {"psnr", "ssim"}:
+            raise ValueError("--metrics ifc/niqe/lpips: not available with --ref-mode yet (PSNR/SSIM only).")
         return _run_reference(args, log)
     if not args.data:
         from keras_sr.image_io import ImageError

@@ -90,17 +90,17 @@ def _level(sub):
 
 def _distortion_channel(ref, dist, sub, m=GSM_BLOCK):
     """Reference `distsub_est_m`: gain `g` and noise variance `vv` per m x m block (block-centred window)."""
+    from scipy.ndimage import uniform_filter
+
     tol = 1e-15
     win = 2 ** _level(sub) + 1
     area = float(win * win)
-    kwargs = dict(step=m, start=m // 2, stop=ref.shape[0] - (m - m // 2) + 1)
-    stop_c = ref.shape[1] - (m - m // 2) + 1
+    h, w = ref.shape
 
     def local_mean(x):
-        from scipy.ndimage import uniform_filter
-
-        full = uniform_filter(x, win, mode="mirror")  # corrDn with ones(win) / win^2, 'reflect1'
-        return full[kwargs["start"]:kwargs["stop"]:m, m // 2:stop_c:m]
+        # corrDn(x, ones(win) / win^2, 'reflect1', [m m], start floor(m/2)+1, stop size-ceil(m/2)+1): block centres
+        full = uniform_filter(x, win, mode="mirror")
+        return full[m // 2:h - (m - m // 2) + 1:m, m // 2:w - (m - m // 2) + 1:m]
 
     mean_x, mean_y = local_mean(ref), local_mean(dist)
     cov_xy = local_mean(ref * dist) * area - area * mean_x * mean_y
