@@ -81,7 +81,7 @@ def dataset_name(folder):
 
 
 def evaluate_images(upscaler, paths, scale, y_only=True, scorers=None):
-    """Mean PSNR/SSIM (+ `scorers`, `keras_sr.quality.scorers`) of `upscaler(lr, scale)` over image files; per image too."""
+    """Mean PSNR/SSIM (+ `keras_sr.quality.scorers`) of `upscaler(lr, scale)` over image files; per image too."""
     scorers = scorers or {}
     per_image = []
     for path in paths:

@@ -12,8 +12,8 @@ def _local_model(scale=2, channels=1):
     import keras
 
     inputs = keras.Input((None, None, channels))
-    x = keras.layers.Conv2D(channels, 3, padding="same", kernel_initializer=keras.initializers.RandomUniform(0.1, 1.0, seed=3),
-                            bias_initializer="zeros")(inputs)
+    positive = keras.initializers.RandomUniform(0.1, 1.0, seed=3)
+    x = keras.layers.Conv2D(channels, 3, padding="same", kernel_initializer=positive, bias_initializer="zeros")(inputs)
     outputs = keras.layers.UpSampling2D(scale, interpolation="nearest")(x)
     return keras.Model(inputs, outputs)
 

@@ -64,14 +64,16 @@ def _model_input(lr_rgb, channels):
 
 
 def add_arguments(parser):
-    parser.add_argument("--model", nargs="+", required=True, help="presets, registered models (with --weights) or .keras files")
+    parser.add_argument("--model", nargs="+", required=True,
+                        help="presets, registered models (with --weights) or .keras files")
     parser.add_argument("--weights", default=None, help="weights file for a registered --model (one model only)")
     parser.add_argument("--scale", type=int, default=None, help="SR scale (default: the first model's)")
     parser.add_argument("--image", required=True, help="HR image file")
     parser.add_argument("--window", type=int, nargs=2, required=True, metavar=("X", "Y"),
                         help="top-left corner of the window in HR pixels (of the full image)")
     parser.add_argument("--window-size", type=int, default=16, help="window side in HR pixels (official: 16)")
-    parser.add_argument("--crop", type=int, default=0, help="work on an HR crop of this side around the window (0: whole image)")
+    parser.add_argument("--crop", type=int, default=0,
+                        help="work on an HR crop of this side around the window (0: whole image)")
     parser.add_argument("--sigma", type=float, default=1.2, help="blur of the path's start (official: 1.2)")
     parser.add_argument("--steps", type=int, default=50, help="path steps (official: 50)")
     parser.add_argument("--kernel-size", type=int, default=9, help="Gaussian kernel side (official: 9)")
@@ -84,7 +86,8 @@ def add_arguments(parser):
 
 
 def main(argv=None):
-    args = add_arguments(argparse.ArgumentParser(prog="python -m tools.lam", description=__doc__.splitlines()[0])).parse_args(argv)
+    parser = argparse.ArgumentParser(prog="python -m tools.lam", description=__doc__.splitlines()[0])
+    args = add_arguments(parser).parse_args(argv)
     from keras_sr.analysis import lam, lam_figure
     from keras_sr.cropping import modcrop
     from keras_sr.image_io import load_image, save_image

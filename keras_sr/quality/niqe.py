@@ -111,7 +111,8 @@ def niqe_features(y, block_size=BLOCK_SIZE):
         raise ValueError(f"NIQE: expected a 2D luma image, got shape {y.shape}.")
     rows, cols = y.shape[0] // block_size, y.shape[1] // block_size
     if rows < 1 or cols < 1:
-        raise ValueError(f"NIQE needs at least one {block_size}x{block_size} block, the image is {y.shape[1]}x{y.shape[0]}.")
+        raise ValueError(f"NIQE needs at least one {block_size}x{block_size} block, "
+                         f"the image is {y.shape[1]}x{y.shape[0]}.")
     img = y[:rows * block_size, :cols * block_size]
     window = _gaussian_window()
     per_scale = []
