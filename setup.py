@@ -14,11 +14,13 @@ REMAPPED = {"keras_sr.layers": "layers", "keras_sr.recipes": "recipes", "keras_s
 # Explicit list (tests/test_packaging.py checks that it names every package folder).
 PACKAGES = [
     "keras_sr",
+    "keras_sr.analysis",
     "keras_sr.benchmarks",
     "keras_sr.convert",
     "keras_sr.data",
     "keras_sr.export",
     "keras_sr.models",
+    "keras_sr.quality",
     "keras_sr.training",
     *REMAPPED,
 ]
@@ -48,7 +50,7 @@ setup(
     packages=PACKAGES,
     package_dir={"keras_sr": "keras_sr", **REMAPPED},
     include_package_data=False,
-    package_data={"keras_sr": ["presets/*.json", "presets/*.weights.h5"]},
+    package_data={"keras_sr": ["presets/*.json", "presets/*.weights.h5", "quality/*.npz"]},
     install_requires=[
         f"tensorflow-cpu==2.21.*; {TF_CPU_PLATFORMS}",
         f"tensorflow==2.21.*; {TF_FULL_PLATFORMS}",
@@ -65,7 +67,8 @@ setup(
         # spandrel, safetensors: the independent oracle and the file format of the checkpoint-conversion tests
         # (tests/spandrel_oracle.py; spandrel's torchvision import is stood in for there).
         "test": ["pytest>=8", "ai-edge-litert>=1.2", "keras-tuner[bayesian]>=1.4", "jax[cpu]>=0.4.30", "tf2onnx>=1.17",
-                 "onnxruntime>=1.17", "torch==2.13.0", "spandrel>=0.4", "safetensors>=0.4"],
+                 "onnxruntime>=1.17", "torch==2.13.0", "spandrel>=0.4", "safetensors>=0.4",
+                 "pyrtools>=1.0"],
         "jax": ["jax[cpu]>=0.4.30"],
         "torch": ["torch>=2.4"],
         # keras_sr.convert: .safetensors files need only safetensors; .pth/.pt files need torch (reading only).

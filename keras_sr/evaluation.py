@@ -80,8 +80,9 @@ def dataset_name(folder):
     return parts[-1]
 
 
-def evaluate_images(upscaler, paths, scale, y_only=True):
-    """Mean PSNR/SSIM of `upscaler(lr, scale)` over image files; per-image list too."""
+def evaluate_images(upscaler, paths, scale, y_only=True, scorers=None):
+    """Mean PSNR/SSIM (+ `keras_sr.quality.scorers`) of `upscaler(lr, scale)` over image files; per image too."""
+    scorers = scorers or {}
     per_image = []
     for path in paths:
         hr = load_image(path)
@@ -90,17 +91,15 @@ def evaluate_images(upscaler, paths, scale, y_only=True):
         hr, lr = degrade(hr, scale, path)
         sr = upscaler(lr, scale)
         p, s = score_pair(np.asarray(sr), hr, scale, y_only)
-        per_image.append({"image": os.path.basename(path), "psnr": p, "ssim": s})
-    return {
-        "psnr": float(np.mean([r["psnr"] for r in per_image])),
-        "ssim": float(np.mean([r["ssim"] for r in per_image])),
-        "n_images": len(per_image),
-        "images": per_image,
-    }
+        row = {"image": os.path.basename(path), "psnr": p, "ssim": s}
+        row.update({name: score(to_uint8(sr), hr, scale, y_only) for name, score in scorers.items()})
+        per_image.append(row)
+    means = {name: float(np.mean([r[name] for r in per_image])) for name in ("psnr", "ssim", *scorers)}
+    return {**means, "n_images": len(per_image), "images": per_image}
 
 
-def evaluate_folders(upscaler, folders, scales, y_only=True, log=None):
-    """`{dataset: {scale: {psnr, ssim, n_images, images}}}` for HR folders."""
+def evaluate_folders(upscaler, folders, scales, y_only=True, log=None, scorers=None):
+    """`{dataset: {scale: {psnr, ssim, [extra metrics,] n_images, images}}}` for HR folders."""
     results = {}
     for folder in folders:
         name = dataset_name(folder)
@@ -108,7 +107,7 @@ def evaluate_folders(upscaler, folders, scales, y_only=True, log=None):
         results[name] = {}
         for scale in scales:
             start = time.perf_counter()
-            results[name][int(scale)] = evaluate_images(upscaler, paths, int(scale), y_only)
+            results[name][int(scale)] = evaluate_images(upscaler, paths, int(scale), y_only, scorers)
             if log:
                 r = results[name][int(scale)]
                 log(f"{name} x{scale}: {r['psnr']:.2f} dB / {r['ssim']:.4f} "
@@ -118,17 +117,22 @@ def evaluate_folders(upscaler, folders, scales, y_only=True, log=None):
 
 def format_table(results, title=None):
     """Markdown table, one row per dataset, one `PSNR / SSIM` column per scale."""
+    from keras_sr.quality.scorers import EXTRA_METRICS
+
     scales = sorted({s for per_scale in results.values() for s in per_scale})
+    extras = [m for m in EXTRA_METRICS if any(m in r for per_scale in results.values() for r in per_scale.values())]
+    header = f" (PSNR / SSIM / {' / '.join(m.upper() for m in extras)})" if extras else ""
     lines = []
     if title:
         lines.append(title)
-    lines.append("| Dataset | " + " | ".join(f"x{s}" for s in scales) + " |")
+    lines.append("| Dataset | " + " | ".join(f"x{s}{header}" for s in scales) + " |")
     lines.append("|---|" + "---|" * len(scales))
     for name, per_scale in results.items():
         cells = []
         for s in scales:
             r = per_scale.get(s)
-            cells.append(f"{r['psnr']:.2f} / {r['ssim']:.4f}" if r else "-")
+            cells.append(f"{r['psnr']:.2f} / {r['ssim']:.4f}" + "".join(
+                f" / {r[m]:.4f}" if m in r else " / -" for m in extras) if r else "-")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -160,7 +164,7 @@ def results_to_json(results, per_image=False):
     for name, per_scale in results.items():
         out[name] = {}
         for s, r in per_scale.items():
-            entry = {k: r[k] for k in ("psnr", "ssim", "n_images")}
+            entry = {k: r[k] for k in ("psnr", "ssim", "ifc", "niqe", "lpips", "n_images") if k in r}
             entry.update({k: r[k] for k in ("lr_method", "reference") if k in r})  # reference-based SR rows
             if per_image:
                 entry["images"] = r["images"]
@@ -184,6 +188,12 @@ def add_arguments(parser):
     parser.add_argument("--json", default=None, help="write {dataset: {scale: {psnr, ssim, n_images}}} here")
     parser.add_argument("--per-image", action="store_true", help="include per-image scores in the JSON")
     parser.add_argument("--quiet", action="store_true", help="print only the table")
+    parser.add_argument("--metrics", nargs="+", default=["psnr", "ssim"], metavar="METRIC",
+                        help="psnr ssim (always) and any of ifc niqe lpips (keras_sr.quality); default: psnr ssim")
+    parser.add_argument("--lpips-backbone", default=None, metavar="FILE",
+                        help="LPIPS: the torchvision ImageNet AlexNet/VGG16 state dict (.pth/.safetensors/.npz); "
+                             "keras-sr ships only the LPIPS linear layers")
+    parser.add_argument("--lpips-net", default="alex", choices=["alex", "vgg"], help="LPIPS backbone (default: alex)")
     return parser
 
 
@@ -191,15 +201,22 @@ def run(args):
     """Run an evaluation from parsed arguments; returns the results dict."""
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     if getattr(args, "ref_mode", None):
+        if set(getattr(args, "metrics", None) or []) - {"psnr", "ssim"}:
+            raise ValueError("--metrics ifc/niqe/lpips: not available with --ref-mode yet (PSNR/SSIM only).")
         return _run_reference(args, log)
     if not args.data:
         from keras_sr.image_io import ImageError
 
         raise ImageError("--data: give one or more folders of HR images.")
+    from keras_sr.quality.scorers import make_scorers
+
+    scorers = make_scorers(getattr(args, "metrics", None) or [], getattr(args, "lpips_backbone", None),
+                           getattr(args, "lpips_net", "alex"))
     results = {}
     for scale in args.scale:
         upscaler = resolve_upscaler(args.model, scale=scale, weights=args.weights)
-        for name, per_scale in evaluate_folders(upscaler, args.data, [scale], y_only=not args.rgb, log=log).items():
+        for name, per_scale in evaluate_folders(upscaler, args.data, [scale], y_only=not args.rgb, log=log,
+                                                scorers=scorers).items():
             results.setdefault(name, {}).update(per_scale)
     channel = "RGB" if args.rgb else "Y"
     print(format_table(results, title=f"{args.model}: PSNR (dB) / SSIM on {channel}, border = scale"))
