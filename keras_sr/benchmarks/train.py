@@ -7,7 +7,16 @@ engine does (`keras_sr.training.engine.compile_model`,
 `keras_sr.training.data.make_train_data`: tf.data on TensorFlow, the
 PyDataset loader on JAX/PyTorch), runs `model.fit` for `--warmup` steps
 (compilation), then times `--steps` steps and prints LR patches/s and
-steps/s. `--loader-only` times the input pipeline alone.
+steps/s. The clock waits for the device only at both ends of the timed
+steps. `--loader device` (or `auto`) times the device-resident path of
+`keras_sr.data.device_patches`; `--versus-arrays` also times plain
+`model.fit` on in-memory numpy arrays of the same shapes and prints the ratio
+(path / arrays), the host cost per step of the path: on a CPU with a tiny
+model it is the proxy that CI can run. `--loader-only` times the input
+pipeline alone.
+
+    python -m tools.benchmark train --model edsr --set num_blocks=1 filters=8 --patch-size 16 --batch-size 4 \
+        --steps 300 --warmup 20 --loader device --versus-arrays
 
 Compare with `../shared/bench/torch_edsr_reference.py` in the same run on the
 same machine (absolute figures drift between machines).
@@ -31,7 +40,12 @@ def add_arguments(parser):
     parser.add_argument("--steps", type=int, default=50, help="timed steps")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (compilation)")
     parser.add_argument("--data", nargs="+", default=None, help="training data (default: the embedded photographs)")
-    parser.add_argument("--loader", default=None, choices=("tfdata", "pydataset"), help="input pipeline (default by backend)")
+    parser.add_argument("--loader", default=None, choices=("tfdata", "pydataset", "device", "auto"),
+                        help="input pipeline (default by backend: tf.data / PyDataset; device: images on the device, "
+                             "keras_sr.data.device_patches; auto: as training chooses)")
+    parser.add_argument("--versus-arrays", action="store_true",
+                        help="also time plain model.fit on in-memory arrays (same model, steps and batches) and print "
+                             "the ratio: the host cost of the path per step (a CPU proxy for the GPU figure)")
     parser.add_argument("--mixed-precision", default="off", choices=("off", "auto", "float16", "bfloat16"))
     parser.add_argument("--jit-compile", default="auto", choices=("auto", "on", "off"))
     parser.add_argument("--steps-per-execution", type=int, default=1)
@@ -59,7 +73,12 @@ def _recipe_class(model):
 
 
 class _StepClock:
-    """Wall time of the steps after `warmup` (synchronized on the loss value)."""
+    """Wall time of the steps after `warmup`, waiting for the device only twice (at both ends).
+
+    The clock starts when the first call after `warmup` steps returns its loss
+    and stops at the end of training after the last loss is read; the steps
+    in between run with no host synchronization (as in a real run).
+    """
 
     def __init__(self, warmup):
         import keras
@@ -67,21 +86,34 @@ class _StepClock:
         class Clock(keras.callbacks.Callback):
             def __init__(inner):
                 super().__init__()
-                inner.times = []
+                inner.start = inner.stop = None
+                inner.first = inner.last = 0
+                inner.logs = None
 
             def on_train_batch_end(inner, batch, logs=None):
-                if logs and "loss" in logs:
-                    float(logs["loss"])  # wait for the step to finish
-                inner.times.append(time.perf_counter())
+                inner.logs = logs
+                if inner.start is None and batch + 1 >= warmup:
+                    _wait(logs)
+                    inner.start, inner.first = time.perf_counter(), batch + 1
+                inner.last = batch + 1
+
+            def on_train_end(inner, logs=None):
+                _wait(inner.logs)
+                inner.stop = time.perf_counter()
 
         self.callback = Clock()
         self.warmup = warmup
 
-    def rate(self, steps_per_call):
-        times = self.callback.times[self.warmup // steps_per_call:]
-        if len(times) < 2:
+    def rate(self, steps_per_call=1):
+        c = self.callback
+        if c.start is None or c.last <= c.first:
             return float("nan")
-        return (len(times) - 1) * steps_per_call / (times[-1] - times[0])
+        return (c.last - c.first) / (c.stop - c.start)
+
+
+def _wait(logs):
+    if logs and "loss" in logs:
+        float(logs["loss"])  # the step's result: the host waits for the device here
 
 
 def _device():
@@ -129,9 +161,13 @@ def measure(args):
     split = resolve_data(args.data)
     per_call = max(1, args.steps_per_execution)
     total = (args.warmup + args.steps) // per_call * per_call
-    data = make_train_data(split, recipe, seed=0, steps_per_epoch=total, loader=args.loader)
+    chosen = []
+    data = make_train_data(split, recipe, seed=0, steps_per_epoch=total, loader=args.loader, log=chosen.append)
+    loader = args.loader or "default"
+    if args.loader == "auto":
+        loader = "auto: " + chosen[0].split("(")[0].replace("training data path: ", "").strip()
     result = {"backend": keras.backend.backend(), "device": _device(), "model": args.model, "scale": args.scale,
-              "batch": args.batch_size, "patch": args.patch_size, "loader": args.loader or "default",
+              "batch": args.batch_size, "patch": args.patch_size, "loader": loader,
               "policy": resolve_policy(args.mixed_precision)}
     if args.loader_only:
         iterator = iter(data) if not hasattr(data, "__getitem__") else (data[i % len(data)] for i in range(10**9))
@@ -139,7 +175,8 @@ def measure(args):
             next(iterator)
         start = time.perf_counter()
         for _ in range(args.steps):
-            next(iterator)
+            batch = next(iterator)
+        keras.ops.convert_to_numpy(batch[1][:1, :1, :1])  # device batches: wait for the last one
         seconds = time.perf_counter() - start
         result.update(steps_per_second=args.steps / seconds, patches_per_second=args.steps * args.batch_size / seconds)
         return result
@@ -149,10 +186,34 @@ def measure(args):
         compile_model(model, recipe)
         clock = _StepClock(args.warmup)
         model.fit(data, steps_per_epoch=total, epochs=1, verbose=0, callbacks=[clock.callback], shuffle=False)
-    rate = clock.rate(per_call)
+        rate = clock.rate(per_call)
+        if args.versus_arrays:
+            arrays_rate = _arrays_rate(split, recipe, total, args.warmup)
     result.update(steps_per_second=rate, patches_per_second=rate * args.batch_size, params=model.count_params(),
                   replicas=dist.num_replicas)
+    if args.versus_arrays:
+        result.update(arrays_steps_per_second=arrays_rate, ratio_to_arrays=rate / arrays_rate)
     return result
+
+
+def _arrays_rate(split, recipe, total, warmup):
+    """steps/s of plain `model.fit(x, y)` on in-memory numpy batches (same recipe, model and number of steps)."""
+    import numpy as np
+
+    from keras_sr import models
+    from keras_sr.data.py_dataset import SRPatchDataset
+    from keras_sr.training.engine import compile_model
+
+    source = SRPatchDataset(split.train, recipe.scale, recipe.patch_size, recipe.batch_size, steps_per_epoch=total,
+                            augment=recipe.augment, y_only=recipe.y_only, seed=1, skip_small=True)
+    batches = [source[i] for i in range(total)]
+    x = np.concatenate([b[0] for b in batches])
+    y = np.concatenate([b[1] for b in batches])
+    model = models.build(recipe.model, **recipe.model_config())
+    compile_model(model, recipe)
+    clock = _StepClock(warmup)
+    model.fit(x, y, batch_size=recipe.batch_size, epochs=1, verbose=0, callbacks=[clock.callback], shuffle=False)
+    return clock.rate()
 
 
 def run(args):
@@ -162,4 +223,7 @@ def run(args):
     print(f"| {r['backend']} | {r['device']} | {r['model']} | x{r['scale']} | {r['batch']} | {r['patch']} | "
           f"{r['policy']} | {r['loader']}{' (loader only)' if args.loader_only else ''} | "
           f"{r['steps_per_second']:.2f} | {r['patches_per_second']:.1f} |")
+    if "ratio_to_arrays" in r:
+        print(f"plain model.fit on in-memory arrays: {r['arrays_steps_per_second']:.2f} steps/s; "
+              f"ratio, this path / arrays: {r['ratio_to_arrays']:.2f}x")
     return r
