@@ -65,9 +65,12 @@ def _recipe_class(model):
     except ModuleNotFoundError:
         module = None
     if module is not None:
-        for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, Recipe) and value is not Recipe:
+        found = [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, Recipe) and v is not Recipe]
+        for value in found:
+            if value.model_name() == model:  # the module's own recipe, not a base class it imports
                 return value
+        if found:
+            return found[0]
     return dataclasses.make_dataclass(f"{model}Recipe", [("model", str, dataclasses.field(default=model))],
                                       bases=(Recipe,), frozen=True)
 
