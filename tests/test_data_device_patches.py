@@ -126,3 +126,16 @@ def test_training_runs_on_device_batches_and_logs_the_path(image_dir, tmp_path):
                    log=lines.append, verbose=0, tensorboard=False)
     assert result.steps == 3 and np.isfinite(result.final["psnr"])
     assert any(line.startswith("device-resident patches") for line in lines)
+
+
+def test_benchmark_prints_the_ratio_to_plain_fit_on_arrays(image_dir, capsys):
+    from tools import benchmark
+
+    argv = ["train", "--model", "edsr", "--scale", "2", "--batch-size", "2", "--patch-size", "8", "--steps", "3",
+            "--warmup", "1", "--loader", "device", "--versus-arrays", "--jit-compile", "off", "--data", image_dir,
+            "--set", "num_blocks=1", "filters=4"]
+    assert benchmark.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "| device |" in out
+    ratio = [line for line in out.splitlines() if "ratio, this path / arrays:" in line]
+    assert len(ratio) == 1 and float(ratio[0].rsplit(" ", 1)[1].rstrip("x")) > 0

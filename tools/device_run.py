@@ -5,7 +5,9 @@ TensorFlow there: KERAS_BACKEND=jax). This script is what such a call runs, so
 no device time goes into typing commands or fixing them:
 
 1. `throughput`: keras-sr's own training path (`tools.benchmark train`:
-   `model.fit` with the PyDataset loader) for EDSR-baseline x4, batch 16, LR
+   `model.fit` with the loader training picks, `--loader auto`: the
+   device-resident patches of `keras_sr.data.device_patches` when the images
+   fit, else the PyDataset loader) for EDSR-baseline x4, batch 16, LR
    48x48, in float32 and bfloat16, then the PyTorch peer
    (`../shared/bench/torch_edsr_reference.py`, copied along) in the same run;
    `throughput.json` and a table with the ratio of the best figures.
@@ -69,7 +71,7 @@ def parse_torch_lines(text):
 def throughput_table(keras_rows, torch_rows):
     """Markdown table of both frameworks' figures and the ratio of the best keras-sr to the best PyTorch one."""
     lines = ["| framework | configuration | patches/s |", "|---|---|---|"]
-    lines += [f"| keras-sr ({r['backend']}) | {r['policy']}, model.fit + PyDataset loader | "
+    lines += [f"| keras-sr ({r['backend']}) | {r['policy']}, model.fit, loader {r.get('loader', 'default')} | "
               f"{r['patches_per_second']:.0f} |" for r in keras_rows]
     lines += [f"| PyTorch | {r['precision']}{', torch.compile' if r['compile'] else ''} | "
               f"{r['patches_per_second']:.0f} |" for r in torch_rows]
@@ -90,7 +92,8 @@ def _measure(args, policy, model="edsr"):
 
     argv = ["--model", model, "--scale", "4", "--batch-size", str(args.batch_size), "--patch-size",
             str(args.patch_size), "--steps", str(args.bench_steps), "--warmup", str(args.bench_warmup),
-            "--mixed-precision", policy, "--data", *args.train_dirs]
+            "--mixed-precision", policy, "--loader", args.loader, "--steps-per-execution",
+            str(args.steps_per_execution), "--data", *args.train_dirs]
     if args.dry_run:
         argv += ["--set", *DRY_RUN_FIELDS[model], "--jit-compile", "off"]
     return bench.measure(bench.add_arguments(argparse.ArgumentParser()).parse_args(argv))
@@ -159,6 +162,9 @@ def build_parser():
     parser.add_argument("--torch-reference", default=None, help="torch_edsr_reference.py, run in the same call")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--patch-size", type=int, default=48, help="LR patch (the issue's benchmark: 48)")
+    parser.add_argument("--loader", default="auto", choices=("auto", "device", "pydataset", "tfdata"),
+                        help="keras-sr's input path in the throughput tasks (auto: as training chooses, logged)")
+    parser.add_argument("--steps-per-execution", type=int, default=1, help="throughput tasks: steps per compiled call")
     parser.add_argument("--bench-steps", type=int, default=100)
     parser.add_argument("--bench-warmup", type=int, default=20)
     parser.add_argument("--learning-rate", type=float, default=2e-4, help="fine-tuning peak rate (cosine to 0)")
