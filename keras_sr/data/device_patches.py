@@ -146,6 +146,10 @@ def estimate_bank_mb(paths, scale, patch_size, y_only=False):
     from keras_sr.data.sources import usable_images
     from keras_sr.image_io import probe_size
 
+    from keras_sr.image_io import list_images
+
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    paths = [p for e in paths for p in (list_images(e) if os.path.isdir(e) else [os.fspath(e)])]
     need = max(int(patch_size) * int(scale), int(scale))
     kept, _, _, _ = usable_images(paths, need, scale, patch_size, lambda *a: "", skip_small=True,
                                   skip_unreadable=True)
