@@ -121,7 +121,8 @@ def main(argv=None):
     parser.add_argument("--cpu-sets", nargs="*", default=list(CPU_SETS),
                         help="--from-run: sets scored on the CPU (default: BSD100 Urban100)")
     parser.add_argument("--only", nargs="+", default=None, help="--from-run: only these jobs")
-    parser.add_argument("--unpack-to", default=None, help="--from-run: where the runs are unpacked (default: a temp dir)")
+    parser.add_argument("--unpack-to", default=None,
+                        help="--from-run: where the runs are unpacked (default: a temp dir)")
     args = parser.parse_args(argv)
     try:
         if args.from_run:
