@@ -14,6 +14,7 @@ JAX_MODULES = [
     "tests/test_edsr.py",
     "tests/test_layers_deep.py",
     "tests/test_data_py_dataset.py",
+    "tests/test_data_device_patches.py",
 ]
 
 

@@ -5,7 +5,9 @@ TensorFlow there: KERAS_BACKEND=jax). This script is what such a call runs, so
 no device time goes into typing commands or fixing them:
 
 1. `throughput`: keras-sr's own training path (`tools.benchmark train`:
-   `model.fit` with the PyDataset loader) for EDSR-baseline x4, batch 16, LR
+   `model.fit` with the loader training picks, `--loader auto`: the
+   device-resident patches of `keras_sr.data.device_patches` when the images
+   fit, else the PyDataset loader) for EDSR-baseline x4, batch 16, LR
    48x48, in float32 and bfloat16, then the PyTorch peer
    (`../shared/bench/torch_edsr_reference.py`, copied along) in the same run;
    `throughput.json` and a table with the ratio of the best figures.
@@ -20,12 +22,22 @@ no device time goes into typing commands or fixing them:
    and the same image from copied weights, tests/test_torch_sisr_reference.py);
    `throughput_rcan.json`, `throughput_rdn.json` and a ratio per model.
 
+4. `presets` (the preset factory; not in the default tasks): the queue
+   `--queue FILE` (default `tools/preset_queue.json`) trained concurrently in
+   the budget, each job scored on Set5/Set14, everything packed into
+   `presets_bundle.tar.gz` (weights above 1 MB in float16) and `factory.json`
+   (`tools.preset_factory`); `python -m tools.make_preset --from-run DIR` turns
+   the returned folder into presets. Needs T91/ BSD200/ Set5/ Set14/ only.
+
 Each task is skipped with a line when the budget left is too short for it.
+Every call prints the payload it carried in (working tree, `.whl/`,
+`.gpu-data/`: at most 64 MiB).
 
 Example (the device call; `.gpu-data` holds T91/ BSD200/ Set5/ Set14/ BSD100/ and the torch script):
     $ python -m tools.device_run --data-root .gpu-data --out "$OUT" --minutes 9 \\
           --torch-reference .gpu-data/torch_edsr_reference.py
     $ python -m tools.device_run --data-root .gpu-data --out "$OUT" --minutes 6 --tasks deep_throughput
+    $ python -m tools.device_run --data-root .gpu-data --out "$OUT" --minutes 9 --tasks presets
     $ python -m tools.device_run --data-root ../shared/data --out /tmp/dry --minutes 2 --dry-run   # CPU check
 """
 
@@ -59,7 +71,7 @@ def parse_torch_lines(text):
 def throughput_table(keras_rows, torch_rows):
     """Markdown table of both frameworks' figures and the ratio of the best keras-sr to the best PyTorch one."""
     lines = ["| framework | configuration | patches/s |", "|---|---|---|"]
-    lines += [f"| keras-sr ({r['backend']}) | {r['policy']}, model.fit + PyDataset loader | "
+    lines += [f"| keras-sr ({r['backend']}) | {r['policy']}, model.fit, loader {r.get('loader', 'default')} | "
               f"{r['patches_per_second']:.0f} |" for r in keras_rows]
     lines += [f"| PyTorch | {r['precision']}{', torch.compile' if r['compile'] else ''} | "
               f"{r['patches_per_second']:.0f} |" for r in torch_rows]
@@ -80,7 +92,8 @@ def _measure(args, policy, model="edsr"):
 
     argv = ["--model", model, "--scale", "4", "--batch-size", str(args.batch_size), "--patch-size",
             str(args.patch_size), "--steps", str(args.bench_steps), "--warmup", str(args.bench_warmup),
-            "--mixed-precision", policy, "--data", *args.train_dirs]
+            "--mixed-precision", policy, "--loader", args.loader, "--steps-per-execution",
+            str(args.steps_per_execution), "--data", *args.train_dirs]
     if args.dry_run:
         argv += ["--set", *DRY_RUN_FIELDS[model], "--jit-compile", "off"]
     return bench.measure(bench.add_arguments(argparse.ArgumentParser()).parse_args(argv))
@@ -145,10 +158,13 @@ def build_parser():
     parser.add_argument("--out", required=True, help="where results go ($OUT on the device machine)")
     parser.add_argument("--minutes", type=float, default=9.0, help="wall-clock budget of the whole call")
     parser.add_argument("--tasks", nargs="+", default=["throughput", "edsr_x4"],
-                        choices=("throughput", "edsr_x4", "deep_throughput"))
+                        choices=("throughput", "edsr_x4", "deep_throughput", "presets"))
     parser.add_argument("--torch-reference", default=None, help="torch_edsr_reference.py, run in the same call")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--patch-size", type=int, default=48, help="LR patch (the issue's benchmark: 48)")
+    parser.add_argument("--loader", default="auto", choices=("auto", "device", "pydataset", "tfdata"),
+                        help="keras-sr's input path in the throughput tasks (auto: as training chooses, logged)")
+    parser.add_argument("--steps-per-execution", type=int, default=1, help="throughput tasks: steps per compiled call")
     parser.add_argument("--bench-steps", type=int, default=100)
     parser.add_argument("--bench-warmup", type=int, default=20)
     parser.add_argument("--learning-rate", type=float, default=2e-4, help="fine-tuning peak rate (cosine to 0)")
@@ -158,7 +174,29 @@ def build_parser():
     parser.add_argument("--deep-seconds", type=float, default=150.0,
                         help="deep_throughput: time one model needs (two compilations, two timings, the peer)")
     parser.add_argument("--dry-run", action="store_true", help="tiny EDSR, no torch: checks the plumbing on a CPU")
+    parser.add_argument("--payload", nargs="*", default=None, metavar="PATH",
+                        help="what the call carried in, measured and printed (default: the working tree, .whl and "
+                             "--data-root)")
+    from tools.preset_factory import add_factory_arguments
+
+    add_factory_arguments(parser.add_argument_group("presets task (tools.preset_factory)"))
     return parser
+
+
+PAYLOAD_LIMIT_MB = 64.0
+
+
+def report_payload(args, log):
+    """Print (and return) the MB carried into the call; warn above the device tool's 64 MiB."""
+    from tools.preset_factory import payload_mb
+
+    paths = args.payload if args.payload is not None else ["."]
+    if args.payload is None and not os.path.abspath(args.data_root).startswith(os.path.abspath(".") + os.sep):
+        paths.append(args.data_root)  # .gpu-data inside the tree is counted with it
+    size = payload_mb(paths)
+    log(f"payload carried in: {size:.1f} MiB ({', '.join(paths)}; limit {PAYLOAD_LIMIT_MB:.0f} MiB)"
+        + ("" if size <= PAYLOAD_LIMIT_MB else " -- OVER THE LIMIT"))
+    return size
 
 
 def main(argv=None, log=print):
@@ -166,11 +204,13 @@ def main(argv=None, log=print):
     start = time.monotonic()
     deadline = start + 60 * args.minutes
     args.train_dirs = [os.path.join(args.data_root, name, "HR") for name in TRAIN_SETS]
-    missing = [d for d in args.train_dirs + [os.path.join(args.data_root, n, "HR") for n in EVAL_SETS]
+    needed = ("Set5", "Set14") if args.tasks == ["presets"] else EVAL_SETS
+    missing = [d for d in args.train_dirs + [os.path.join(args.data_root, n, "HR") for n in needed]
                if not os.path.isdir(d)]
     if missing:
         raise SystemExit(f"error: --data-root {args.data_root}: missing {', '.join(missing)}")
     os.makedirs(args.out, exist_ok=True)
+    report_payload(args, log)
     rate = None
     if "throughput" in args.tasks:
         rows = throughput(args, log, reference=args.torch_reference)
@@ -187,6 +227,12 @@ def main(argv=None, log=print):
             code = train_edsr_x4(args, rate, left, log)
     if "deep_throughput" in args.tasks:
         deep_throughput(args, log, deadline)
+    if "presets" in args.tasks:
+        from tools.preset_factory import run_factory
+
+        args.minutes = (deadline - time.monotonic()) / 60
+        records, _ = run_factory(args, log)
+        code = code or (0 if records and not any(r.get("failed") for r in records) else 1)
     log(f"device_run: {(time.monotonic() - start) / 60:.1f} min")
     return code
 

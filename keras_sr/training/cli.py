@@ -70,8 +70,9 @@ def add_recipe_arguments(parser, recipe_cls):
                      help="TFLite file written after training: float32, float16 weights, dynamic-range (int8 "
                           "weights) or full-integer int8 calibrated on crops of the training images (default: float)")
     run.add_argument("--no-export", action="store_true", help="skip the SavedModel and TFLite exports")
-    run.add_argument("--loader", default=None, choices=("tfdata", "pydataset"),
-                     help="input pipeline (default: tf.data on TensorFlow, the PyDataset loader on JAX/PyTorch)")
+    run.add_argument("--loader", default=None, choices=("tfdata", "pydataset", "device", "auto"),
+                     help="input pipeline (default auto: tf.data on TensorFlow; on JAX/PyTorch the images on the "
+                          "device when they fit (keras_sr.data.device_patches), else the PyDataset loader)")
     run.add_argument("--quiet", action="store_true", help="no progress bar (one line per epoch)")
     run.add_argument("--config", default=None, metavar="FILE",
                      help="JSON override file, e.g. the best_config.json of python -m tools.tune: its values replace "

@@ -10,6 +10,11 @@ This module only picks and configures the loaders of `keras_sr.data` and
 * JAX / PyTorch backends (or `loader="pydataset"`): `keras_sr.data.py_dataset.SRPatchDataset`
   (also for HDF5 files and patch-pair folders on every backend). TFRecord
   shards are always read by tf.data (Keras feeds its batches to any backend).
+* `loader="device"`: `keras_sr.data.device_patches.DevicePatchBank`, the
+  decoded images uploaded once and the crops/flips drawn in a compiled call
+  (no host work per step); `loader="auto"` (what `engine.train` asks for)
+  takes it on JAX / PyTorch when the images fit in device memory
+  (`device_patches.choose_loader`) and logs which path runs and why.
 
 Example:
     >>> split = resolve_data(None)
@@ -56,9 +61,15 @@ def _workers(requested):
 def make_train_data(split, recipe, seed=None, steps_per_epoch=None, loader=None, log=None, patch_size=None,
                     batch_size=None):
     """Training batches `(lr, hr)` float32 for `model.fit` from a resolved `DataSplit`."""
-    loader = loader or default_loader()
     patch_size = int(patch_size or recipe.patch_size)
     batch_size = int(batch_size or recipe.batch_size)
+    if loader == "auto":
+        from keras_sr.data.device_patches import choose_loader
+
+        loader, reason = choose_loader(split, recipe, "auto", patch_size=patch_size)
+        if log:
+            log(f"training data path: {loader} ({reason})")
+    loader = loader or default_loader()
     if split.kind == "tfrecord":
         loader = "tfdata"  # shards are read by tf.data whatever the backend (Keras converts the batches)
     elif split.kind != "images":
@@ -69,8 +80,16 @@ def make_train_data(split, recipe, seed=None, steps_per_epoch=None, loader=None,
         source = split.train if split.kind == "tfrecord" else shard_images(split.train, recipe.scale, log)
         return make_dataset(source, recipe.scale, patch_size, batch_size, augment=recipe.augment,
                             y_only=recipe.y_only, seed=seed, skip_small=True)
+    if loader == "device":
+        from keras_sr.data.device_patches import DevicePatchBank
+
+        bank = DevicePatchBank.from_paths(split.train, recipe.scale, patch_size, batch_size, augment=recipe.augment,
+                                          y_only=recipe.y_only)
+        if log:
+            log(f"device-resident patches: {bank.describe()}")
+        return bank.batches(seed=seed)
     if loader != "pydataset":
-        raise ValueError(f"Unknown loader {loader!r}; choose from tfdata, pydataset.")
+        raise ValueError(f"Unknown loader {loader!r}; choose from tfdata, pydataset, device, auto.")
     from keras_sr.data.py_dataset import SRPatchDataset
 
     workers = _workers(recipe.workers)

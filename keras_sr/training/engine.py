@@ -95,14 +95,22 @@ class TrainResult:
 
 
 class StepLimit(keras.callbacks.Callback):
-    """Stops `fit` as soon as the optimizer has made `total_steps` steps (resumed runs end on time)."""
+    """Stops `fit` as soon as the optimizer has made `total_steps` steps (resumed runs end on time).
+
+    Counts steps on the host (the counter is read at the start of each epoch,
+    `batch` is the last step index of the call), so no step waits for the device.
+    """
 
     def __init__(self, total_steps):
         super().__init__()
         self.total_steps = int(total_steps)
+        self.epoch_start = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
 
     def on_train_batch_end(self, batch, logs=None):
-        if int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)) >= self.total_steps:
+        if self.epoch_start + int(batch) + 1 >= self.total_steps:
             self.model.stop_training = True
 
 
@@ -309,7 +317,8 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
             from (ignored when resuming).
         train_data: a ready dataset / PyDataset of `(lr, hr)` batches instead of resolving `data`.
         val_pairs: `[(lr_uint8, hr_uint8)]` instead of the held-out images of `data`.
-        loader: "tfdata" or "pydataset" (default by backend).
+        loader: "tfdata", "pydataset", "device" or "auto" (default: "auto", see
+            `keras_sr.training.data.make_train_data`; recipe data hooks get None: by backend).
         verbose: Keras progress bar mode ("auto": a live bar on a terminal, a line per epoch otherwise).
         log: `callable(str)` for the engine's own messages.
         callbacks: extra Keras callbacks.
@@ -366,6 +375,8 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
         if train_data is None:
             data_hook = getattr(recipe, "train_data", None)
             data_kwargs = dict(seed=recipe.seed + step0, steps_per_epoch=epoch_steps, loader=loader, log=log)
+            if not callable(data_hook):  # the engine's own data: device-resident when it fits (logged)
+                data_kwargs["loader"] = loader or "auto"
             if callable(data_hook):
                 train_data = data_hook(split, **data_kwargs)
             else:

@@ -1,0 +1,107 @@
+"""The preset factory (`tools.preset_factory`, `tools.device_run --tasks presets`, `tools.make_preset --from-run`).
+
+The whole factory runs as a CPU dry run: tiny networks, the same job code,
+the same packing and unpacking, the same preset writing.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from tools import preset_factory
+
+
+def _write_sets(root, names, size=(60, 72)):
+    from keras_sr.image_io import save_image
+    from skimage import data
+
+    photo = data.astronaut()
+    for k, name in enumerate(names):
+        for i in range(2):
+            y, x = 40 * i + 7 * k, 50 * i + 11 * k
+            save_image(str(root / name / "HR" / f"{i}.png"), photo[y: y + size[0], x: x + size[1]])
+    return str(root)
+
+
+def test_default_queue_and_schedule_compression(tmp_path):
+    from keras_sr.recipes.edsr import EDSRRecipe
+    from keras_sr.recipes.fsrcnn import FSRCNNRecipe
+
+    jobs = preset_factory.read_queue(preset_factory.DEFAULT_QUEUE)
+    assert [j["name"] for j in jobs] == ["edsr_baseline_x2", "edsr_baseline_x3", "edsr_baseline_x4", "fsrcnn_x3",
+                                         "espcn_x3", "srcnn_x3", "vdsr_x3"]
+    assert preset_factory.compressed_schedule(EDSRRecipe, 4, 3000) == ["--lr-milestones", "2000"]  # 2e5 of 3e5
+    assert preset_factory.compressed_schedule(FSRCNNRecipe, 3, 3000) == []  # cosine follows --steps
+    argv = preset_factory.job_command(jobs[2], "D", 3000, "OUT")
+    assert argv[argv.index("--steps") + 1] == "3000" and argv[argv.index("--init") + 1] == "preset"
+    assert "D/T91/HR" in argv and "D/Set14/HR" in argv
+    bad = tmp_path / "q.json"
+    bad.write_text(json.dumps({"jobs": [{"name": "a", "recipe": "edsr"}]}))
+    with pytest.raises(preset_factory.QueueError, match="q.json: job 0 has no scale"):
+        preset_factory.read_queue(str(bad))
+    bad.write_text(json.dumps({"jobs": [{"name": "a", "recipe": "edsr", "scale": 2}] * 2}))
+    with pytest.raises(preset_factory.QueueError, match="appears twice"):
+        preset_factory.read_queue(str(bad))
+
+
+def test_pack_round_trip_float16_and_parts(tmp_path):
+    from keras_sr import models
+
+    run = tmp_path / "work" / "tiny_x2"
+    run.mkdir(parents=True)
+    model = models.build("edsr", scale=2, num_blocks=1, filters=8)
+    model.save_weights(str(run / "final.weights.h5"))
+    (run / "model.json").write_text(json.dumps({"name": "edsr", "config": {"scale": 2, "num_blocks": 1, "filters": 8}}))
+    (run / "job.json").write_text(json.dumps({"name": "tiny_x2"}))
+    (run / "checkpoints").mkdir()  # not returned
+    out = tmp_path / "out"
+    out.mkdir()
+    files = preset_factory.pack_runs([str(run)], str(out), fp16_above_mb=0.0, log=lambda *_: None)
+    assert [os.path.basename(f) for f in files] == [preset_factory.BUNDLE]
+    runs = preset_factory.unpack_bundle(str(out), str(tmp_path / "back"))
+    restored = models.build("edsr", scale=2, num_blocks=1, filters=8)
+    restored.load_weights(os.path.join(runs[0], "final.weights.h5"))
+    for a, b in zip(model.get_weights(), restored.get_weights()):
+        np.testing.assert_array_equal(a.astype(np.float16).astype(np.float32), b)
+    assert not os.path.exists(os.path.join(runs[0], "checkpoints"))
+    parts_out = tmp_path / "parts"
+    parts_out.mkdir()
+    parts = preset_factory.pack_runs([str(run)], str(parts_out), fp16_above_mb=99.0, part_mb=0.01,
+                                     log=lambda *_: None)
+    assert len(parts) > 1 and all(".part" in p for p in parts)
+    runs = preset_factory.unpack_bundle(str(parts_out), str(tmp_path / "back2"))
+    restored.load_weights(os.path.join(runs[0], "final.weights.h5"))  # float32 file, travelled whole
+    np.testing.assert_array_equal(restored.get_weights()[0], model.get_weights()[0])
+
+
+def test_factory_dry_run_to_presets(tmp_path):
+    from keras_sr.models import presets
+    from tools import device_run, make_preset
+
+    data = _write_sets(tmp_path / "data", ["T91", "BSD200", "Set5", "Set14", "BSD100", "Urban100"])
+    out = str(tmp_path / "out")
+    lines = []
+    code = device_run.main(["--data-root", data, "--out", out, "--minutes", "5", "--tasks", "presets", "--dry-run",
+                            "--concurrency", "inline", "--only", "edsr_baseline_x2", "--work", str(tmp_path / "w"),
+                            "--payload", data], log=lines.append)
+    assert code == 0, "\n".join(lines)
+    assert any(line.startswith("payload carried in:") for line in lines)
+    assert any("total training throughput, inline" in line for line in lines)
+    assert sorted(os.listdir(out)) == ["factory.json", preset_factory.BUNDLE]
+    factory = json.load(open(os.path.join(out, "factory.json")))
+    job = factory["jobs"][0]
+    assert job["steps"] == 2 and job["command"].startswith("python -m recipes.edsr --scale 2")
+    assert {"psnr_fp32", "psnr_fp16", "delta_db"} <= set(job["fp16"])
+    folder = str(tmp_path / "presets")
+    assert make_preset.main(["--from-run", out, "--data-root", data, "--folder", folder,
+                             "--unpack-to", str(tmp_path / "unpacked")]) == 0
+    preset = presets.get_preset("edsr_baseline_x2", folder)
+    assert set(preset.metrics) == {"Set5", "Set14", "BSD100", "Urban100"}
+    meta = json.load(open(os.path.join(folder, "edsr_baseline_x2.json")))
+    gpu = meta["training"]["gpu"]
+    assert meta["training"]["steps"] == 2 and meta["training"]["command"] == job["command"]
+    assert gpu["scored_on_cpu"] == ["BSD100", "Urban100"] and gpu["cpu_evaluate_command"].startswith(
+        "python -m tools.evaluate --model")
+    assert gpu["device"] == job["device"] and gpu["float16_transport"] == job["fp16"]
