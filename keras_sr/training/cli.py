@@ -294,10 +294,11 @@ def recipe_main(recipe_cls, prog=None, run=None, user_errors=()):
         add_recipe_arguments(parser, recipe_cls)
         args = parser.parse_args(argv)
         from keras_sr.image_io import ImageError
+        from keras_sr.training.checkpoint import CheckpointError
 
         try:
             (run or run_recipe)(recipe_cls, args)
-        except (ImageError, *user_errors) as err:
+        except (ImageError, CheckpointError, *user_errors) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
         return 0

@@ -358,7 +358,7 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
         compile_model(model, recipe)
         step0 = 0
         if resume and manager.latest_path() is not None:
-            step0 = manager.restore_latest(model)
+            step0 = manager.restore_latest(model, log=log)
             log(f"resumed from {manager.latest_path()} at step {step0}")
         else:
             _load_init_weights(network, init_weights, log, via=best_model if separate else None)
