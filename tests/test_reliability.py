@@ -172,3 +172,137 @@ def test_gan_checkpoint_set_walks_back(tmp_path):
     assert CheckpointManager(folder).restore(fresh.load_weights, lambda: fresh.step, lines.append) == 2
     assert os.path.isfile(newest + ".damaged")
     assert lines[0].startswith(f"checkpoint {newest} is damaged (") and "kept as ckpt-00000004.weights.h5.damaged" in lines[0]
+
+
+# --------------------------------------------------------------------------- upscaling in bounded memory
+
+
+@pytest.fixture(scope="module")
+def tiny_rgb_x2():
+    from keras_sr import models
+
+    return models.build("espcn", scale=2, channels=3, filters=(8, 4))
+
+
+def _streamed(image, runner, **kwargs):
+    from keras_sr.streamed_upscale import iter_upscaled_rows
+
+    parts = list(iter_upscaled_rows(image, runner, **kwargs))
+    assert [p[0] for p in parts] == list(np.cumsum([0] + [len(p[1]) for p in parts[:-1]]))
+    return np.concatenate([p[1] for p in parts])
+
+
+def test_streamed_rows_equal_the_in_memory_tiled_result(tiny_rgb_x2, natural_image):
+    """Bit for bit, for every layout and both blends, with batches that cross tile rows."""
+    from keras_sr.tiled_inference import _Runner, upscale
+
+    runner = _Runner(tiny_rgb_x2)
+    rgb = natural_image[100:250, 150:340]
+    layouts = [rgb, rgb[..., 0], np.dstack([rgb, rgb[..., 1]]), np.dstack([rgb[..., 0], rgb[..., 2]]),
+               rgb[..., :1], rgb[..., 0].astype(np.uint16) * 257 + 3]
+    for kwargs in (dict(tile=40, batch=4), dict(tile=32, overlap=8, batch=3, blend="crop"), dict(tile=50, batch=7)):
+        for image in layouts:
+            expected = upscale(image, runner, **kwargs)
+            got = _streamed(image, runner, **kwargs)
+            assert got.dtype == expected.dtype and got.shape == expected.shape
+            np.testing.assert_array_equal(got, expected, err_msg=f"{image.shape} {image.dtype} {kwargs}")
+
+
+def test_upscale_to_file_writes_the_tiled_result(tiny_rgb_x2, natural_image, tmp_path):
+    from PIL import Image
+
+    from keras_sr.streamed_upscale import upscale_to_file
+    from keras_sr.tiled_inference import upscale
+
+    rgb = natural_image[:120, :150]
+    info = upscale_to_file(rgb, str(tmp_path / "a.png"), tiny_rgb_x2, tile=48, batch=2)
+    assert info["shape"] == (240, 300, 3) and info["tile"] == 48
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "a.png")), upscale(rgb, tiny_rgb_x2, tile=48,
+                                                                                       batch=2))
+    gray16 = rgb[..., 1].astype(np.uint16) * 250
+    upscale_to_file(gray16, str(tmp_path / "g.png"), "bicubic", scale=2, tile=40)
+    decoded = np.asarray(Image.open(tmp_path / "g.png"))
+    np.testing.assert_array_equal(decoded, upscale(gray16, "bicubic", scale=2, tile=40))
+    # a small image under "auto" runs whole, as before
+    info = upscale_to_file(rgb[:40, :40], str(tmp_path / "s.png"), tiny_rgb_x2, tile="auto", max_memory="1G")
+    assert info["tile"] is None
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "s.png")), upscale(rgb[:40, :40], tiny_rgb_x2))
+
+
+def test_png_row_writer_layouts_and_missing_rows(tmp_path):
+    from PIL import Image
+
+    from keras_sr.png_stream import PNGRowWriter
+
+    rng = np.random.default_rng(0)
+    smooth = np.cumsum(rng.integers(0, 3, (37, 41, 4)), axis=1).astype(np.uint8)  # exercises every filter
+    for image in (smooth[..., :3], smooth[..., 0], smooth[..., :2], smooth, smooth[..., 0].astype(np.uint16) * 300,
+                  smooth[..., :3].astype(np.uint16) * 257):
+        path = str(tmp_path / f"{image.ndim}_{image.shape[-1]}_{image.dtype}.png")
+        channels = 1 if image.ndim == 2 else image.shape[-1]
+        with PNGRowWriter(path, image.shape[1], image.shape[0], channels, image.dtype) as png:
+            for start in range(0, image.shape[0], 10):
+                png.write_rows(image[start:start + 10])
+        decoded = np.asarray(Image.open(path))
+        # Pillow decodes 16-bit RGB to 8 bits by the high byte
+        expected = (image >> 8).astype(np.uint8) if image.dtype == np.uint16 and image.ndim == 3 else image
+        np.testing.assert_array_equal(decoded, expected)
+    path = str(tmp_path / "short.png")
+    with pytest.raises(ValueError, match="short.png: 10 of 37 rows written"):
+        with PNGRowWriter(path, 41, 37, 3) as png:
+            png.write_rows(smooth[:10, :, :3])
+    assert not os.path.exists(path) and not [n for n in os.listdir(tmp_path) if n.startswith(".short")]
+
+
+def test_auto_tile_follows_the_memory_budget():
+    from keras_sr.streamed_upscale import parse_memory, plan_tile
+
+    assert parse_memory("800M") == 800 << 20 and parse_memory("1.5G") == 3 << 29 and parse_memory("2GiB") == 2 << 30
+    with pytest.raises(ValueError, match="expected a number"):
+        parse_memory("lots")
+    big = plan_tile(3000, 4000, 4, 12_000, budget=8 << 30)
+    small = plan_tile(3000, 4000, 4, 12_000, budget=600 << 20)
+    assert big[0] > small[0] >= 32 and small[1] <= 600 << 20 < big[1] <= 8 << 30
+    assert plan_tile(200, 300, 4, 12_000, budget=8 << 30)[0] is None  # whole image
+    assert plan_tile(3000, 4000, 4, 12_000, budget=1)[0] == 32  # the smallest tile when nothing fits
+
+
+_LIMITED = """
+import resource, sys
+import numpy as np
+from keras_sr.streamed_upscale import upscale_to_file
+from keras_sr.tiled_inference import _Runner, upscale, write_image
+
+def nearest(lr, scale):  # a model with no working set of its own: only the blending and the output count
+    return np.repeat(np.repeat(np.asarray(lr, np.float32), scale, 0), scale, 1)
+
+nearest.scale = 4
+runner = _Runner(nearest)  # imports Keras (and its backend) before the limit
+image = np.tile(np.arange(250, dtype=np.uint8)[None, :, None], (800, 4, 3))  # 800x1000 RGB, output 3200x4000
+vm = int([l.split()[1] for l in open("/proc/self/status") if l.startswith("VmSize:")][0]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (vm + (300 << 20), vm + (300 << 20)))
+if sys.argv[1] == "streamed":
+    upscale_to_file(image, sys.argv[2], runner, tile=64, overlap=8)
+else:
+    write_image(sys.argv[2], upscale(image, runner, tile=64, overlap=8))
+print("done")
+"""
+
+
+def test_large_image_fits_an_address_space_limit_the_in_memory_path_exceeds(tmp_path):
+    """A 3200x4000 output (38 MB of pixels) within 300 MB above the interpreter's address space (numpy backend:
+    the runner imports Keras, not TensorFlow); `upscale` + `write_image` needs about 1 GB there."""
+    from PIL import Image
+
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "KERAS_BACKEND": "numpy"}
+    streamed = subprocess.run([sys.executable, "-c", _LIMITED, "streamed", str(tmp_path / "s.png")], cwd=REPO,
+                              env=env, capture_output=True, text=True, timeout=600)
+    assert streamed.returncode == 0 and "done" in streamed.stdout, streamed.stderr[-2000:]
+    with Image.open(tmp_path / "s.png") as image:
+        assert image.size == (4000, 3200)
+        band = np.asarray(image.crop((0, 1000, 4000, 1004)))
+    np.testing.assert_array_equal(band[0, ::4, 0], np.tile(np.arange(250), 4))
+    in_memory = subprocess.run([sys.executable, "-c", _LIMITED, "in_memory", str(tmp_path / "m.png")], cwd=REPO,
+                               env=env, capture_output=True, text=True, timeout=600)
+    assert in_memory.returncode != 0 and "MemoryError" in in_memory.stderr, in_memory.stdout + in_memory.stderr[-2000:]
+    assert not os.path.exists(tmp_path / "m.png")
