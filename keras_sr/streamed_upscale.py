@@ -24,8 +24,9 @@ rounding of the bicubic sums (the same uint8 values in the tests).
 `DEFAULT_MEMORY_FRACTION` of the machine's available memory): the largest of
 `AUTO_TILES` whose estimated model working set (`batch` windows of
 `(tile + 2 * overlap)^2` LR pixels times `model_bytes_per_pixel`, from the
-model's layer output shapes) plus the band buffer fits; the image is run
-whole when the chosen tile covers it. What is not counted: the Python and
+model's layer output shapes) plus the band buffer fits, with the band buffer
+itself at most `BAND_BUFFER_CAP` (384 MiB) whatever the budget; the image is
+run whole when the chosen tile covers it. What is not counted: the Python and
 TensorFlow runtime (about 0.5 GB) and the decoded input image (3 bytes per LR
 pixel for 8-bit RGB); the model estimate is an estimate (3x its largest layer
 output per pixel, which holds for the feed-forward SR models here).
@@ -43,10 +44,11 @@ import re
 import numpy as np
 
 __all__ = ["upscale_to_file", "iter_upscaled_rows", "plan_tile", "parse_memory", "default_memory_budget",
-           "model_bytes_per_pixel", "AUTO_TILES", "DEFAULT_MEMORY_FRACTION"]
+           "model_bytes_per_pixel", "AUTO_TILES", "DEFAULT_MEMORY_FRACTION", "BAND_BUFFER_CAP"]
 
 AUTO_TILES = (512, 384, 256, 192, 128, 96, 64, 48, 32)
 DEFAULT_MEMORY_FRACTION = 0.25
+BAND_BUFFER_CAP = 384 << 20  # band sums + flush temporaries, whatever the budget (the goal: < 1 GB besides the model)
 _FALLBACK_AVAILABLE = 4 << 30
 _FLUSH_ROWS = 32
 
@@ -134,23 +136,25 @@ def plan_tile(height, width, scale, pixel_bytes, overlap=16, batch=4, budget=Non
     flush = _FLUSH_ROWS * out_width * (3 * 4 * 2 + 4 * 8 * 2 + channels * 2 * 14)
 
     def estimate(tile):
+        """(total, band buffers) bytes."""
         if tile >= height and tile >= width:  # whole image, in memory (tiled_inference.upscale)
-            return height * width * pixel_bytes + height * width * scale * scale * 4 * 12
+            buffers = height * width * scale * scale * 4 * 12
+            return height * width * pixel_bytes + buffers, buffers
         windows = tile_windows(height, width, tile, overlap)
         side = min(tile + 2 * overlap, height) * min(tile + 2 * overlap, width)
-        return (min(batch, len(windows)) * side * pixel_bytes
-                + _band_rows(windows, batch, scale) * out_width * 16 + flush)
+        buffers = _band_rows(windows, batch, scale) * out_width * 16 + flush
+        return min(batch, len(windows)) * side * pixel_bytes + buffers, buffers
 
     whole = max(height, width)
     candidates = [t for t in AUTO_TILES if t < whole]
     if whole <= AUTO_TILES[0]:
         candidates = [whole] + candidates
     for tile in candidates:
-        cost = estimate(tile)
-        if cost <= budget:
+        cost, buffers = estimate(tile)
+        if cost <= budget and buffers <= BAND_BUFFER_CAP:
             return (None if tile >= whole else tile), cost
     tile = candidates[-1] if candidates else AUTO_TILES[-1]
-    return (None if tile >= whole else tile), estimate(tile)
+    return (None if tile >= whole else tile), estimate(tile)[0]
 
 
 # --------------------------------------------------------------------------- streaming

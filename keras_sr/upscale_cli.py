@@ -126,10 +126,10 @@ def run(args):
         start = time.perf_counter()
         try:
             image = read_image(source)
-            notes = []
             result = upscale_to_file(image, target, runner, tile=getattr(args, "tile", "auto"),
                                      overlap=args.overlap, batch=args.batch, blend=args.blend,
-                                     max_memory=getattr(args, "max_memory", None), log=notes.append)
+                                     max_memory=getattr(args, "max_memory", None),
+                                     log=lambda message, i=i: _progress(i, total, f"{source}: {message}"))
         except ImageError as err:
             failures.append(str(err))
             _progress(i, total, f"error: {err}")

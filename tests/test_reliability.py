@@ -306,3 +306,119 @@ def test_large_image_fits_an_address_space_limit_the_in_memory_path_exceeds(tmp_
                                env=env, capture_output=True, text=True, timeout=600)
     assert in_memory.returncode != 0 and "MemoryError" in in_memory.stderr, in_memory.stdout + in_memory.stderr[-2000:]
     assert not os.path.exists(tmp_path / "m.png")
+
+
+# --------------------------------------------------------------------------- data errors: one line naming the file
+
+
+@pytest.fixture(scope="module")
+def bad_data(tmp_path_factory):
+    """Folders and files with one problem each: a truncated PNG, a flipped byte in TFRecord record 2, a manifest
+    listing a shard that is gone, an HDF5 file without the patch datasets."""
+    import shutil
+    import struct
+
+    import h5py
+    from PIL import Image
+    from skimage import data
+
+    from keras_sr.tfrecords import writer
+
+    root = tmp_path_factory.mktemp("bad_data")
+    photo = data.astronaut()
+    for folder in ("good", "bad_image"):
+        os.makedirs(root / folder)
+        for i in range(4):
+            Image.fromarray(photo[60 * i:60 * i + 64, 100:164]).save(root / folder / f"t{i}.png")
+    os.makedirs(root / "val")
+    Image.fromarray(data.coffee()[100:148, 200:248]).save(root / "val" / "v0.png")
+    truncated = root / "bad_image" / "t2.png"
+    truncated.write_bytes(truncated.read_bytes()[:300])
+    writer.write_shards([str(root / "good")], str(root / "shards"), scales=[2])
+    shutil.copytree(root / "shards", root / "bad_record")
+    shard = root / "bad_record" / "train-00000.tfrecord"
+    raw, offsets, at = bytearray(shard.read_bytes()), [], 0
+    while at < len(raw):
+        offsets.append(at)
+        at += 16 + struct.unpack("<Q", raw[at:at + 8])[0]
+    raw[offsets[2] + 12 + 40] ^= 0xFF  # record 2's payload: its CRC fails
+    shard.write_bytes(bytes(raw))
+    shutil.copytree(root / "shards", root / "missing_shard")
+    os.remove(root / "missing_shard" / "train-00000.tfrecord")
+    with h5py.File(root / "wrong.h5", "w") as f:
+        f.create_dataset("images", data=np.zeros((4, 8, 8, 1), np.float32))
+    return {name: str(root / name) for name in ("good", "bad_image", "val", "shards", "bad_record", "missing_shard",
+                                               "wrong.h5")} | {"truncated": str(truncated), "shard": str(shard)}
+
+
+def _one_error_line(captured):
+    lines = [line for line in captured.err.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in captured.err, captured.err[-3000:]
+    return errors[0]
+
+
+def test_entry_points_name_a_corrupt_image_in_one_line(bad_data, tmp_path, capsys):
+    from keras_sr.cli import main as keras_sr_main
+    from keras_sr.data.patch_pairs import main as data_aug_main
+    from keras_sr.tfrecords.writer import main as make_tfrecords_main
+
+    truncated = bad_data["truncated"]
+    calls = {
+        "tools.evaluate": lambda: keras_sr_main(["evaluate", "--model", "bicubic", "--scale", "2", "--data",
+                                                 bad_data["bad_image"], "--quiet"]),
+        "keras-sr upscale": lambda: keras_sr_main(["upscale", truncated, "--model", "bicubic", "--scale", "2",
+                                                   "--out", str(tmp_path / "up")]),
+        "tools.make_tfrecords": lambda: make_tfrecords_main(["--hr", bad_data["bad_image"], "--scale", "2", "--out",
+                                                             str(tmp_path / "shards")]),
+        "tools.data_aug": lambda: data_aug_main(["--input", bad_data["bad_image"], "--output", str(tmp_path / "aug"),
+                                                 "--width", "16", "--height", "16", "--stride", "16", "-uf", "2"]),
+    }
+    for name, call in calls.items():
+        capsys.readouterr()
+        assert call() == 2, name
+        line = _one_error_line(capsys.readouterr())
+        assert truncated in line and "corrupt or truncated" in line, (name, line)
+
+
+def test_a_corrupt_record_is_one_line_in_python_too(bad_data):
+    import tensorflow as tf
+
+    from keras_sr.data_errors import data_error_line
+    from keras_sr.tfrecords import reader
+
+    with pytest.raises(tf.errors.InvalidArgumentError) as err:
+        next(iter(reader.make_dataset(bad_data["bad_record"], 2, 4, batch_size=2, jit=False, shuffle_buffer=4)))
+    assert data_error_line(err.value) == (
+        f"{bad_data['shard']}: record 2 is corrupt or truncated (read 2 of 4 records); pass --skip-corrupt to skip "
+        "it (skip_corrupt=True in Python)")
+    assert data_error_line(ValueError("a bug")) is None
+
+
+def test_recipes_stop_on_a_corrupt_record_in_one_line_and_skip_it_with_the_flag(bad_data, tmp_path, capsys):
+    import json
+
+    from keras_sr.recipes import edsr
+
+    common = ["--scale", "2", "--val-data", bad_data["val"], "--num-blocks", "1", "--filters", "4", "--patch-size",
+              "6", "--batch-size", "2", "--steps-per-epoch", "2", "--checkpoint-every", "4", "--val-every", "100",
+              "--strategy", "none", "--no-export", "--quiet", "--jit-compile", "off", "--init", "scratch",
+              "--steps", "4"]
+    capsys.readouterr()
+    assert edsr.main([*common, "--data", bad_data["bad_record"], "--out", str(tmp_path / "a")]) == 2
+    line = _one_error_line(capsys.readouterr())
+    assert line.startswith(f"error: {bad_data['shard']}: record 2 is corrupt") and "--skip-corrupt" in line
+    for source, problem in ((bad_data["missing_shard"], "listed in the manifest are missing"),
+                            (bad_data["wrong.h5"], "wrong.h5")):
+        assert edsr.main([*common, "--data", source, "--out", str(tmp_path / "b")]) == 2
+        line = _one_error_line(capsys.readouterr())
+        assert problem in line and (source in line or "manifest.json" in line), line
+
+    out = str(tmp_path / "skip")
+    assert edsr.main([*common, "--data", bad_data["bad_record"], "--out", out, "--skip-corrupt"]) == 0
+    captured = capsys.readouterr()
+    assert "corrupt TFRecord record(s) skipped in this run" in captured.out
+    with open(os.path.join(out, "summary.json")) as f:
+        assert json.load(f)["skipped_corrupt_records"] >= 1
+    with open(os.path.join(out, "recipe.json")) as f:
+        assert json.load(f)["recipe"]["skip_corrupt"] is True
