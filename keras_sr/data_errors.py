@@ -32,15 +32,14 @@ __all__ = ["data_error_line", "report_data_errors", "DATA_ERRORS"]
 
 
 def _own_errors():
-    from keras_sr.data.sources import DataSourceError
+    """keras-sr's data error classes among the modules already imported (an error needs its module loaded)."""
     from keras_sr.image_io import ImageError
-    from keras_sr.training.checkpoint import CheckpointError
 
-    errors = [ImageError, DataSourceError, CheckpointError]
-    if "tensorflow" in sys.modules:  # the schema module imports TensorFlow
-        from keras_sr.tfrecords.schema import SchemaError
-
-        errors.append(SchemaError)
+    errors = [ImageError]
+    for module, name in (("keras_sr.data.sources", "DataSourceError"), ("keras_sr.tfrecords.schema", "SchemaError"),
+                         ("keras_sr.training.checkpoint", "CheckpointError")):
+        if module in sys.modules:
+            errors.append(getattr(sys.modules[module], name))
     return tuple(errors)
 
 
