@@ -44,8 +44,8 @@ def _own_errors():
 
 
 DATA_ERRORS = "ImageError, SchemaError, DataSourceError, CheckpointError and tf.data reader assertions"
-_ASSERT = re.compile(r"keras_sr\.tfrecords: shard\]?\s*\[?(?P<path>[^\]\n]+?)\]?\s*\[?record\]?\s*\[?(?P<index>-?\d+)\]?"
-                     r"\s*\[?(?P<rest>[^\n]*)")
+_ASSERT = re.compile(r"keras_sr\.tfrecords: shard\]?\s*\[?(?P<path>[^\]\n]+?)\]?\s*\[?record\]?\s*"
+                     r"\[?(?P<index>-?\d+)\]?\s*\[?(?P<rest>[^\n]*)")
 
 
 def _first_line(text):

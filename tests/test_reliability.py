@@ -171,7 +171,8 @@ def test_gan_checkpoint_set_walks_back(tmp_path):
     fresh = networks()
     assert CheckpointManager(folder).restore(fresh.load_weights, lambda: fresh.step, lines.append) == 2
     assert os.path.isfile(newest + ".damaged")
-    assert lines[0].startswith(f"checkpoint {newest} is damaged (") and "kept as ckpt-00000004.weights.h5.damaged" in lines[0]
+    assert lines[0].startswith(f"checkpoint {newest} is damaged (")
+    assert "kept as ckpt-00000004.weights.h5.damaged" in lines[0]
 
 
 # --------------------------------------------------------------------------- upscaling in bounded memory
@@ -379,6 +380,10 @@ def test_entry_points_name_a_corrupt_image_in_one_line(bad_data, tmp_path, capsy
         assert call() == 2, name
         line = _one_error_line(capsys.readouterr())
         assert truncated in line and "corrupt or truncated" in line, (name, line)
+    # tools.evaluate takes HR folders: an HDF5 file or a shard folder is named as what it is
+    assert keras_sr_main(["evaluate", "--model", "bicubic", "--scale", "2", "--data", bad_data["wrong.h5"]]) == 2
+    line = _one_error_line(capsys.readouterr())
+    assert line == f"error: {bad_data['wrong.h5']}: is a file, expected a folder of images."
 
 
 def test_a_corrupt_record_is_one_line_in_python_too(bad_data):
