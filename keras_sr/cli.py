@@ -47,6 +47,14 @@ def main(argv=None):
     except ImageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:  # noqa: BLE001 - data errors (corrupt record, HDF5 file, ...): one line naming the file
+        from keras_sr.data_errors import data_error_line
+
+        line = data_error_line(err)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -130,6 +130,8 @@ def save_image(path, img):
 def list_images(folder, recursive=True):
     """Sorted image paths under `folder`; `ImageError` if missing or empty."""
     folder = os.fspath(folder)
+    if os.path.isfile(folder):
+        raise ImageError(f"{folder}: is a file, expected a folder of images.")
     if not os.path.isdir(folder):
         raise ImageError(f"{folder}: folder not found.")
     found = []

@@ -174,6 +174,7 @@ class _Runner:
                 return keras.ops.convert_to_numpy(model(batch, training=False))
 
             self.batched = predict
+            self.model = model  # the memory planner reads its layer shapes (keras_sr.streamed_upscale)
             self.scale = model_scale(predict, 3)
             if scale is not None and int(scale) != self.scale:
                 raise ValueError(f"{model.name} is an x{self.scale} model, asked for x{scale}.")

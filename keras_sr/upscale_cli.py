@@ -6,9 +6,16 @@ unless `--overwrite`; an unreadable input is reported by name and the other
 files still run (exit status 2 at the end). Inputs keep gray, alpha and 16-bit
 gray (see `keras_sr.tiled_inference`); EXIF orientation is applied.
 
+Memory stays bounded whatever the image size: tiles are blended into row
+bands that are written to the PNG as they finish
+(`keras_sr.streamed_upscale`), and `--tile auto` (the default) picks the tile
+from `--max-memory` (default: a quarter of the available memory), running a
+small image whole. `--tile 0` runs every image whole, in memory.
+
 Example:
     $ keras-sr upscale photos/ --model bicubic --scale 2 --out up/
     $ keras-sr upscale big.png --model runs/edsr_x4/final.keras --tile 256 --overlap 16 --out up/
+    $ keras-sr upscale huge.jpg --model edsr_baseline_x4 --max-memory 2G --out up/
     $ keras-sr upscale a.jpg --model edsr --weights runs/edsr_x4/final.weights.h5 --scale 4 --out up/ --overwrite
 """
 
@@ -28,13 +35,43 @@ def add_arguments(parser):
     parser.add_argument("--scale", type=int, default=None, help="upscaling factor (checked against the model)")
     parser.add_argument("--weights", default=None, help=".weights.h5 for a registered model name")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--tile", type=int, default=None, help="LR tile size in pixels (default: whole image)")
+    parser.add_argument("--tile", type=_tile, default="auto",
+                        help="LR tile size in pixels, 0 for the whole image at once, or auto (default): the largest "
+                             "tile whose estimated memory fits --max-memory (a small image runs whole)")
+    parser.add_argument("--max-memory", type=_memory, default=None, metavar="SIZE",
+                        help="memory budget of --tile auto, e.g. 800M, 2G (default: a quarter of the available "
+                             "memory); not counted: the Python/TensorFlow runtime and the decoded input image")
     parser.add_argument("--overlap", type=int, default=16, help="LR context pixels around each tile (default 16)")
     parser.add_argument("--blend", choices=("linear", "crop"), default="linear",
                         help="linear: cross-fade tiles across the overlap (default); crop: keep tile centres")
     parser.add_argument("--batch", type=int, default=4, help="tiles per model call (default 4)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     return parser
+
+
+def _tile(text):
+    import argparse
+
+    if text == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a tile size in pixels, 0 or auto, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"tile must be >= 0, got {value}")
+    return value or None
+
+
+def _memory(text):
+    import argparse
+
+    from keras_sr.streamed_upscale import parse_memory
+
+    try:
+        return parse_memory(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def plan_outputs(inputs, out, scale):
@@ -67,7 +104,8 @@ def _progress(i, total, message):
 
 
 def run(args):
-    from keras_sr.tiled_inference import _Runner, read_image, upscale, write_image
+    from keras_sr.streamed_upscale import upscale_to_file
+    from keras_sr.tiled_inference import _Runner, read_image
 
     try:
         runner = _Runner(args.model, scale=args.scale, weights=args.weights)
@@ -88,9 +126,10 @@ def run(args):
         start = time.perf_counter()
         try:
             image = read_image(source)
-            result = upscale(image, runner, tile=args.tile, overlap=args.overlap, batch=args.batch,
-                             blend=args.blend)
-            write_image(target, result)
+            result = upscale_to_file(image, target, runner, tile=getattr(args, "tile", "auto"),
+                                     overlap=args.overlap, batch=args.batch, blend=args.blend,
+                                     max_memory=getattr(args, "max_memory", None),
+                                     log=lambda message, i=i: _progress(i, total, f"{source}: {message}"))
         except ImageError as err:
             failures.append(str(err))
             _progress(i, total, f"error: {err}")
@@ -101,7 +140,8 @@ def run(args):
             continue
         written += 1
         h, w = image.shape[:2]
-        _progress(i, total, f"{source} ({w}x{h}) -> {target} ({result.shape[1]}x{result.shape[0]}, "
+        how = "whole image" if result["tile"] is None else f"tile {result['tile']}"
+        _progress(i, total, f"{source} ({w}x{h}) -> {target} ({result['shape'][1]}x{result['shape'][0]}, {how}, "
                             f"{time.perf_counter() - start:.2f} s)")
     print(f"upscaled {written}, skipped {skipped} existing, failed {len(failures)} -> {args.out}", file=sys.stderr)
     if failures:

@@ -127,7 +127,9 @@ def model_upscaler(model, scale=None, label=None):
     actual = model_scale(predict, channels)
     if scale is not None and int(scale) != actual:
         raise ValueError(f"{label or model.name} is an x{actual} model, asked for x{scale}.")
-    return _upscaler(predict, channels, actual, label or model.name)
+    upscaler = _upscaler(predict, channels, actual, label or model.name)
+    upscaler.model = model  # the memory planner of keras_sr.streamed_upscale reads its layer shapes
+    return upscaler
 
 
 def _saved_model_upscaler(path, scale):

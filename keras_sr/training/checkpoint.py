@@ -13,10 +13,24 @@ Layout of `<run>/checkpoints/`:
 `--resume` builds and compiles the model, calls `restore_latest`, and
 continues from `optimizer.iterations`.
 
+A damaged checkpoint (cut short by a full disk or an interrupted copy of the
+run folder, or otherwise unreadable by HDF5) never stops a resume while an
+older one is intact: `restore_latest` / `restore` check each file from the
+newest back (`check_weights_file`: HDF5 opens it and every dataset reads in
+full), rename a damaged one to `<name>.damaged` (kept for inspection, never
+deleted), say so in one line naming the file, and load the newest intact
+one. Only when no checkpoint is intact do they raise `CheckpointError` naming
+the run folder. An intact file that does not fit the model (another config)
+is not "damaged": its loading error is raised, naming the file, and the file
+is left in place. `best.weights.h5` gets the same check when the manager
+opens a folder that has one (`check_best`): a damaged best is set aside and
+forgotten, so the next validation writes a new one.
+
 Example:
     >>> manager = CheckpointManager("runs/x/checkpoints", keep=3)
     >>> manager.save(model, step=5000)
     >>> step = manager.restore_latest(model)          # 5000, optimizer state restored
+    >>> step = manager.restore(gan_networks.load_weights, lambda: gan_networks.step, log=print)  # custom trainers
 """
 
 import json
@@ -28,7 +42,7 @@ import keras
 
 from keras_sr.fileio import atomic_path, atomic_write_text
 
-__all__ = ["CheckpointManager", "CheckpointCallback", "save_weights_atomic"]
+__all__ = ["CheckpointManager", "CheckpointCallback", "CheckpointError", "check_weights_file", "save_weights_atomic"]
 
 INDEX = "checkpoints.json"
 _CKPT = re.compile(r"^ckpt-(\d+)\.weights\.h5$")
@@ -47,6 +61,55 @@ def save_weights_atomic(model, path):
         finally:
             if os.path.exists(staging):
                 os.remove(staging)
+
+
+class CheckpointError(ValueError):
+    """No checkpoint of a run can be loaded, or an intact one does not fit the model (one line, names the file)."""
+
+
+def check_weights_file(path):
+    """None if HDF5 opens `path` and reads every dataset in full, else the reason in a few words.
+
+    Catches what a full disk or an interrupted copy leaves (a file cut short,
+    a damaged header or B-tree). HDF5 keeps no checksums of the data itself,
+    so flipped bytes inside a weight array are not detected.
+    """
+    import h5py
+
+    if not os.path.isfile(path):
+        return "file not found"
+    if os.path.getsize(path) == 0:
+        return "empty file"
+    problems = []
+
+    def visit(name, item):
+        if isinstance(item, h5py.Dataset) and not problems:
+            try:
+                item[()]
+            except Exception as err:  # noqa: BLE001 - any read failure means the file is damaged
+                problems.append(f"dataset {name} unreadable: {_first_line(err)}")
+
+    try:
+        with h5py.File(path, "r") as f:
+            f.visititems(visit)
+    except Exception as err:  # noqa: BLE001 - h5py raises OSError, KeyError, RuntimeError ... on damaged files
+        return _first_line(err)
+    return problems[0] if problems else None
+
+
+def _first_line(err):
+    text = str(err).strip().splitlines()
+    return (text[0] if text else type(err).__name__)[:300]
+
+
+def _set_aside(path):
+    """Rename a damaged file to `<path>.damaged` (`.damaged-2`, ... when taken); returns the new path."""
+    target, n = path + ".damaged", 1
+    while os.path.exists(target):
+        n += 1
+        target = f"{path}.damaged-{n}"
+    os.replace(path, target)
+    return target
 
 
 def _step_of(name):
@@ -131,15 +194,73 @@ class CheckpointManager:
         return True
 
     # Reading ----------------------------------------------------------------
-    def restore_latest(self, model):
-        """Load the latest checkpoint into a compiled model (optimizer built first); returns its step or 0."""
-        path = self.latest_path()
-        if path is None:
-            return 0
+    def restore(self, load, step=None, log=print):
+        """Load the newest intact checkpoint with `load(path)`; returns `step()` after it (or its file's step).
+
+        Damaged files (`check_weights_file`) are renamed to `*.damaged` with a
+        one-line message naming them, newest first, until one is intact.
+        Returns None when the run has no checkpoint; raises `CheckpointError`
+        when none is intact, or when the intact one does not load (naming it).
+        """
+        log = log or (lambda *_: None)
+        self.check_best(log)
+        entries = list(self.index["checkpoints"])
+        if not entries:
+            return None
+        damaged = []
+        for entry in reversed(entries):
+            path = os.path.join(self.folder, entry["file"])
+            problem = check_weights_file(path)
+            if problem is not None:
+                kept = _set_aside(path) if os.path.exists(path) else None
+                damaged.append(entry["file"])
+                self.index["checkpoints"] = [c for c in self.index["checkpoints"] if c["file"] != entry["file"]]
+                self.index["latest"] = self.index["checkpoints"][-1]["file"] if self.index["checkpoints"] else None
+                self._write_index()
+                log(f"checkpoint {path} is damaged ({problem}); "
+                    + (f"kept as {os.path.basename(kept)}, " if kept else "")
+                    + "trying the previous one")
+                continue
+            try:
+                load(path)
+            except Exception as err:  # noqa: BLE001 - an intact file that does not fit: name it, stop
+                raise CheckpointError(f"{path}: intact but does not load into this model ({_first_line(err)}); "
+                                      "was the run started with another config?") from err
+            if damaged:
+                log(f"resuming from {path}, the newest intact checkpoint ({len(damaged)} damaged one(s) set aside "
+                    "as *.damaged)")
+            return int(step()) if step is not None else int(entry["step"])
+        raise CheckpointError(f"{os.path.dirname(os.path.abspath(self.folder))}: no checkpoint can be loaded "
+                              f"({len(damaged)} damaged, kept as {self.folder}/*.damaged); nothing to resume from")
+
+    def restore_latest(self, model, log=print):
+        """Load the newest intact checkpoint into a compiled model (optimizer built first); returns its step or 0.
+
+        See `restore` for damaged files.
+        """
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        model.load_weights(path)
-        return int(keras.ops.convert_to_numpy(model.optimizer.iterations)) if model.optimizer is not None else 0
+
+        def step():
+            return int(keras.ops.convert_to_numpy(model.optimizer.iterations)) if model.optimizer is not None else 0
+
+        restored = self.restore(model.load_weights, step, log)
+        return 0 if restored is None else restored
+
+    def check_best(self, log=print):
+        """Set a damaged `best.weights.h5` aside (`*.damaged`) and forget its score; True if the best is intact."""
+        path = self.best_path()
+        if path is None:
+            return False
+        problem = check_weights_file(path)
+        if problem is None:
+            return True
+        kept = _set_aside(path)
+        log(f"best checkpoint {path} is damaged ({problem}); kept as {os.path.basename(kept)}, the next validation "
+            "writes a new best")
+        self.index["best"] = None
+        self._write_index()
+        return False
 
 
 class CheckpointCallback(keras.callbacks.Callback):

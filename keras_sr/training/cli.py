@@ -294,12 +294,20 @@ def recipe_main(recipe_cls, prog=None, run=None, user_errors=()):
                                          formatter_class=argparse.RawDescriptionHelpFormatter)
         add_recipe_arguments(parser, recipe_cls)
         args = parser.parse_args(argv)
+        from keras_sr.data_errors import data_error_line
         from keras_sr.image_io import ImageError
+        from keras_sr.training.checkpoint import CheckpointError
 
         try:
             (run or run_recipe)(recipe_cls, args)
-        except (ImageError, *user_errors) as err:
+        except (ImageError, CheckpointError, *user_errors) as err:
             print(f"error: {err}", file=sys.stderr)
+            return 2
+        except Exception as err:  # noqa: BLE001 - a corrupt record / HDF5 file met in training: one line
+            line = data_error_line(err)
+            if line is None:
+                raise
+            print(f"error: {line}", file=sys.stderr)
             return 2
         return 0
 

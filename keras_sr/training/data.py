@@ -27,7 +27,7 @@ import os
 
 import keras
 
-__all__ = ["cache_root", "default_loader", "make_train_data", "shard_images"]
+__all__ = ["cache_root", "default_loader", "make_train_data", "shard_images", "corrupt_record_counter"]
 
 
 def cache_root():
@@ -52,6 +52,15 @@ def shard_images(paths, scale, log=None):
     return out
 
 
+def corrupt_record_counter(recipe, split):
+    """A `ReaderStats` counting the records `--skip-corrupt` skips (None without the flag or TFRecord input)."""
+    if not getattr(recipe, "skip_corrupt", False) or split is None or split.kind not in ("tfrecord", "images"):
+        return None
+    from keras_sr.tfrecords.reader import ReaderStats
+
+    return ReaderStats()
+
+
 def _workers(requested):
     if requested:
         return int(requested)
@@ -59,8 +68,12 @@ def _workers(requested):
 
 
 def make_train_data(split, recipe, seed=None, steps_per_epoch=None, loader=None, log=None, patch_size=None,
-                    batch_size=None):
-    """Training batches `(lr, hr)` float32 for `model.fit` from a resolved `DataSplit`."""
+                    batch_size=None, stats=None):
+    """Training batches `(lr, hr)` float32 for `model.fit` from a resolved `DataSplit`.
+
+    With the recipe's `skip_corrupt`, corrupt TFRecord records are skipped and
+    counted in `stats` (a `corrupt_record_counter()`) instead of stopping the run.
+    """
     patch_size = int(patch_size or recipe.patch_size)
     batch_size = int(batch_size or recipe.batch_size)
     if loader == "auto":
@@ -79,7 +92,8 @@ def make_train_data(split, recipe, seed=None, steps_per_epoch=None, loader=None,
 
         source = split.train if split.kind == "tfrecord" else shard_images(split.train, recipe.scale, log)
         return make_dataset(source, recipe.scale, patch_size, batch_size, augment=recipe.augment,
-                            y_only=recipe.y_only, seed=seed, skip_small=True)
+                            y_only=recipe.y_only, seed=seed, skip_small=True,
+                            skip_corrupt=bool(getattr(recipe, "skip_corrupt", False)), stats=stats)
     if loader == "device":
         from keras_sr.data.device_patches import DevicePatchBank
 

@@ -324,7 +324,7 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
         callbacks: extra Keras callbacks.
         tensorboard: write TensorBoard event files under `<out>/tensorboard`.
     """
-    from keras_sr.training.data import make_train_data
+    from keras_sr.training.data import corrupt_record_counter, make_train_data
     from keras_sr.training.tensorboard import open_run_logger, validation_image_hook
 
     log = log or (lambda *_: None)
@@ -367,11 +367,12 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
         compile_model(model, recipe)
         step0 = 0
         if resume and manager.latest_path() is not None:
-            step0 = manager.restore_latest(model)
+            step0 = manager.restore_latest(model, log=log)
             log(f"resumed from {manager.latest_path()} at step {step0}")
         else:
             _load_init_weights(network, init_weights, log, via=best_model if separate else None)
             ema_lib.warn_if_short(recipe.ema_decay, recipe.steps, log)
+        corrupt = None
         if train_data is None:
             data_hook = getattr(recipe, "train_data", None)
             data_kwargs = dict(seed=recipe.seed + step0, steps_per_epoch=epoch_steps, loader=loader, log=log)
@@ -380,7 +381,8 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
             if callable(data_hook):
                 train_data = data_hook(split, **data_kwargs)
             else:
-                train_data = make_train_data(split, recipe, **data_kwargs)
+                corrupt = corrupt_record_counter(recipe, split)
+                train_data = make_train_data(split, recipe, stats=corrupt, **data_kwargs)
         board = open_run_logger(out, tensorboard, log)
         on_validation = validation_image_hook(board, val_pairs, recipe.scale, image_summaries)
 
@@ -420,6 +422,9 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
             log(f"nothing to train: the latest checkpoint is at step {step0} >= {recipe.steps}")
         steps_done = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
         final_weights = inference_weights(model)
+        skipped_records = None if corrupt is None else corrupt.skipped
+        if skipped_records is not None:
+            log(f"--skip-corrupt: {skipped_records} corrupt TFRecord record(s) skipped in this run")
 
     inference = build_inference_model(recipe, model_config)
     inference.set_weights(final_weights)
@@ -444,6 +449,7 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
         "best": manager.index.get("best"),
         "validation": validation.history,
         "final_loss": history.get("loss", [None])[-1],
+        **({} if skipped_records is None else {"skipped_corrupt_records": skipped_records}),
     }
     atomic_write_text(os.path.join(out, "summary.json"), json.dumps(summary, indent=2, default=float))
     return TrainResult(out, inference, model, recipe, steps_done, seconds, history, validation.history, final,

@@ -517,8 +517,7 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
 
     step0 = 0
     if resuming:
-        networks.load_weights(manager.latest_path())
-        step0 = networks.step
+        step0 = manager.restore(networks.load_weights, lambda: networks.step, log)  # newest intact checkpoint
         log(f"resumed from {manager.latest_path()} at step {step0} (generator, discriminator, both optimizers)")
     if train_data is None:
         # PyDataset batches are drawn by global step (the same batches whether or not the run was interrupted);

@@ -80,6 +80,8 @@ class Recipe:
     jit_compile: str = field("auto", "XLA compilation of the train step", choices=("auto", "on", "off"))
     steps_per_execution: int = field(1, "train steps per compiled call (higher helps GPUs/TPUs)")
     workers: int = field(0, "PyDataset loader workers (0: one per CPU core, at most 8)")
+    skip_corrupt: bool = field(False, "skip corrupt or truncated TFRecord records instead of stopping at the first "
+                                      "(each named on stderr; the count is in the run log and summary.json)")
 
     # Per-scale rule and budgets ----------------------------------------------
     @classmethod

@@ -714,8 +714,7 @@ def train_refsr(recipe, data=None, val_data=None, out=None, resume=False, init_w
 
     step0 = 0
     if resuming:
-        networks.load_weights(manager.latest_path())
-        step0 = networks.step
+        step0 = manager.restore(networks.load_weights, lambda: networks.step, log)  # newest intact checkpoint
         log(f"resumed from {manager.latest_path()} at step {step0}")
     if train_data is None:
         train_data = make_refsr_train_data(recipe, paths, source)
