@@ -50,9 +50,6 @@ Example:
     >>> result.final["psnr"], result.bicubic["psnr"], result.run_dir
 """
 
-import contextlib
-import dataclasses
-import json
 import math
 import os
 import sys
@@ -60,12 +57,11 @@ import time
 
 import keras
 
-from keras_sr.fileio import atomic_path, atomic_write_text
 from keras_sr.training import checkpoint as checkpoint_lib
 from keras_sr.training import ema as ema_lib
 from keras_sr.training.distribution import resolve_distribution
 from keras_sr.training.losses import get_loss
-from keras_sr.training.recipe import write_recipe_json
+from keras_sr.training.run import CSVLog, NO_SCORES, Run, TrainResult, default_run_dir, dtype_policy, resolve_policy
 from keras_sr.training.schedules import make_schedule
 from keras_sr.training.multi_output import (InferenceModelValidation, MultiOutputTrainer, check_same_variables,
                                             inference_weights)
@@ -74,24 +70,6 @@ from keras_sr.training.validation import ValidationCallback
 
 __all__ = ["TrainResult", "StepLimit", "train", "make_optimizer", "compile_model", "resolve_policy", "dtype_policy",
            "default_run_dir", "build_inference_model", "train_model_config", "resolve_run_data"]
-
-
-@dataclasses.dataclass
-class TrainResult:
-    """What `train` returns: the run directory, the float32 inference model and the scores."""
-
-    run_dir: str
-    model: object
-    train_model: object
-    recipe: object
-    steps: int
-    seconds: float
-    history: dict
-    validation: list
-    final: dict
-    bicubic: dict
-    distribution: str
-    resumed_from: int = 0
 
 
 class StepLimit(keras.callbacks.Callback):
@@ -129,13 +107,13 @@ class _Timer(keras.callbacks.Callback):
 
 
 class _CSVLog(keras.callbacks.Callback):
-    """One row per epoch in `log.csv` (fixed columns, flushed at once, appended on resume)."""
+    """One row per epoch in the run's `log.csv` (`CSVLog`: fixed columns, flushed at once, appended on resume)."""
 
     COLUMNS = ("step", "epoch", "loss", "learning_rate", "steps_per_second", "val_psnr", "val_ssim", "elapsed_s")
 
     def __init__(self, path):
         super().__init__()
-        self.path = path
+        self.csv = CSVLog(path, self.COLUMNS)
         self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -144,45 +122,7 @@ class _CSVLog(keras.callbacks.Callback):
         logs["elapsed_s"] = time.perf_counter() - self.start
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         logs.setdefault("step", int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)))
-        new = not os.path.isfile(self.path) or os.path.getsize(self.path) == 0
-        with open(self.path, "a", encoding="utf-8") as f:
-            if new:
-                f.write(",".join(self.COLUMNS) + "\n")
-            f.write(",".join("" if logs.get(c) is None else f"{float(logs[c]):.6g}" for c in self.COLUMNS) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-
-def default_run_dir(recipe):
-    return os.path.join("runs", f"{recipe.model}_x{recipe.scale}_{time.strftime('%Y%m%d-%H%M%S')}")
-
-
-def resolve_policy(mixed_precision):
-    """Keras dtype policy name for the `mixed_precision` recipe field."""
-    if mixed_precision in (None, "off", False):
-        return "float32"
-    if mixed_precision == "float16":
-        return "mixed_float16"
-    if mixed_precision == "bfloat16":
-        return "mixed_bfloat16"
-    # auto: float16 with loss scaling on TensorFlow GPUs, bfloat16 elsewhere (JAX GPUs, TPUs, CPUs).
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        if tf.config.list_physical_devices("GPU"):
-            return "mixed_float16"
-    return "mixed_bfloat16"
-
-
-@contextlib.contextmanager
-def dtype_policy(name):
-    """Context manager: Keras' global dtype policy is `name` inside (e.g. "mixed_bfloat16"), restored after."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
+        self.csv.write(logs)
 
 
 def make_optimizer(recipe):
@@ -318,25 +258,16 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
     from keras_sr.training.data import make_train_data
     from keras_sr.training.tensorboard import open_run_logger, validation_image_hook
 
-    log = log or (lambda *_: None)
-    start = time.perf_counter()
-    out = out or default_run_dir(recipe)
-    os.makedirs(out, exist_ok=True)
-    manager = checkpoint_lib.CheckpointManager(os.path.join(out, "checkpoints"), keep=recipe.keep_checkpoints)
-    if resume and manager.latest_path() is None:
-        log(f"--resume: no checkpoint in {out}/checkpoints, starting from scratch")
+    run = Run(recipe, out, resume, log=log)
+    log, out, manager = run.log, run.dir, run.checkpoints
     model_config = recipe.model_config()
     train_config = train_model_config(recipe)
     extra = {"strategy": strategy, "data": data}
     if train_config != model_config:
         extra["train_model"] = {"config": train_config}
-    write_recipe_json(out, recipe, model_config, extra=extra)
-    from keras_sr.models.inference import write_model_json
+    run.write_records(model_config, extra)
 
-    write_model_json(out, recipe.model, model_config)
-
-    keras.utils.set_random_seed(recipe.seed)
-    policy = resolve_policy(recipe.mixed_precision)
+    policy = run.seed_and_policy()
     dist = resolve_distribution(strategy)
     dist.check_batch_size(recipe.batch_size)
     log(f"keras {keras.__version__}, backend {keras.backend.backend()}, {dist.description}, dtype policy {policy}")
@@ -357,7 +288,7 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
             check_same_variables(network, best_model, (train_config, model_config))
         compile_model(model, recipe)
         step0 = 0
-        if resume and manager.latest_path() is not None:
+        if run.resuming:
             step0 = manager.restore_latest(model)
             log(f"resumed from {manager.latest_path()} at step {step0}")
         else:
@@ -412,16 +343,14 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
 
     inference = build_inference_model(recipe, model_config)
     inference.set_weights(final_weights)
-    with atomic_path(os.path.join(out, "final.keras")) as tmp:
-        inference.save(tmp)
-    checkpoint_lib.save_weights_atomic(inference, os.path.join(out, "final.weights.h5"))
+    run.save_final(inference)
 
     from keras_sr.training.validation import evaluate_pairs
 
-    final = evaluate_pairs(inference, val_pairs, recipe.scale) if val_pairs else {"psnr": float("nan"), "ssim": float("nan"), "images": []}
-    bicubic = validation.bicubic or {"psnr": float("nan"), "ssim": float("nan"), "images": []}
-    seconds = time.perf_counter() - start
-    summary = {
+    final = evaluate_pairs(inference, val_pairs, recipe.scale) if val_pairs else NO_SCORES
+    bicubic = validation.bicubic or NO_SCORES
+    seconds = run.seconds
+    run.write_summary({
         "steps": steps_done,
         "resumed_from": step0,
         "seconds": seconds,
@@ -433,7 +362,6 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
         "best": manager.index.get("best"),
         "validation": validation.history,
         "final_loss": history.get("loss", [None])[-1],
-    }
-    atomic_write_text(os.path.join(out, "summary.json"), json.dumps(summary, indent=2, default=float))
+    })
     return TrainResult(out, inference, model, recipe, steps_done, seconds, history, validation.history, final,
                        bicubic, dist.name, step0)
