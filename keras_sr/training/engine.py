@@ -214,17 +214,18 @@ def _verbose(verbose):
     return 1 if sys.stdout.isatty() else 2
 
 
-def resolve_run_data(recipe, data, val_data, train_data=None, val_pairs=None, log=print):
+def resolve_run_data(recipe, data, val_data, train_data=None, val_pairs=None, log=print, split=None):
     """`(split, val_pairs)` of a run: `--data`/`--val-data` resolved unless both ready-made inputs are given.
 
-    `split` is None when `train_data` and `val_pairs` are both given;
+    `split`: already resolved (the command line resolves `--data` once); else it is None when `train_data` and
+    `val_pairs` are both given;
     `val_pairs` are the held-out images degraded by the evaluation protocol.
     """
     from keras_sr.data.sources import load_validation_pairs, resolve_data
 
-    split = None
-    if train_data is None or val_pairs is None:
+    if split is None and (train_data is None or val_pairs is None):
         split = resolve_data(data, val_data)
+    if split is not None:
         log(f"data: {split.description}")
     if val_pairs is None:
         val_pairs = load_validation_pairs(split.val, recipe.scale, max_images=recipe.val_images or None,
@@ -233,9 +234,31 @@ def resolve_run_data(recipe, data, val_data, train_data=None, val_pairs=None, lo
     return split, val_pairs
 
 
+def _train_data(recipe, split, step0, loader, log):
+    """The run's batches from step `step0`: a PyDataset loader (batches by seed, epoch and index) is moved on to
+    the epoch of `step0`, so a resumed run draws the batches of an uninterrupted one; a tf.data stream restarts
+    and is re-seeded with `seed + step0`."""
+    from keras_sr.training.data import make_train_data
+    from keras_sr.training.loop import is_indexed
+
+    hook = getattr(recipe, "train_data", None)
+
+    def make(seed, **kwargs):
+        kwargs.update(seed=seed, steps_per_epoch=recipe.epoch_steps, loader=loader)
+        return hook(split, **kwargs) if callable(hook) else make_train_data(split, recipe, **kwargs)
+
+    data = make(recipe.seed, log=log)
+    if step0 and is_indexed(data):
+        for _ in range(step0 // recipe.epoch_steps):
+            data.on_epoch_end()
+    elif step0:
+        data = make(recipe.seed + step0, log=None)
+    return data
+
+
 def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=False, init_weights=None,
           train_data=None, val_pairs=None, loader=None, verbose="auto", log=print, callbacks=(), tensorboard=True,
-          image_summaries=True):
+          image_summaries=True, split=None):
     """Train `recipe` and return a `TrainResult` (see the module docstring).
 
     Args:
@@ -254,8 +277,8 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
         log: `callable(str)` for the engine's own messages.
         callbacks: extra Keras callbacks.
         tensorboard: write TensorBoard event files under `<out>/tensorboard`.
+        split: `data`/`val_data` already resolved (`keras_sr.data.sources.resolve_data`).
     """
-    from keras_sr.training.data import make_train_data
     from keras_sr.training.tensorboard import open_run_logger, validation_image_hook
 
     run = Run(recipe, out, resume, log=log)
@@ -272,7 +295,7 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
     dist.check_batch_size(recipe.batch_size)
     log(f"keras {keras.__version__}, backend {keras.backend.backend()}, {dist.description}, dtype policy {policy}")
 
-    split, val_pairs = resolve_run_data(recipe, data, val_data, train_data, val_pairs, log)
+    split, val_pairs = resolve_run_data(recipe, data, val_data, train_data, val_pairs, log, split)
 
     epoch_steps = recipe.epoch_steps
     with dtype_policy(policy), dist.scope():
@@ -295,12 +318,7 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
             _load_init_weights(network, init_weights, log, via=best_model if separate else None)
             ema_lib.warn_if_short(recipe.ema_decay, recipe.steps, log)
         if train_data is None:
-            data_hook = getattr(recipe, "train_data", None)
-            data_kwargs = dict(seed=recipe.seed + step0, steps_per_epoch=epoch_steps, loader=loader, log=log)
-            if callable(data_hook):
-                train_data = data_hook(split, **data_kwargs)
-            else:
-                train_data = make_train_data(split, recipe, **data_kwargs)
+            train_data = _train_data(recipe, split, step0, loader, log)
         board = open_run_logger(out, tensorboard, log)
         on_validation = validation_image_hook(board, val_pairs, recipe.scale, image_summaries)
 
