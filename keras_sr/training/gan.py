@@ -53,8 +53,6 @@ Example:
 """
 
 import dataclasses
-import glob
-import json
 import os
 import typing
 
@@ -69,8 +67,7 @@ from keras_sr.training.loop import (LoopTrainer, Networks, StatelessState, custo
 from keras_sr.training.recipe import Recipe, field
 from keras_sr.training.run import NO_SCORES
 
-__all__ = ["GANRecipe", "GANNetworks", "GANObjective", "GANTrainer", "train_gan", "gan_recipe_main",
-           "run_gan_recipe", "GAN_LOG_COLUMNS"]
+__all__ = ["GANRecipe", "GANNetworks", "GANObjective", "GANTrainer", "train_gan", "GAN_LOG_COLUMNS"]
 
 GAN_LOG_COLUMNS = ("step", "epoch", "g_loss", "g_pixel", "g_perceptual", "g_style", "g_adversarial", "d_loss",
                    "d_real", "d_fake", "learning_rate", "d_learning_rate", "steps_per_second", "val_psnr", "val_ssim",
@@ -89,6 +86,11 @@ class GANRecipe(Recipe):
     """
 
     run_name: typing.ClassVar[str] = "gan"
+    trainer: typing.ClassVar[str] = "gan"
+    refuses: typing.ClassVar[dict] = {
+        "init_preset": "GAN recipes start from --pretrained FILE.weights.h5 (the PSNR-oriented run), not --init preset",
+        "init_from": "GAN recipes start from --pretrained FILE.weights.h5 (the PSNR-oriented run), not --init-from",
+        "strategy": "the GAN trainer runs on one device; --strategy {strategy} is not supported"}
 
     discriminator: str = field("", "registered discriminator name", flag=False)
     d_filters: int = field(0, "discriminator channels of the first stage (0: the discriminator's, 64)")
@@ -132,6 +134,28 @@ class GANRecipe(Recipe):
     @property
     def needs_vgg(self):
         return self.perceptual_weight > 0 or self.style_weight > 0
+
+    @classmethod
+    def run_prefix(cls):
+        return cls.run_name
+
+    def run_dir_name(self):
+        return self.run_name
+
+    def check_files(self, resuming=False):
+        """SystemExit naming the missing VGG weights (and how to make them) or pretrained file, before any work."""
+        from keras_sr.training.perceptual import vgg_weights_help
+
+        name = type(self).__name__
+        if self.needs_vgg and self.vgg_weights != "random":
+            if not self.vgg_weights:
+                raise SystemExit(f"error: {name}: --vgg-weights is required: {vgg_weights_help()}")
+            if not os.path.isfile(self.vgg_weights):
+                raise SystemExit(f"error: {name}: --vgg-weights {self.vgg_weights}: file not found: "
+                                 f"{vgg_weights_help()}")
+        if self.pretrained and not resuming and not os.path.isfile(self.pretrained):
+            raise SystemExit(f"error: {name}: --pretrained {self.pretrained}: file not found (the .weights.h5 of a "
+                             f"{self.model} run with the same config, e.g. runs/<run>/final.weights.h5)")
 
     def discriminator_config(self):
         """Builder kwargs of `keras_sr.models.build(self.discriminator, ...)`: crops of `hr_patch_size`."""
@@ -385,7 +409,7 @@ def _load_pretrained(generator, path, recipe, log):
 
 def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrained=None, train_data=None,
               val_pairs=None, loader=None, verbose="auto", log=print, tensorboard=True, image_summaries=True,
-              strategy="auto"):
+              strategy="auto", split=None):
     """Train the GAN of `recipe` and return the engine's `TrainResult` (`model`: the float32 generator).
 
     Args:
@@ -401,6 +425,7 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
         log: `callable(str)` (None: silent).
         tensorboard: write TensorBoard event files under `<out>/tensorboard`.
         strategy: "auto" or "none": the GAN trainer runs on one device.
+        split: `data`/`val_data` already resolved (`keras_sr.data.sources.resolve_data`).
     """
     from keras_sr import models
     from keras_sr.training.data import make_train_data
@@ -415,14 +440,14 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
         raise ValueError(f"GAN training runs on one device (strategy auto or none), got strategy={strategy!r}.")
     if not recipe.discriminator:
         raise ValueError(f"{type(recipe).__name__}: no discriminator set.")
-    run = Run(recipe, out, resume, name=type(recipe).run_name, log=log)
+    run = Run(recipe, out, resume, name=recipe.run_dir_name(), log=log)
     log = run.log
     model_config, d_config = recipe.model_config(), recipe.discriminator_config()
     run.write_records(model_config, {"trainer": "gan", "discriminator": {"name": recipe.discriminator,
                                                                           "config": d_config}, "data": data})
     policy = run.seed_and_policy(float16=False, trainer="GAN training")
     log(f"keras {keras.__version__}, backend {backend}, one device, dtype policy {policy}")
-    split, val_pairs = resolve_run_data(recipe, data, val_data, train_data, val_pairs, log)
+    split, val_pairs = resolve_run_data(recipe, data, val_data, train_data, val_pairs, log, split)
 
     with dtype_policy(policy):
         generator = models.build(recipe.model, **model_config)
@@ -467,95 +492,3 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
                 f"{recipe.gan_loss} loss, weights pixel {recipe.pixel_weight:g} / perceptual "
                 f"{recipe.perceptual_weight:g} / adversarial {recipe.adversarial_weight:g}")
     return train_loop(trainer, run, train_data, step0, logger, verbose=verbose, describe=describe)
-
-
-# Command line ---------------------------------------------------------------------------------------------------
-
-
-def _latest_gan_run(recipe_cls, scale):
-    pattern = os.path.join("runs", f"{recipe_cls.run_name}_x{scale}_*")
-    runs = sorted((p for p in glob.glob(pattern) if os.path.isdir(os.path.join(p, "checkpoints"))),
-                  key=os.path.getmtime)
-    return runs[-1] if runs else None
-
-
-def _check_files(recipe, resuming):
-    """SystemExit naming the missing VGG weights (and how to make them) or pretrained file, before any work."""
-    from keras_sr.training.perceptual import vgg_weights_help
-
-    name = type(recipe).__name__
-    if recipe.needs_vgg and recipe.vgg_weights != "random":
-        if not recipe.vgg_weights:
-            raise SystemExit(f"error: {name}: --vgg-weights is required: {vgg_weights_help()}")
-        if not os.path.isfile(recipe.vgg_weights):
-            raise SystemExit(f"error: {name}: --vgg-weights {recipe.vgg_weights}: file not found: "
-                             f"{vgg_weights_help()}")
-    if recipe.pretrained and not resuming and not os.path.isfile(recipe.pretrained):
-        raise SystemExit(f"error: {name}: --pretrained {recipe.pretrained}: file not found (the .weights.h5 of a "
-                         f"{recipe.model} run with the same config, e.g. runs/<run>/final.weights.h5)")
-
-
-def run_gan_recipe(recipe_cls, args, log=print):
-    """`run_recipe` for GAN recipes: train with `train_gan`, export the generator, print held-out scores."""
-    from keras_sr.data.sources import load_validation_pairs, resolve_data
-    from keras_sr.image_io import save_image
-    from keras_sr.training.cli import benchmark_run, config_overrides, export_run, recipe_from_args
-    from keras_sr.training.report import comparison_image, format_scores
-    from keras_sr.training.run import default_run_dir
-    from keras_sr.training.validation import predict_image
-
-    if args.init == "preset":
-        raise SystemExit("error: GAN recipes start from --pretrained FILE.weights.h5 (the PSNR-oriented run), "
-                         "not --init preset")
-    if getattr(args, "init_from", None):
-        raise SystemExit("error: GAN recipes start from --pretrained FILE.weights.h5 (the PSNR-oriented run), "
-                         "not --init-from")
-    if args.strategy not in ("auto", "none"):
-        raise SystemExit(f"error: the GAN trainer runs on one device; --strategy {args.strategy} is not supported")
-    if args.resume and not args.out:
-        args.out = _latest_gan_run(recipe_cls, args.scale or 4)
-        if args.out is None:
-            raise SystemExit(f"error: --resume without --out and no earlier run under runs/{recipe_cls.run_name}_x*")
-    recipe = recipe_from_args(recipe_cls, args)
-    config = config_overrides(recipe_cls, args)
-    if config:
-        log(f"config {args.config}: " + json.dumps(config, default=str))
-    resuming = bool(args.resume and args.out and os.path.isdir(os.path.join(args.out, "checkpoints")))
-    _check_files(recipe, resuming)
-    out = args.out or default_run_dir(recipe, recipe_cls.run_name)
-    log(f"run directory: {out}")
-    log("recipe: " + json.dumps(recipe.to_dict(), default=str))
-    split = resolve_data(args.data, args.val_data)
-    val_pairs = load_validation_pairs(split.val, recipe.scale, max_images=recipe.val_images or None,
-                                      skip_small=True) if split.val else []
-    result = train_gan(recipe, data=args.data, val_data=args.val_data, out=out, resume=args.resume,
-                       val_pairs=val_pairs, loader=args.loader, verbose=1, log=log)
-    paths = {} if args.no_export else export_run(result, args, log)
-    if args.eval_data:
-        benchmark_run(result, args.eval_data, log)
-    label = recipe_cls.run_name.upper()
-    comparison = None
-    if val_pairs:
-        lr, hr = val_pairs[0]
-        sr = predict_image(result.model, lr, recipe.scale)
-        comparison = os.path.join(result.run_dir, "comparison.png")
-        save_image(comparison, comparison_image(lr, hr, sr, recipe.scale, labels=("LR (nearest)", "bicubic", label,
-                                                                                  "HR")))
-    print()
-    print(format_scores({"bicubic": result.bicubic, f"{label} ({result.steps} steps)": result.final},
-                        title=f"Held-out images ({len(val_pairs)}), x{recipe.scale}, PSNR/SSIM on Y, border "
-                              f"{recipe.scale} (a GAN trades PSNR for texture; no perceptual metric is computed):"))
-    print(f"run directory: {out}  (recipe.json, checkpoints/, final.keras, final.weights.h5, discriminator.weights.h5"
-          + (", saved_model/" if "saved_model" in paths else "")
-          + (f", {os.path.basename(paths['tflite'])}" if "tflite" in paths else "")
-          + (", comparison.png" if comparison else "") + f"); wall time {result.seconds / 60:.1f} min")
-    return result
-
-
-def gan_recipe_main(recipe_cls, prog=None):
-    """`main(argv=None)` for a GAN recipe module (the flags of `recipe_main`, trained by `train_gan`)."""
-    from keras_sr.training.cli import recipe_main
-    from keras_sr.training.perceptual import MissingVGGWeights
-
-    return recipe_main(recipe_cls, prog=prog or f"recipes.{recipe_cls.run_name}", run=run_gan_recipe,
-                       user_errors=(MissingVGGWeights,))

@@ -47,7 +47,6 @@ Example:
 
 import dataclasses
 import importlib
-import json
 import os
 import time
 import typing
@@ -64,7 +63,7 @@ from keras_sr.training.refsr_losses import CRITICS
 from keras_sr.training.run import NO_SCORES
 
 __all__ = ["RefSRRecipe", "RefSRNetworks", "RefSRObjective", "RefSRTrainer", "train_refsr", "validation_triples",
-           "evaluate_refsr", "predict_refsr", "run_refsr_recipe", "refsr_recipe_main", "REFSR_LOG_COLUMNS"]
+           "evaluate_refsr", "predict_refsr", "REFSR_LOG_COLUMNS"]
 
 REFSR_LOG_COLUMNS = ("step", "epoch", "g_loss", "g_rec", "g_perceptual", "g_tpl", "g_adversarial", "d_loss",
                      "d_wasserstein", "d_penalty", "learning_rate", "steps_per_second", "val_psnr", "val_ssim",
@@ -86,6 +85,13 @@ class RefSRRecipe(Recipe):
     """
 
     run_name: typing.ClassVar[str] = "refsr"
+    trainer: typing.ClassVar[str] = "refsr"
+    refuses: typing.ClassVar[dict] = {
+        "init_preset": "no RefSR presets are shipped; use --init scratch",
+        "init_from": "the RefSR trainer does not take --init-from (it starts from scratch; recipes.c2_matching takes "
+                     "--teacher-weights / --extractor-weights for its extractor)",
+        "strategy": "the RefSR trainer runs on one device; --strategy {strategy} is not supported",
+        "resume_latest": "--resume needs --out RUN_DIR"}
 
     model: str = field("ttsr", "registered model name", flag=False)
     variant: str = field("gan", "losses: rec (reconstruction only, TTSR-rec) or gan (rec + perceptual + TPL + "
@@ -168,6 +174,22 @@ class RefSRRecipe(Recipe):
     @property
     def uses_critic(self):
         return self.is_gan and self.adversarial_weight > 0
+
+    def run_dir_name(self):
+        return f"{self.model}_{self.variant}"
+
+    def check_files(self, resuming=False):
+        """SystemExit naming the missing VGG weights (and how to make them) before any work."""
+        from keras_sr.training.perceptual import vgg_weights_help
+
+        name = type(self).__name__
+        if self.needs_vgg and self.vgg_weights != "random":
+            if not self.vgg_weights:
+                raise SystemExit(f"error: {name} (variant gan): --vgg-weights is required: {vgg_weights_help()} "
+                                 "(or train --variant rec)")
+            if not os.path.isfile(self.vgg_weights):
+                raise SystemExit(f"error: {name}: --vgg-weights {self.vgg_weights}: file not found: "
+                                 f"{vgg_weights_help()}")
 
     def input_names(self):
         """The model's input names (`INPUT_NAMES` of `keras_sr.models.<model>`)."""
@@ -580,12 +602,6 @@ def _bicubic(triples, scale):
 # Loop ---------------------------------------------------------------------------------------------------------
 
 
-def default_refsr_run_dir(recipe):
-    from keras_sr.training.run import default_run_dir
-
-    return default_run_dir(recipe, f"{recipe.model}_{recipe.variant}")
-
-
 def _train_paths(recipe, data, split, log):
     """`(paths, source)` of the training images (and the reference source when not synthetic)."""
     from keras_sr.data.sources import DataSourceError
@@ -705,7 +721,7 @@ def train_refsr(recipe, data=None, val_data=None, out=None, resume=False, init_w
     backend = keras.backend.backend()
     if backend not in ("tensorflow", "jax"):
         raise ValueError(f"RefSR training runs on the tensorflow and jax backends, not {backend!r}.")
-    run = Run(recipe, out, resume, name=f"{recipe.model}_{recipe.variant}", log=log)
+    run = Run(recipe, out, resume, name=recipe.run_dir_name(), log=log)
     log = run.log
     model_config = recipe.model_config()
     run.write_records(model_config, {"trainer": "refsr", "data": data, "val_data": val_data})
@@ -794,61 +810,3 @@ def _float32_copy(recipe, model):
     for v in copy.weights:
         v.assign(ops.cast(values[v.path], "float32"))
     return copy
-
-
-# Command line -------------------------------------------------------------------------------------------------
-
-
-def _check_files(recipe):
-    """SystemExit naming the missing VGG weights (and how to make them) before any work."""
-    from keras_sr.training.perceptual import vgg_weights_help
-
-    name = type(recipe).__name__
-    if recipe.needs_vgg and recipe.vgg_weights != "random":
-        if not recipe.vgg_weights:
-            raise SystemExit(f"error: {name} (variant gan): --vgg-weights is required: {vgg_weights_help()} "
-                             "(or train --variant rec)")
-        if not os.path.isfile(recipe.vgg_weights):
-            raise SystemExit(f"error: {name}: --vgg-weights {recipe.vgg_weights}: file not found: {vgg_weights_help()}")
-
-
-def run_refsr_recipe(recipe_cls, args, log=print, recipe=None, model_hook=None):
-    """Train from parsed `recipe_main` args with `train_refsr`; prints held-out scores; returns the `TrainResult`."""
-    from keras_sr.training.cli import recipe_from_args
-    from keras_sr.training.report import format_scores
-
-    if args.init == "preset":
-        raise SystemExit("error: no RefSR presets are shipped; use --init scratch")
-    if getattr(args, "init_from", None):
-        raise SystemExit("error: the RefSR trainer does not take --init-from (it starts from scratch; recipes.c2_matching "
-                         "takes --teacher-weights / --extractor-weights for its extractor)")
-    if args.strategy not in ("auto", "none"):
-        raise SystemExit(f"error: the RefSR trainer runs on one device; --strategy {args.strategy} is not supported")
-    if args.resume and not args.out:
-        raise SystemExit("error: --resume needs --out RUN_DIR")
-    recipe = recipe or recipe_from_args(recipe_cls, args)
-    _check_files(recipe)
-    out = args.out or default_refsr_run_dir(recipe)
-    log(f"run directory: {out}")
-    log("recipe: " + json.dumps(recipe.to_dict(), default=str))
-    result = train_refsr(recipe, data=args.data, val_data=args.val_data, out=out, resume=args.resume,
-                         model_hook=model_hook, log=log, verbose=0 if args.quiet else 1)
-    label = recipe.model.upper()
-    print()
-    print(format_scores({"bicubic": result.bicubic, f"{label} {recipe.variant} ({result.steps} steps)": result.final},
-                        title=f"Held-out images ({len(result.final.get('images', []))}), x{recipe.scale}, PSNR/SSIM "
-                              f"on Y, border {recipe.scale}, seeded synthetic references:"))
-    print(f"run directory: {out}  (recipe.json, checkpoints/, final.keras, final.weights.h5"
-          + (", discriminator.weights.h5" if recipe.uses_critic else "")
-          + f"); wall time {result.seconds / 60:.1f} min")
-    return result
-
-
-def refsr_recipe_main(recipe_cls, prog=None, run=None):
-    """`main(argv=None)` for a RefSR recipe module (the flags of `recipe_main`, trained by `train_refsr`)."""
-    from keras_sr.data.sources import DataSourceError
-    from keras_sr.training.cli import recipe_main
-    from keras_sr.training.perceptual import MissingVGGWeights
-
-    return recipe_main(recipe_cls, prog=prog, run=run or run_refsr_recipe,
-                       user_errors=(MissingVGGWeights, DataSourceError))
