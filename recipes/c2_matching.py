@@ -74,7 +74,6 @@ import copy
 import dataclasses
 import os
 import sys
-import time
 import typing
 
 from keras_sr.training.recipe import field
@@ -232,7 +231,9 @@ class C2MatchingRecipe(RefSRRecipe):
 
 
 def default_run_dir(recipe):
-    return os.path.join("runs", f"c2_matching_{recipe.variant}_x{recipe.scale}_{time.strftime('%Y%m%d-%H%M%S')}")
+    from keras_sr.training.run import default_run_dir as run_dir
+
+    return run_dir(recipe, recipe.run_dir_name())
 
 
 def _stages(stage):
@@ -249,16 +250,13 @@ def run_c2_matching(recipe_cls, args, log=print):
     """Run the recipe's stages from parsed `recipe_main` args; returns `{stage: result}`."""
     from keras_sr.training.contrastive_correspondence import load_and_freeze_extractor, train_contrastive
     from keras_sr.training.recipe import write_recipe_json
-    from keras_sr.training.cli import recipe_from_args
-    from keras_sr.training.refsr import run_refsr_recipe
+    from keras_sr.training.cli import recipe_from_args, run_recipe
 
     if args.resume and not args.out:
         raise SystemExit("error: --resume needs --out RUN_DIR")
     recipe = recipe_from_args(recipe_cls, args)
     if "restoration" in _stages(recipe.stage):
-        from keras_sr.training.refsr import _check_files
-
-        _check_files(recipe)  # a missing --vgg-weights stops here, not after the contrastive stages
+        recipe.check_files()  # a missing --vgg-weights stops here, not after the contrastive stages
     out = args.out or default_run_dir(recipe)
     os.makedirs(out, exist_ok=True)
     write_recipe_json(out, recipe, recipe.model_config(), extra={"trainer": "c2_matching", "data": args.data})
@@ -285,7 +283,7 @@ def run_c2_matching(recipe_cls, args, log=print):
             stage_args = copy.copy(args)
             stage_args.out = os.path.join(out, "restoration")
             stage_args.resume = bool(args.resume)
-            result = run_refsr_recipe(recipe_cls, stage_args, log=log, recipe=recipe,
+            result = run_recipe(recipe_cls, stage_args, log=log, recipe=recipe,
                                       model_hook=load_and_freeze_extractor(student_path))
         results[stage] = result
     for stage in CONTRASTIVE_STAGES:
@@ -297,12 +295,10 @@ def run_c2_matching(recipe_cls, args, log=print):
 
 
 def main(argv=None):
-    from keras_sr.data.sources import DataSourceError
     from keras_sr.training.cli import recipe_main
-    from keras_sr.training.perceptual import MissingVGGWeights
 
     return recipe_main(C2MatchingRecipe, prog="recipes.c2_matching", run=run_c2_matching,
-                       user_errors=(MissingVGGWeights, DataSourceError, FileNotFoundError))(argv)
+                       user_errors=(FileNotFoundError,))(argv)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ Example:
 import dataclasses
 import sys
 
-from keras_sr.training.gan import GANRecipe, gan_recipe_main
+from keras_sr.training.cli import recipe_main
+from keras_sr.training.gan import GANRecipe
 from keras_sr.training.recipe import field
 
 __all__ = ["ESRGANRecipe", "main", "HR_PATCH"]
@@ -86,7 +87,7 @@ class ESRGANRecipe(GANRecipe):
                 "growth_rate": self.growth_rate}
 
 
-main = gan_recipe_main(ESRGANRecipe, prog="recipes.esrgan")
+main = recipe_main(ESRGANRecipe, prog="recipes.esrgan")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -33,7 +33,8 @@ Example:
 import dataclasses
 import sys
 
-from keras_sr.training.gan import GANRecipe, gan_recipe_main
+from keras_sr.training.cli import recipe_main
+from keras_sr.training.gan import GANRecipe
 from keras_sr.training.recipe import field
 
 __all__ = ["SRGANRecipe", "main", "HR_PATCH", "VGG_RESCALE"]
@@ -84,7 +85,7 @@ class SRGANRecipe(GANRecipe):
         return {"scale": self.scale, "variant": self.variant, "num_blocks": self.num_blocks, "filters": self.filters}
 
 
-main = gan_recipe_main(SRGANRecipe, prog="recipes.srgan")
+main = recipe_main(SRGANRecipe, prog="recipes.srgan")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -49,7 +49,8 @@ import os
 import sys
 
 from keras_sr.training.recipe import field
-from keras_sr.training.refsr import RefSRRecipe, refsr_recipe_main, run_refsr_recipe
+from keras_sr.training.cli import recipe_main, run_recipe
+from keras_sr.training.refsr import RefSRRecipe
 
 __all__ = ["TTSRRecipe", "main", "run_demo_evaluation", "DEMO_EXCLUDED"]
 
@@ -146,9 +147,9 @@ def run_demo_evaluation(result, log=print):
 
 
 def run_ttsr(recipe_cls, args, log=print):
-    """`run_refsr_recipe`; without `--data` on the demo images, then the motorcycle stereo evaluation."""
+    """`run_recipe`; without `--data` on the demo images, then the motorcycle stereo evaluation."""
     if args.data:
-        return run_refsr_recipe(recipe_cls, args, log)
+        return run_recipe(recipe_cls, args, log)
     from keras_sr.training.cli import recipe_from_args
 
     recipe = recipe_from_args(recipe_cls, args)  # the demo budget (no --data)
@@ -158,12 +159,12 @@ def run_ttsr(recipe_cls, args, log=print):
         args.val_data = val
     log(f"demo: training images {[os.path.basename(p) for p in train]}, held out "
         f"{[os.path.basename(p) for p in args.val_data]}")
-    result = run_refsr_recipe(recipe_cls, args, log, recipe=recipe)
+    result = run_recipe(recipe_cls, args, log, recipe=recipe)
     run_demo_evaluation(result, log)
     return result
 
 
-main = refsr_recipe_main(TTSRRecipe, prog="recipes.ttsr", run=run_ttsr)
+main = recipe_main(TTSRRecipe, prog="recipes.ttsr", run=run_ttsr)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -152,6 +152,53 @@ def test_simulation_matches_tflite_fsrcnn(tmp_path):
     assert qat_err < 0.1 * float_err
 
 
+def _tflite_activation_quantization(path):
+    """`[(scale, zero_point)]` of every int8 activation tensor (the model input and each op's output; outputs of
+    DEPTH_TO_SPACE / RESHAPE, which keep their input's parameters, are that same tensor rearranged)."""
+    from keras_sr.export.tflite import make_interpreter
+
+    interpreter = make_interpreter(path)
+    details = {t["index"]: t for t in interpreter.get_tensor_details()}
+    indices = {d["index"] for d in interpreter.get_input_details()}
+    for op in interpreter._get_ops_details():  # noqa: SLF001 - the public API lists tensors, not which are outputs
+        if op["op_name"] not in ("DEPTH_TO_SPACE", "RESHAPE"):
+            indices.update(int(i) for i in op["outputs"])
+    found = []
+    for i in sorted(indices):
+        params = details[i]["quantization_parameters"]
+        if details[i]["dtype"] == np.int8 and len(params["scales"]) == 1:
+            found.append((float(params["scales"][0]), int(params["zero_points"][0])))
+    return found
+
+
+@pytest.mark.parametrize("name,config,seed,gain", [("espcn", dict(scale=3, filters=(8, 4)), 0, 2.0),
+                                                   ("fsrcnn", dict(scale=3, d=8, s=4, m=1), 1, 1.5)])
+def test_calibrated_quantization_equals_tflite_tensors(name, config, seed, gain, tmp_path):
+    """The simulated scales and zero points are the converted model's, tensor for tensor (README claim)."""
+    pytest.importorskip("tensorflow")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TFLite export runs on the TensorFlow backend")
+    from keras_sr.export.saved_model import export_saved_model
+    from keras_sr.export.tflite import convert_saved_model, representative_inputs
+
+    model = _randomize(models.build(name, **config), seed=seed, gain=gain)
+    images = _smooth_images()
+    saved = export_saved_model(model, str(tmp_path / "saved_model"))
+    path = convert_saved_model(saved, str(tmp_path / "int8.tflite"), "int8", representative_data=images,
+                               representative_samples=16, representative_sizes=(16, 20))
+    qat = qa.QuantizationAwareModel(model)
+    qat.calibrate(representative_inputs(images, config["scale"], 1, sizes=(16, 20), samples=16))
+    simulated = qat.quantization()
+    fixed = [(step[2], step[3]) for _, steps in qa.quantization_points(model) for step in steps if step[0] == "fixed"]
+    tflite = _tflite_activation_quantization(path)
+    assert len(tflite) == len(simulated) + len(fixed), (tflite, simulated, fixed)
+    unmatched = list(tflite)
+    for point, (scale, zero_point) in [*simulated.items(), *[(f"fixed{i}", f) for i, f in enumerate(fixed)]]:
+        match = [t for t in unmatched if t[1] == zero_point and t[0] == pytest.approx(scale, rel=1e-5)]
+        assert match, f"{point}: simulated ({scale:.6g}, {zero_point}) is no TFLite activation tensor's: {tflite}"
+        unmatched.remove(match[0])
+
+
 def test_fine_tune_runs_and_round_trips(tmp_path):
     model = _randomize(models.build("espcn", scale=3, filters=(8, 4)), seed=2, gain=2.0)
     before = [w.copy() for w in model.get_weights()]

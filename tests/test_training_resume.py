@@ -1,5 +1,5 @@
 """Training never loses work: a run SIGKILLed mid-way resumes from its latest checkpoint (weights, optimizer
-state, step counter) and reaches the planned step count with a loss close to an uninterrupted run."""
+state, step counter) and reaches the planned step count; the fit engine's resume is exact (pydataset loader)."""
 
 import json
 import os
@@ -8,7 +8,10 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
+
+import keras
 
 from keras_sr.image_io import save_image
 
@@ -80,3 +83,63 @@ def test_sigkill_then_resume_reaches_the_plan(tmp_path):
     resumed_rows = steps_logged[-(STEPS - summary["resumed_from"]) // 10:]
     assert resumed_rows == list(range(summary["resumed_from"] + 10, STEPS + 1, 10))
     assert "resumed from" in resumed.stdout + resumed.stderr
+
+
+class _Killed(Exception):
+    """Stands for a SIGKILL: the run stops right after a checkpoint, without its final files."""
+
+
+class _KillAfter(keras.callbacks.Callback):
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def on_epoch_end(self, epoch, logs=None):  # after the CheckpointCallback (user callbacks come later)
+        if int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)) >= self.step:
+            raise _Killed()
+
+
+def _state(model):
+    """Every weight and optimizer variable (Adam moments, EMA averages, step counter) by path (optimizer
+    variables without the optimizer's own name, which counts up per process: adam, adam_1, ...)."""
+    state = {v.path: keras.ops.convert_to_numpy(v) for v in model.weights}
+    state.update({"optimizer/" + v.path.split("/", 1)[-1]: keras.ops.convert_to_numpy(v)
+                  for v in model.optimizer.variables})
+    return state
+
+
+def test_fit_resume_is_exact(tiny_photos, tmp_path):
+    """Killed after the step-2 checkpoint and resumed to 6 steps == 6 uninterrupted steps, exactly: weights,
+    optimizer state (moments, EMA, counter) and the schedule position (the step schedule halves at step 3)."""
+    from keras_sr.recipes.edsr import EDSRRecipe
+    from keras_sr.training.engine import train
+
+    train_dir, val_dir = tiny_photos
+    recipe = EDSRRecipe.for_scale(2, steps=6, num_blocks=1, filters=8, patch_size=8, batch_size=2,
+                                  learning_rate=1e-3, schedule="step", lr_milestones=(3,), lr_gamma=0.5,
+                                  ema_decay=0.5, steps_per_epoch=2, checkpoint_every=2, val_every=6,
+                                  jit_compile="off", workers=2)
+    run = dict(data=[train_dir], val_data=[val_dir], strategy="none", loader="pydataset", verbose=0, log=None,
+               tensorboard=False)
+    straight = train(recipe, out=str(tmp_path / "straight"), **run)
+    out = str(tmp_path / "killed")
+    with pytest.raises(_Killed):
+        train(recipe, out=out, callbacks=[_KillAfter(2)], **run)
+    assert not os.path.exists(os.path.join(out, "summary.json"))
+    resumed = train(recipe, out=out, resume=True, **run)
+
+    assert resumed.resumed_from == 2 and resumed.steps == straight.steps == 6
+    a, b = _state(resumed.train_model), _state(straight.train_model)
+    assert a.keys() == b.keys() and "optimizer/iteration" in a and any("average" in k for k in a)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    for result in (resumed, straight):
+        assert float(keras.ops.convert_to_numpy(result.train_model.optimizer.learning_rate)) == pytest.approx(5e-4)
+    for x, y in zip(resumed.model.get_weights(), straight.model.get_weights()):  # the exported EMA model too
+        np.testing.assert_array_equal(x, y)
+    assert summary_rows(out) == [2, 4, 6]
+
+
+def summary_rows(out):
+    with open(os.path.join(out, "log.csv")) as f:
+        return [int(float(line.split(",")[0])) for line in f.read().splitlines()[1:]]

@@ -29,8 +29,9 @@ import os
 import sys
 import typing
 
-__all__ = ["add_recipe_arguments", "add_recipe_field_arguments", "export_run", "benchmark_run", "recipe_from_args", "config_overrides", "run_recipe", "recipe_main", "add_arguments",
-           "run"]
+__all__ = ["RunSpec", "add_recipe_arguments", "add_recipe_field_arguments", "run_spec", "train_spec", "finish_run",
+           "export_run", "benchmark_run", "recipe_from_args", "config_overrides", "run_recipe", "recipe_main",
+           "add_arguments", "run"]
 
 def _flag(name):
     return "--" + name.replace("_", "-")
@@ -112,8 +113,8 @@ def add_recipe_field_arguments(group, recipe_cls, help_text=None):
     return group
 
 
-def _latest_run(recipe_cls, scale):
-    pattern = os.path.join("runs", f"{recipe_cls.model_name()}_x{scale}_*")
+def _latest_run(prefix, scale):
+    pattern = os.path.join("runs", f"{prefix}_x{scale}_*")
     runs = sorted((p for p in glob.glob(pattern) if os.path.isdir(os.path.join(p, "checkpoints"))), key=os.path.getmtime)
     return runs[-1] if runs else None
 
@@ -186,7 +187,111 @@ def _init_weights(recipe, args, log):
     return (preset if mode == "preset" else None), mode
 
 
-def export_run(result, args, log, representative_data=None):
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """A recipe command, parsed once: the resolved recipe and the run options (what `run_recipe` trains).
+
+    `init` is the initial weights (a preset, a `TransferFrom` or None), `mode` its label (preset, scratch,
+    from SOURCE); `config` the `--config` overrides; `split` the resolved `--data` (None for RefSR,
+    whose trainer reads its images itself).
+    """
+
+    recipe: object
+    out: str
+    data: object = None
+    val_data: object = None
+    eval_data: object = None
+    resume: bool = False
+    strategy: str = "auto"
+    init: object = None
+    mode: str = "scratch"
+    tflite: str = "float"
+    export: bool = True
+    loader: object = None
+    quiet: bool = False
+    config: dict = dataclasses.field(default_factory=dict)
+    split: object = None
+
+
+def _refuse(recipe_cls, args):
+    """`SystemExit` for a run option the recipe's trainer does not support (`Recipe.refuses`)."""
+    refuses = recipe_cls.refuses
+    if args.init == "preset" and "init_preset" in refuses:
+        raise SystemExit(f"error: {refuses['init_preset']}")
+    if getattr(args, "init_from", None) and "init_from" in refuses:
+        raise SystemExit(f"error: {refuses['init_from']}")
+    if args.strategy not in ("auto", "none") and "strategy" in refuses:
+        raise SystemExit(f"error: {refuses['strategy'].format(strategy=args.strategy)}")
+    if args.resume and not args.out and "resume_latest" in refuses:
+        raise SystemExit(f"error: {refuses['resume_latest']}")
+
+
+def run_spec(recipe_cls, args, log=print, recipe=None):
+    """Parse the `recipe_main` args once into a frozen `RunSpec` (checks, `--resume` run, recipe, init, data).
+
+    `recipe`: an already resolved recipe (e.g. the demo budget of `recipes.ttsr`).
+    """
+    from keras_sr.data.sources import resolve_data
+    from keras_sr.training.run import default_run_dir
+
+    _refuse(recipe_cls, args)
+    out = args.out
+    if args.resume and not out:
+        out = _latest_run(recipe_cls.run_prefix(), args.scale or 4)
+        if out is None:
+            raise SystemExit(f"error: --resume without --out and no earlier run under runs/{recipe_cls.run_prefix()}_x*")
+        args = argparse.Namespace(**{**vars(args), "out": out})
+    recipe = recipe or recipe_from_args(recipe_cls, args)
+    config = config_overrides(recipe_cls, args)
+    if config:
+        log(f"config {args.config}: " + json.dumps(config, default=str))
+    init, mode = None, "scratch"
+    if recipe_cls.trainer == "fit":
+        init, mode = _init_weights(recipe, args, log)
+        if mode == "preset" and not args.data:  # fine-tuning a shipped preset: its short, low-lr demo budget
+            recipe = recipe.replace(**{k: v for k, v in recipe_cls.finetune_defaults(recipe.scale).items()
+                                       if getattr(args, k, None) is None and k not in config})
+    recipe.check_files(resuming=bool(args.resume and out and os.path.isdir(os.path.join(out, "checkpoints"))))
+    out = out or default_run_dir(recipe, recipe.run_dir_name())
+    log(f"run directory: {out}")
+    log("recipe: " + json.dumps(recipe.to_dict(), default=str))
+    split = resolve_data(args.data, args.val_data) if recipe_cls.trainer != "refsr" else None
+    return RunSpec(recipe, out, data=args.data, val_data=args.val_data, eval_data=args.eval_data,
+                   resume=bool(args.resume), strategy=args.strategy, init=init, mode=mode, tflite=args.tflite,
+                   export=not args.no_export and recipe_cls.trainer != "refsr", loader=args.loader,
+                   quiet=bool(args.quiet), config=config, split=split)
+
+
+def _val_pairs(spec):
+    from keras_sr.data.sources import load_validation_pairs
+
+    recipe = spec.recipe
+    return load_validation_pairs(spec.split.val, recipe.scale, max_images=recipe.val_images or None,
+                                 skip_small=True) if spec.split.val else []
+
+
+def train_spec(spec, log=print, model_hook=None):
+    """Train a `RunSpec` with its recipe's trainer; returns `(result, val_pairs)` (val_pairs None for RefSR)."""
+    recipe = spec.recipe
+    common = dict(data=spec.data, val_data=spec.val_data, out=spec.out, resume=spec.resume, log=log)
+    if recipe.trainer == "refsr":
+        from keras_sr.training.refsr import train_refsr
+
+        return train_refsr(recipe, model_hook=model_hook, verbose=0 if spec.quiet else 1, **common), None
+    val_pairs = _val_pairs(spec)
+    if recipe.trainer == "gan":
+        from keras_sr.training.gan import train_gan
+
+        return train_gan(recipe, val_pairs=val_pairs, split=spec.split, loader=spec.loader, verbose=1,
+                         **common), val_pairs
+    from keras_sr.training.engine import train
+
+    return train(recipe, strategy=spec.strategy, init_weights=spec.init, val_pairs=val_pairs, split=spec.split,
+                 loader=spec.loader, verbose=2 if spec.quiet else "auto", **common), val_pairs
+
+
+def export_run(result, spec, log, representative_data=None):
+    """SavedModel and TFLite (`spec.tflite`) exports of `RUN/final.keras`; a failure is logged, not raised."""
     from keras_sr.export.saved_model import export_saved_model
 
     paths = {}
@@ -194,17 +299,17 @@ def export_run(result, args, log, representative_data=None):
     try:
         export_saved_model(os.path.join(result.run_dir, "final.keras"), saved)
         paths["saved_model"] = saved
-        if args.tflite != "none":
+        if spec.tflite != "none":
             from keras_sr.export.tflite import convert_saved_model, tflite_filename
 
-            paths["tflite"] = convert_saved_model(saved, os.path.join(result.run_dir, tflite_filename(args.tflite)),
-                                                  args.tflite, representative_data=representative_data)
+            paths["tflite"] = convert_saved_model(saved, os.path.join(result.run_dir, tflite_filename(spec.tflite)),
+                                                  spec.tflite, representative_data=representative_data)
     except Exception as err:  # noqa: BLE001 - the trained model is saved; say what failed and go on
         log(f"export failed ({type(err).__name__}: {err}); the model is in {result.run_dir}/final.keras")
     return paths
 
 
-def _comparison(result, val_pairs, log):
+def _comparison(result, val_pairs, label):
     from keras_sr.image_io import save_image
     from keras_sr.training.report import comparison_image
     from keras_sr.training.validation import predict_image
@@ -213,8 +318,7 @@ def _comparison(result, val_pairs, log):
         return None
     lr, hr = val_pairs[0]
     sr = predict_image(result.model, lr, result.recipe.scale)
-    name = result.recipe.model.upper()
-    panel = comparison_image(lr, hr, sr, result.recipe.scale, labels=("LR (nearest)", "bicubic", name, "HR"))
+    panel = comparison_image(lr, hr, sr, result.recipe.scale, labels=("LR (nearest)", "bicubic", label, "HR"))
     path = os.path.join(result.run_dir, "comparison.png")
     save_image(path, panel)
     return path
@@ -233,58 +337,60 @@ def benchmark_run(result, folders, log):
     return results
 
 
-def run_recipe(recipe_cls, args, log=print):
-    """Train from parsed args, export, write the comparison PNG and print the summary; returns the `TrainResult`."""
-    from keras_sr.data.sources import load_validation_pairs, resolve_data
-    from keras_sr.training.engine import default_run_dir, train
+def finish_run(spec, result, val_pairs, log=print):
+    """After training: exports, `--eval-data` scores, the comparison PNG, the held-out table, the file list."""
+    recipe = result.recipe
+    scale = recipe.scale
+    # int8 TFLite calibrates on crops of the training images (image sources; else the embedded photographs)
+    representative = list(spec.split.train) if spec.split is not None and spec.split.kind == "images" else None
+    paths = export_run(result, spec, log, representative) if spec.export else {}
+    if spec.eval_data and recipe.trainer != "refsr":
+        benchmark_run(result, spec.eval_data, log)
     from keras_sr.training.report import format_scores
 
-    if args.resume and not args.out:
-        args.out = _latest_run(recipe_cls, args.scale or 4)
-        if args.out is None:
-            raise SystemExit("error: --resume without --out and no earlier run under runs/")
-    recipe = recipe_from_args(recipe_cls, args)
-    config = config_overrides(recipe_cls, args)
-    if config:
-        log(f"config {args.config}: " + json.dumps(config, default=str))
-    init, mode = _init_weights(recipe, args, log)
-    if mode == "preset" and not args.data:  # fine-tuning a shipped preset: its short, low-lr demo budget
-        recipe = recipe.replace(**{k: v for k, v in recipe_cls.finetune_defaults(recipe.scale).items()
-                                   if getattr(args, k, None) is None and k not in config})
-    out = args.out or default_run_dir(recipe)
-    log(f"run directory: {out}")
-    log("recipe: " + json.dumps({k: v for k, v in recipe.to_dict().items()}, default=str))
-    split = resolve_data(args.data, args.val_data)
-    val_pairs = load_validation_pairs(split.val, recipe.scale, max_images=recipe.val_images or None,
-                                      skip_small=True) if split.val else []
-    result = train(recipe, data=args.data, val_data=args.val_data, out=out, strategy=args.strategy,
-                   resume=args.resume, init_weights=init, val_pairs=val_pairs, loader=args.loader,
-                   verbose=2 if args.quiet else "auto", log=log)
-    # int8 TFLite calibrates on crops of the training images (image sources; else the embedded photographs)
-    representative = list(split.train) if split.kind == "images" else None
-    paths = {} if args.no_export else export_run(result, args, log, representative)
-    if args.eval_data:
-        benchmark_run(result, args.eval_data, log)
-    comparison = _comparison(result, val_pairs, log)
-    name = f"{recipe.model.upper()} ({mode}, {result.steps} steps)"
+    files = ["recipe.json", "checkpoints/", "final.keras", "final.weights.h5"]
+    if recipe.trainer == "refsr":
+        name = f"{recipe.model.upper()} {recipe.variant} ({result.steps} steps)"
+        title = (f"Held-out images ({len(result.final.get('images', []))}), x{scale}, PSNR/SSIM on Y, border {scale}, "
+                 "seeded synthetic references:")
+        files += ["discriminator.weights.h5"] if recipe.uses_critic else []
+    elif recipe.trainer == "gan":
+        label = type(recipe).run_name.upper()
+        name = f"{label} ({result.steps} steps)"
+        title = (f"Held-out images ({len(val_pairs)}), x{scale}, PSNR/SSIM on Y, border {scale} (a GAN trades PSNR "
+                 "for texture; no perceptual metric is computed):")
+        files.append("discriminator.weights.h5")
+    else:
+        label = recipe.model.upper()
+        name = f"{label} ({spec.mode}, {result.steps} steps)"
+        title = f"Held-out images ({len(val_pairs)}), x{scale}, PSNR/SSIM on Y, border {scale}:"
+    comparison = _comparison(result, val_pairs, label) if val_pairs else None
     print()
-    print(format_scores({"bicubic": result.bicubic, name: result.final},
-                        title=f"Held-out images ({len(val_pairs)}), x{recipe.scale}, PSNR/SSIM on Y, border {recipe.scale}:"))
-    if val_pairs:
-        gain = result.final["psnr"] - result.bicubic["psnr"]
-        print(f"{recipe.model.upper()} vs bicubic: {gain:+.2f} dB")
-    print(f"run directory: {out}  (recipe.json, checkpoints/, final.keras, final.weights.h5"
-          + (", saved_model/" if "saved_model" in paths else "") + (f", {os.path.basename(paths['tflite'])}" if "tflite" in paths else "")
-          + (", comparison.png" if comparison else "") + f"); wall time {result.seconds / 60:.1f} min")
+    print(format_scores({"bicubic": result.bicubic, name: result.final}, title=title))
+    if val_pairs and recipe.trainer == "fit":
+        print(f"{label} vs bicubic: {result.final['psnr'] - result.bicubic['psnr']:+.2f} dB")
+    files += (["saved_model/"] if "saved_model" in paths else []) + \
+        ([os.path.basename(paths["tflite"])] if "tflite" in paths else []) + (["comparison.png"] if comparison else [])
+    print(f"run directory: {spec.out}  ({', '.join(files)}); wall time {result.seconds / 60:.1f} min")
+    return paths
+
+
+def run_recipe(recipe_cls, args, log=print, recipe=None, model_hook=None):
+    """Train from parsed args (`run_spec`, `train_spec`, `finish_run`); returns the `TrainResult`.
+
+    `recipe`: an already resolved recipe; `model_hook(model)`: RefSR only, called before training.
+    """
+    spec = run_spec(recipe_cls, args, log, recipe=recipe)
+    result, val_pairs = train_spec(spec, log, model_hook=model_hook)
+    finish_run(spec, result, val_pairs, log)
     return result
 
 
 def recipe_main(recipe_cls, prog=None, run=None, user_errors=()):
     """`main(argv=None)` for a recipe module.
 
-    `run(recipe_cls, args)` trains (default `run_recipe`; GAN recipes pass
-    `keras_sr.training.gan.run_gan_recipe`); `ImageError` and the exception
-    types in `user_errors` print `error: ...` and return exit code 2.
+    `run(recipe_cls, args)` trains (default `run_recipe`, which picks the recipe's trainer); `ImageError`,
+    `DataSourceError` and the exception types in `user_errors` print `error: ...` and return exit code 2.
     """
 
     def main(argv=None):
@@ -294,13 +400,15 @@ def recipe_main(recipe_cls, prog=None, run=None, user_errors=()):
                                          formatter_class=argparse.RawDescriptionHelpFormatter)
         add_recipe_arguments(parser, recipe_cls)
         args = parser.parse_args(argv)
+        from keras_sr.data.sources import DataSourceError
         from keras_sr.data_errors import data_error_line
         from keras_sr.image_io import ImageError
         from keras_sr.training.checkpoint import CheckpointError
+        from keras_sr.training.perceptual import MissingVGGWeights
 
         try:
             (run or run_recipe)(recipe_cls, args)
-        except (ImageError, CheckpointError, *user_errors) as err:
+        except (ImageError, DataSourceError, MissingVGGWeights, CheckpointError, *user_errors) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
         except Exception as err:  # noqa: BLE001 - a corrupt record / HDF5 file met in training: one line

@@ -50,9 +50,6 @@ Example:
     >>> result.final["psnr"], result.bicubic["psnr"], result.run_dir
 """
 
-import contextlib
-import dataclasses
-import json
 import math
 import os
 import sys
@@ -60,12 +57,11 @@ import time
 
 import keras
 
-from keras_sr.fileio import atomic_path, atomic_write_text
 from keras_sr.training import checkpoint as checkpoint_lib
 from keras_sr.training import ema as ema_lib
 from keras_sr.training.distribution import resolve_distribution
 from keras_sr.training.losses import get_loss
-from keras_sr.training.recipe import write_recipe_json
+from keras_sr.training.run import CSVLog, NO_SCORES, Run, TrainResult, default_run_dir, dtype_policy, resolve_policy
 from keras_sr.training.schedules import make_schedule
 from keras_sr.training.multi_output import (InferenceModelValidation, MultiOutputTrainer, check_same_variables,
                                             inference_weights)
@@ -74,24 +70,6 @@ from keras_sr.training.validation import ValidationCallback
 
 __all__ = ["TrainResult", "StepLimit", "train", "make_optimizer", "compile_model", "resolve_policy", "dtype_policy",
            "default_run_dir", "build_inference_model", "train_model_config", "resolve_run_data"]
-
-
-@dataclasses.dataclass
-class TrainResult:
-    """What `train` returns: the run directory, the float32 inference model and the scores."""
-
-    run_dir: str
-    model: object
-    train_model: object
-    recipe: object
-    steps: int
-    seconds: float
-    history: dict
-    validation: list
-    final: dict
-    bicubic: dict
-    distribution: str
-    resumed_from: int = 0
 
 
 class StepLimit(keras.callbacks.Callback):
@@ -137,13 +115,13 @@ class _Timer(keras.callbacks.Callback):
 
 
 class _CSVLog(keras.callbacks.Callback):
-    """One row per epoch in `log.csv` (fixed columns, flushed at once, appended on resume)."""
+    """One row per epoch in the run's `log.csv` (`CSVLog`: fixed columns, flushed at once, appended on resume)."""
 
     COLUMNS = ("step", "epoch", "loss", "learning_rate", "steps_per_second", "val_psnr", "val_ssim", "elapsed_s")
 
     def __init__(self, path):
         super().__init__()
-        self.path = path
+        self.csv = CSVLog(path, self.COLUMNS)
         self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -152,45 +130,7 @@ class _CSVLog(keras.callbacks.Callback):
         logs["elapsed_s"] = time.perf_counter() - self.start
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         logs.setdefault("step", int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)))
-        new = not os.path.isfile(self.path) or os.path.getsize(self.path) == 0
-        with open(self.path, "a", encoding="utf-8") as f:
-            if new:
-                f.write(",".join(self.COLUMNS) + "\n")
-            f.write(",".join("" if logs.get(c) is None else f"{float(logs[c]):.6g}" for c in self.COLUMNS) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-
-def default_run_dir(recipe):
-    return os.path.join("runs", f"{recipe.model}_x{recipe.scale}_{time.strftime('%Y%m%d-%H%M%S')}")
-
-
-def resolve_policy(mixed_precision):
-    """Keras dtype policy name for the `mixed_precision` recipe field."""
-    if mixed_precision in (None, "off", False):
-        return "float32"
-    if mixed_precision == "float16":
-        return "mixed_float16"
-    if mixed_precision == "bfloat16":
-        return "mixed_bfloat16"
-    # auto: float16 with loss scaling on TensorFlow GPUs, bfloat16 elsewhere (JAX GPUs, TPUs, CPUs).
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        if tf.config.list_physical_devices("GPU"):
-            return "mixed_float16"
-    return "mixed_bfloat16"
-
-
-@contextlib.contextmanager
-def dtype_policy(name):
-    """Context manager: Keras' global dtype policy is `name` inside (e.g. "mixed_bfloat16"), restored after."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
+        self.csv.write(logs)
 
 
 def make_optimizer(recipe):
@@ -282,17 +222,18 @@ def _verbose(verbose):
     return 1 if sys.stdout.isatty() else 2
 
 
-def resolve_run_data(recipe, data, val_data, train_data=None, val_pairs=None, log=print):
+def resolve_run_data(recipe, data, val_data, train_data=None, val_pairs=None, log=print, split=None):
     """`(split, val_pairs)` of a run: `--data`/`--val-data` resolved unless both ready-made inputs are given.
 
-    `split` is None when `train_data` and `val_pairs` are both given;
+    `split`: already resolved (the command line resolves `--data` once); else it is None when `train_data` and
+    `val_pairs` are both given;
     `val_pairs` are the held-out images degraded by the evaluation protocol.
     """
     from keras_sr.data.sources import load_validation_pairs, resolve_data
 
-    split = None
-    if train_data is None or val_pairs is None:
+    if split is None and (train_data is None or val_pairs is None):
         split = resolve_data(data, val_data)
+    if split is not None:
         log(f"data: {split.description}")
     if val_pairs is None:
         val_pairs = load_validation_pairs(split.val, recipe.scale, max_images=recipe.val_images or None,
@@ -301,9 +242,34 @@ def resolve_run_data(recipe, data, val_data, train_data=None, val_pairs=None, lo
     return split, val_pairs
 
 
+def _train_data(recipe, split, step0, loader, log, stats=None):
+    """The run's batches from step `step0`: a PyDataset loader (batches by seed, epoch and index) is moved on to
+    the epoch of `step0`, so a resumed run draws the batches of an uninterrupted one; a tf.data stream or the
+    device-resident stream restarts and is re-seeded with `seed + step0`. The engine's own data picks its path
+    (`loader="auto"`: device-resident when it fits, logged); `stats` counts corrupt TFRecord records skipped."""
+    from keras_sr.training.data import make_train_data
+    from keras_sr.training.loop import is_indexed
+
+    hook = getattr(recipe, "train_data", None)
+
+    def make(seed, **kwargs):
+        kwargs.update(seed=seed, steps_per_epoch=recipe.epoch_steps)
+        if callable(hook):
+            return hook(split, loader=loader, **kwargs)
+        return make_train_data(split, recipe, loader=loader or "auto", stats=stats, **kwargs)
+
+    data = make(recipe.seed, log=log)
+    if step0 and is_indexed(data):
+        for _ in range(step0 // recipe.epoch_steps):
+            data.on_epoch_end()
+    elif step0:
+        data = make(recipe.seed + step0, log=None)
+    return data
+
+
 def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=False, init_weights=None,
           train_data=None, val_pairs=None, loader=None, verbose="auto", log=print, callbacks=(), tensorboard=True,
-          image_summaries=True):
+          image_summaries=True, split=None):
     """Train `recipe` and return a `TrainResult` (see the module docstring).
 
     Args:
@@ -323,34 +289,26 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
         log: `callable(str)` for the engine's own messages.
         callbacks: extra Keras callbacks.
         tensorboard: write TensorBoard event files under `<out>/tensorboard`.
+        split: `data`/`val_data` already resolved (`keras_sr.data.sources.resolve_data`).
     """
-    from keras_sr.training.data import corrupt_record_counter, make_train_data
+    from keras_sr.training.data import corrupt_record_counter
     from keras_sr.training.tensorboard import open_run_logger, validation_image_hook
 
-    log = log or (lambda *_: None)
-    start = time.perf_counter()
-    out = out or default_run_dir(recipe)
-    os.makedirs(out, exist_ok=True)
-    manager = checkpoint_lib.CheckpointManager(os.path.join(out, "checkpoints"), keep=recipe.keep_checkpoints)
-    if resume and manager.latest_path() is None:
-        log(f"--resume: no checkpoint in {out}/checkpoints, starting from scratch")
+    run = Run(recipe, out, resume, log=log)
+    log, out, manager = run.log, run.dir, run.checkpoints
     model_config = recipe.model_config()
     train_config = train_model_config(recipe)
     extra = {"strategy": strategy, "data": data}
     if train_config != model_config:
         extra["train_model"] = {"config": train_config}
-    write_recipe_json(out, recipe, model_config, extra=extra)
-    from keras_sr.models.inference import write_model_json
+    run.write_records(model_config, extra)
 
-    write_model_json(out, recipe.model, model_config)
-
-    keras.utils.set_random_seed(recipe.seed)
-    policy = resolve_policy(recipe.mixed_precision)
+    policy = run.seed_and_policy()
     dist = resolve_distribution(strategy)
     dist.check_batch_size(recipe.batch_size)
     log(f"keras {keras.__version__}, backend {keras.backend.backend()}, {dist.description}, dtype policy {policy}")
 
-    split, val_pairs = resolve_run_data(recipe, data, val_data, train_data, val_pairs, log)
+    split, val_pairs = resolve_run_data(recipe, data, val_data, train_data, val_pairs, log, split)
 
     epoch_steps = recipe.epoch_steps
     with dtype_policy(policy), dist.scope():
@@ -366,7 +324,7 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
             check_same_variables(network, best_model, (train_config, model_config))
         compile_model(model, recipe)
         step0 = 0
-        if resume and manager.latest_path() is not None:
+        if run.resuming:
             step0 = manager.restore_latest(model, log=log)
             log(f"resumed from {manager.latest_path()} at step {step0}")
         else:
@@ -374,15 +332,9 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
             ema_lib.warn_if_short(recipe.ema_decay, recipe.steps, log)
         corrupt = None
         if train_data is None:
-            data_hook = getattr(recipe, "train_data", None)
-            data_kwargs = dict(seed=recipe.seed + step0, steps_per_epoch=epoch_steps, loader=loader, log=log)
-            if not callable(data_hook):  # the engine's own data: device-resident when it fits (logged)
-                data_kwargs["loader"] = loader or "auto"
-            if callable(data_hook):
-                train_data = data_hook(split, **data_kwargs)
-            else:
+            if not callable(getattr(recipe, "train_data", None)):
                 corrupt = corrupt_record_counter(recipe, split)
-                train_data = make_train_data(split, recipe, stats=corrupt, **data_kwargs)
+            train_data = _train_data(recipe, split, step0, loader, log, stats=corrupt)
         board = open_run_logger(out, tensorboard, log)
         on_validation = validation_image_hook(board, val_pairs, recipe.scale, image_summaries)
 
@@ -428,16 +380,14 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
 
     inference = build_inference_model(recipe, model_config)
     inference.set_weights(final_weights)
-    with atomic_path(os.path.join(out, "final.keras")) as tmp:
-        inference.save(tmp)
-    checkpoint_lib.save_weights_atomic(inference, os.path.join(out, "final.weights.h5"))
+    run.save_final(inference)
 
     from keras_sr.training.validation import evaluate_pairs
 
-    final = evaluate_pairs(inference, val_pairs, recipe.scale) if val_pairs else {"psnr": float("nan"), "ssim": float("nan"), "images": []}
-    bicubic = validation.bicubic or {"psnr": float("nan"), "ssim": float("nan"), "images": []}
-    seconds = time.perf_counter() - start
-    summary = {
+    final = evaluate_pairs(inference, val_pairs, recipe.scale) if val_pairs else NO_SCORES
+    bicubic = validation.bicubic or NO_SCORES
+    seconds = run.seconds
+    run.write_summary({
         "steps": steps_done,
         "resumed_from": step0,
         "seconds": seconds,
@@ -450,7 +400,6 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
         "validation": validation.history,
         "final_loss": history.get("loss", [None])[-1],
         **({} if skipped_records is None else {"skipped_corrupt_records": skipped_records}),
-    }
-    atomic_write_text(os.path.join(out, "summary.json"), json.dumps(summary, indent=2, default=float))
+    })
     return TrainResult(out, inference, model, recipe, steps_done, seconds, history, validation.history, final,
                        bicubic, dist.name, step0)

@@ -27,10 +27,11 @@ training steps:
   back into the Keras variables before validation, checkpoints and the end.
 
 A single `fit` cannot hold two optimizers (its JAX trainer threads one
-optimizer's state), so the trainer runs its own loop and reuses the engine's
-parts: `make_optimizer` (schedule, clipping, EMA of G's weights), data
-(`make_train_data`), `ValidationCallback` (held-out PSNR/SSIM on Y),
-`CheckpointManager` (atomic files, last K + best) and the TensorBoard writer.
+optimizer's state), so `GANTrainer` is a family of the one custom loop
+(`keras_sr.training.loop.train_loop`, the run folder of
+`keras_sr.training.run.Run`): this module keeps the objective and the steps;
+it reuses `make_optimizer` (schedule, clipping, EMA of G's weights), data
+(`make_train_data`) and `ValidationCallback` (held-out PSNR/SSIM on Y).
 
 Run directory (as `engine.train`, plus the discriminator):
 `recipe.json`, `model.json` (the generator), `checkpoints/ckpt-<step>.weights.h5`
@@ -51,14 +52,8 @@ Example:
     >>> result = train_gan(recipe.replace(steps=500_000), data=["DIV2K/HR"], out="runs/esrgan_x4", resume=True)
 """
 
-import collections
-import concurrent.futures
 import dataclasses
-import glob
-import json
-import math
 import os
-import time
 import typing
 
 import numpy as np
@@ -66,15 +61,17 @@ import numpy as np
 import keras
 from keras import ops
 
+from keras_sr.training import ema as ema_lib
+from keras_sr.training.loop import (LoopTrainer, Networks, StatelessState, custom_loop_jit, is_indexed,
+                                    optimizer_learning_rate, train_loop)
 from keras_sr.training.recipe import Recipe, field
+from keras_sr.training.run import NO_SCORES
 
-__all__ = ["GANRecipe", "GANNetworks", "GANObjective", "train_gan", "gan_recipe_main", "run_gan_recipe",
-           "GAN_LOG_COLUMNS"]
+__all__ = ["GANRecipe", "GANNetworks", "GANObjective", "GANTrainer", "train_gan", "GAN_LOG_COLUMNS"]
 
 GAN_LOG_COLUMNS = ("step", "epoch", "g_loss", "g_pixel", "g_perceptual", "g_style", "g_adversarial", "d_loss",
                    "d_real", "d_fake", "learning_rate", "d_learning_rate", "steps_per_second", "val_psnr", "val_ssim",
                    "elapsed_s")
-_LOSS_COLUMNS = ("g_loss", "g_pixel", "g_perceptual", "g_style", "g_adversarial", "d_loss", "d_real", "d_fake")
 _MULTIPLE = {"esrgan_discriminator": 32, "srgan_discriminator": 16}
 
 
@@ -89,6 +86,11 @@ class GANRecipe(Recipe):
     """
 
     run_name: typing.ClassVar[str] = "gan"
+    trainer: typing.ClassVar[str] = "gan"
+    refuses: typing.ClassVar[dict] = {
+        "init_preset": "GAN recipes start from --pretrained FILE.weights.h5 (the PSNR-oriented run), not --init preset",
+        "init_from": "GAN recipes start from --pretrained FILE.weights.h5 (the PSNR-oriented run), not --init-from",
+        "strategy": "the GAN trainer runs on one device; --strategy {strategy} is not supported"}
 
     discriminator: str = field("", "registered discriminator name", flag=False)
     d_filters: int = field(0, "discriminator channels of the first stage (0: the discriminator's, 64)")
@@ -133,6 +135,28 @@ class GANRecipe(Recipe):
     def needs_vgg(self):
         return self.perceptual_weight > 0 or self.style_weight > 0
 
+    @classmethod
+    def run_prefix(cls):
+        return cls.run_name
+
+    def run_dir_name(self):
+        return self.run_name
+
+    def check_files(self, resuming=False):
+        """SystemExit naming the missing VGG weights (and how to make them) or pretrained file, before any work."""
+        from keras_sr.training.perceptual import vgg_weights_help
+
+        name = type(self).__name__
+        if self.needs_vgg and self.vgg_weights != "random":
+            if not self.vgg_weights:
+                raise SystemExit(f"error: {name}: --vgg-weights is required: {vgg_weights_help()}")
+            if not os.path.isfile(self.vgg_weights):
+                raise SystemExit(f"error: {name}: --vgg-weights {self.vgg_weights}: file not found: "
+                                 f"{vgg_weights_help()}")
+        if self.pretrained and not resuming and not os.path.isfile(self.pretrained):
+            raise SystemExit(f"error: {name}: --pretrained {self.pretrained}: file not found (the .weights.h5 of a "
+                             f"{self.model} run with the same config, e.g. runs/<run>/final.weights.h5)")
+
     def discriminator_config(self):
         """Builder kwargs of `keras_sr.models.build(self.discriminator, ...)`: crops of `hr_patch_size`."""
         config = {"input_size": self.hr_patch_size}
@@ -143,34 +167,7 @@ class GANRecipe(Recipe):
         return config
 
 
-class GANNetworks(keras.Model):
-    """Both networks and both optimizers as one Keras object: one `.weights.h5` file holds the whole GAN state.
-
-    `save_weights` writes `generator/`, `discriminator/` (weights and batch-norm
-    statistics), `g_optimizer/`, `d_optimizer/` (Adam moments, EMA averages,
-    `iterations`) and any `extra_optimizers` under their names; `load_weights`
-    restores all of it into built optimizers. Calling it runs the generator.
-    `discriminator` may be None (a reconstruction-only run).
-    """
-
-    def __init__(self, generator, discriminator, g_optimizer, d_optimizer, name="gan", extra_optimizers=None,
-                 **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.generator = generator
-        self.g_optimizer = g_optimizer
-        for attribute, optimizer in (extra_optimizers or {}).items():
-            setattr(self, attribute, optimizer)
-        if discriminator is not None:
-            self.discriminator = discriminator
-            self.d_optimizer = d_optimizer
-        self.built = True
-
-    def call(self, inputs, training=False):
-        return self.generator(inputs, training=training)
-
-    @property
-    def step(self):
-        return int(ops.convert_to_numpy(self.g_optimizer.iterations))
+GANNetworks = Networks  # generator, discriminator and both optimizers: one checkpoint file
 
 
 class GANObjective:
@@ -210,6 +207,12 @@ class GANObjective:
     @property
     def vgg_variables(self):
         return self.extractor.variables if self.extractor is not None else []
+
+    def log_keys(self):
+        """The names of the logged losses, in the order the steps return them."""
+        terms = (("g_pixel", self.pixel), ("g_perceptual", self.perceptual), ("g_style", self.style))
+        return tuple(k for k, term in terms if term is not None) + ("g_adversarial", "g_loss", "d_loss", "d_real",
+                                                                      "d_fake")
 
     def generator_terms(self, sr, hr, real_logits, fake_logits, vgg_values=None):
         """`(L_G, logs)`; `real_logits` must not carry gradients; `vgg_values`: stateless VGG weights (JAX)."""
@@ -276,8 +279,8 @@ def _tf_step(networks, objective, jit_compile):
     return run
 
 
-class _JaxTrainer:
-    """The stateless JAX step and its state; `sync()` writes the state back into the Keras variables."""
+class _JaxState(StatelessState):
+    """The stateless JAX step `(lr, hr) -> logs` and its state (`sync()` writes it back into the Keras variables)."""
 
     def __init__(self, networks, objective, jit):
         import jax
@@ -314,110 +317,81 @@ class _JaxTrainer:
 
         self._step = jax.jit(step) if jit else step
         self.vgg = [v.value for v in objective.vgg_variables]
-        self.state = self._read()
+        self.state = self.read()
 
-    def _groups(self):
+    def groups(self):
         n = self.networks
         return (n.generator.trainable_variables, n.generator.non_trainable_variables,
                 n.discriminator.trainable_variables, n.discriminator.non_trainable_variables,
                 n.g_optimizer.variables, n.d_optimizer.variables)
-
-    def _read(self):
-        return tuple([v.value for v in group] for group in self._groups())
-
-    def sync(self):
-        for group, values in zip(self._groups(), self.state):
-            for variable, value in zip(group, values):
-                variable.assign(value)
 
     def __call__(self, lr, hr):
         self.state, logs = self._step(self.state, self.vgg, np.asarray(lr, np.float32), np.asarray(hr, np.float32))
         return logs
 
 
-# Data -----------------------------------------------------------------------------------------------------------
+class GANTrainer(LoopTrainer):
+    """The GAN family of the custom loop (`keras_sr.training.loop`): its step, validation and final files."""
 
+    name = "gan"
+    best_key = "best_psnr"
+    note = "PSNR/SSIM do not measure perceptual quality; no perceptual metric (LPIPS) is computed."
 
-def _is_indexed(data):
-    return hasattr(data, "__getitem__") and hasattr(data, "__len__") and not isinstance(data, (list, tuple))
+    def __init__(self, recipe, networks, objective, val_pairs, model_config, on_validation=None, log=None):
+        from keras_sr.training.validation import ValidationCallback
 
+        self.recipe, self.networks, self.model_config = recipe, networks, model_config
+        self.checkpointables = networks
+        self.val_pairs = val_pairs
+        self.validates = bool(val_pairs)
+        self.log_keys = objective.log_keys()
+        jit = custom_loop_jit(recipe)
+        self.jax = _JaxState(networks, objective, jit) if keras.backend.backend() == "jax" else None
+        self._step = self.jax if self.jax is not None else _tf_step(networks, objective, jit)
+        self.validation = ValidationCallback(val_pairs, recipe.scale, recipe.val_every, recipe.steps, y_only=True,
+                                             weights_context=ema_lib.ema_weights, on_result=on_validation, log=log)
+        self.validation.set_model(networks.generator)
+        self.bicubic = self.validation.bicubic
+        self.validation_history = self.validation.history
+        self._best = self.inference_model()
 
-def _indexed_batches(dataset, start, prefetch):
-    """Batches of a PyDataset by global step: batch `i` is `dataset[i % n]` of epoch `i // n`, prefetched by threads."""
-    n = len(dataset)
-    epoch, index = divmod(int(start), n)
-    for _ in range(epoch):
-        dataset.on_epoch_end()
-    workers = max(1, int(getattr(dataset, "workers", 1) or 1))
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        while True:
-            pending = collections.deque()
-            nxt = index
-            while nxt < n or pending:
-                while nxt < n and len(pending) < max(prefetch, workers):
-                    pending.append(pool.submit(dataset.__getitem__, nxt))
-                    nxt += 1
-                yield pending.popleft().result()
-            dataset.on_epoch_end()  # every batch of the epoch is done: the next permutation is safe
-            index = 0
+    def step(self, step, batch):
+        lr, hr = batch
+        return self._step(lr, hr)
 
+    def sync(self):
+        if self.jax is not None:
+            self.jax.sync()
 
-def _iterated_batches(dataset):
-    while True:
-        produced = False
-        for batch in dataset:
-            produced = True
-            yield batch
-        if not produced:
-            raise ValueError("the training data produced no batches.")
+    def learning_rates(self):
+        return {"learning_rate": optimizer_learning_rate(self.networks.g_optimizer),
+                "d_learning_rate": optimizer_learning_rate(self.networks.d_optimizer)}
 
+    def validate(self, step):
+        return self.validation.validate(step)
 
-def step_batches(train_data, start):
-    if _is_indexed(train_data):
-        return _indexed_batches(train_data, start, prefetch=4)
-    return _iterated_batches(train_data)
+    def inference_model(self):
+        """A float32 copy of the generator holding its EMA weights (when EMA is on)."""
+        from keras_sr.training.engine import build_inference_model
 
+        model = build_inference_model(self.recipe, self.model_config)
+        model.set_weights(ema_lib.weights_with_ema(self.networks.generator))
+        return model
 
-# Loop -----------------------------------------------------------------------------------------------------------
+    def best_model(self):
+        self._best.set_weights(ema_lib.weights_with_ema(self.networks.generator))
+        return self._best
 
+    def final_scores(self, model, steps):
+        from keras_sr.training.validation import evaluate_pairs
 
-class CSVLog:
-    """`log.csv` of a custom training loop: fixed `columns`, one row per call, flushed and fsynced (appended on resume)."""
+        return evaluate_pairs(model, self.val_pairs, self.recipe.scale) if self.val_pairs else NO_SCORES
 
-    def __init__(self, path, columns):
-        self.path = path
-        self.columns = tuple(columns)
+    def final_files(self):
+        return {"discriminator.weights.h5": self.networks.discriminator}
 
-    def write(self, row):
-        new = not os.path.isfile(self.path) or os.path.getsize(self.path) == 0
-        with open(self.path, "a", encoding="utf-8") as f:
-            if new:
-                f.write(",".join(self.columns) + "\n")
-            f.write(",".join("" if row.get(c) is None else f"{float(row[c]):.6g}" for c in self.columns) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-
-def optimizer_learning_rate(optimizer):
-    """The optimizer's current learning rate as a float."""
-    return float(ops.convert_to_numpy(optimizer.learning_rate))
-
-
-def custom_loop_jit(recipe):
-    """Whether a custom training loop compiles its steps: `--jit-compile on|off`, or auto (JAX, or TF on a GPU)."""
-    if recipe.jit_compile == "on":
-        return True
-    if recipe.jit_compile == "off":
-        return False
-    if keras.backend.backend() == "jax":
-        return True
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))  # XLA on TF GPUs; CPU compiles are slow for little gain
-
-
-def default_gan_run_dir(recipe):
-    return os.path.join("runs", f"{type(recipe).run_name}_x{recipe.scale}_{time.strftime('%Y%m%d-%H%M%S')}")
+    def summary_fields(self):
+        return {"discriminator_steps": int(ops.convert_to_numpy(self.networks.d_optimizer.iterations))}
 
 
 def _load_pretrained(generator, path, recipe, log):
@@ -435,7 +409,7 @@ def _load_pretrained(generator, path, recipe, log):
 
 def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrained=None, train_data=None,
               val_pairs=None, loader=None, verbose="auto", log=print, tensorboard=True, image_summaries=True,
-              strategy="auto"):
+              strategy="auto", split=None):
     """Train the GAN of `recipe` and return the engine's `TrainResult` (`model`: the float32 generator).
 
     Args:
@@ -451,18 +425,13 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
         log: `callable(str)` (None: silent).
         tensorboard: write TensorBoard event files under `<out>/tensorboard`.
         strategy: "auto" or "none": the GAN trainer runs on one device.
+        split: `data`/`val_data` already resolved (`keras_sr.data.sources.resolve_data`).
     """
     from keras_sr import models
-    from keras_sr.fileio import atomic_path, atomic_write_text
-    from keras_sr.models.inference import write_model_json
-    from keras_sr.training import checkpoint as checkpoint_lib
-    from keras_sr.training import ema as ema_lib
     from keras_sr.training.data import make_train_data
-    from keras_sr.training.engine import (TrainResult, build_inference_model, dtype_policy, make_optimizer,
-                                          resolve_policy, resolve_run_data)
-    from keras_sr.training.recipe import write_recipe_json
-    from keras_sr.training.tensorboard import open_run_logger, validation_image_hook
-    from keras_sr.training.validation import ValidationCallback, evaluate_pairs
+    from keras_sr.training.engine import make_optimizer, resolve_run_data
+    from keras_sr.training.run import Run, dtype_policy
+    from keras_sr.training.tensorboard import validation_image_hook
 
     backend = keras.backend.backend()
     if backend not in ("tensorflow", "jax"):
@@ -471,33 +440,19 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
         raise ValueError(f"GAN training runs on one device (strategy auto or none), got strategy={strategy!r}.")
     if not recipe.discriminator:
         raise ValueError(f"{type(recipe).__name__}: no discriminator set.")
-    log = log or (lambda *_: None)
-    start = time.perf_counter()
-    out = out or default_gan_run_dir(recipe)
-    os.makedirs(out, exist_ok=True)
-    manager = checkpoint_lib.CheckpointManager(os.path.join(out, "checkpoints"), keep=recipe.keep_checkpoints)
-    resuming = bool(resume) and manager.latest_path() is not None
-    if resume and not resuming:
-        log(f"--resume: no checkpoint in {out}/checkpoints, starting from scratch")
+    run = Run(recipe, out, resume, name=recipe.run_dir_name(), log=log)
+    log = run.log
     model_config, d_config = recipe.model_config(), recipe.discriminator_config()
-    write_recipe_json(out, recipe, model_config, extra={
-        "trainer": "gan", "discriminator": {"name": recipe.discriminator, "config": d_config}, "data": data})
-    write_model_json(out, recipe.model, model_config)
-
-    keras.utils.set_random_seed(recipe.seed)
-    policy = resolve_policy(recipe.mixed_precision)
-    if policy == "mixed_float16":
-        raise ValueError("GAN training supports mixed_precision off or bfloat16 (float16 would need a loss scale per "
-                         "optimizer); pass --mixed-precision bfloat16")
+    run.write_records(model_config, {"trainer": "gan", "discriminator": {"name": recipe.discriminator,
+                                                                          "config": d_config}, "data": data})
+    policy = run.seed_and_policy(float16=False, trainer="GAN training")
     log(f"keras {keras.__version__}, backend {backend}, one device, dtype policy {policy}")
+    split, val_pairs = resolve_run_data(recipe, data, val_data, train_data, val_pairs, log, split)
 
-    split, val_pairs = resolve_run_data(recipe, data, val_data, train_data, val_pairs, log)
-
-    epoch_steps = recipe.epoch_steps
     with dtype_policy(policy):
         generator = models.build(recipe.model, **model_config)
         discriminator = models.build(recipe.discriminator, **d_config)
-    if not resuming:  # before the generator gets its optimizer: a weights file of the bare model
+    if not run.resuming:  # before the generator gets its optimizer: a weights file of the bare model
         pretrained = recipe.pretrained if pretrained is None else pretrained
         if pretrained:
             _load_pretrained(generator, pretrained, recipe, log)
@@ -516,202 +471,23 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
     networks = GANNetworks(generator, discriminator, g_opt, d_opt)
 
     step0 = 0
-    if resuming:
-        step0 = manager.restore(networks.load_weights, lambda: networks.step, log)  # newest intact checkpoint
-        log(f"resumed from {manager.latest_path()} at step {step0} (generator, discriminator, both optimizers)")
+    if run.resuming:
+        step0 = run.checkpoints.restore(networks.load_weights, lambda: networks.step, log)  # newest intact one
+        log(f"resumed from {run.checkpoints.latest_path()} at step {step0} (generator, discriminator, both "
+            "optimizers)")
     if train_data is None:
         # PyDataset batches are drawn by global step (the same batches whether or not the run was interrupted);
         # a tf.data stream restarts, so a resumed one is re-seeded (as engine.train does).
-        train_data = make_train_data(split, recipe, seed=recipe.seed, steps_per_epoch=epoch_steps, loader=loader,
-                                     log=log)
-        if step0 and not _is_indexed(train_data):
-            train_data = make_train_data(split, recipe, seed=recipe.seed + step0, steps_per_epoch=epoch_steps,
+        train_data = make_train_data(split, recipe, seed=recipe.seed, steps_per_epoch=recipe.epoch_steps,
+                                     loader=loader, log=log)
+        if step0 and not is_indexed(train_data):
+            train_data = make_train_data(split, recipe, seed=recipe.seed + step0, steps_per_epoch=recipe.epoch_steps,
                                          loader=loader)
-
-    board = open_run_logger(out, tensorboard, log)
-    on_validation = validation_image_hook(board, val_pairs, recipe.scale, image_summaries)
-
-    validation = ValidationCallback(val_pairs, recipe.scale, recipe.val_every, recipe.steps, y_only=True,
-                                    weights_context=ema_lib.ema_weights, on_result=on_validation, log=log)
-    validation.set_model(generator)
-    best_model = build_inference_model(recipe, model_config)
-    csv = CSVLog(os.path.join(out, "log.csv"), GAN_LOG_COLUMNS)
-
-    jax_trainer = None
-    if backend == "jax":
-        jax_trainer = _JaxTrainer(networks, objective, jit=custom_loop_jit(recipe))
-        step_fn = jax_trainer
-    else:
-        step_fn = _tf_step(networks, objective, custom_loop_jit(recipe))
-
-    def sync():
-        if jax_trainer is not None:
-            jax_trainer.sync()
-
-    history = collections.defaultdict(list)
-    step = step0
-    if step0 < recipe.steps:
-        log(f"training {type(recipe).run_name} ({recipe.model} + {recipe.discriminator}) x{recipe.scale}: steps "
-            f"{step0} -> {recipe.steps}, batch {recipe.batch_size}, HR patch {recipe.hr_patch_size}, {recipe.gan_loss} "
-            f"loss, weights pixel {recipe.pixel_weight:g} / perceptual {recipe.perceptual_weight:g} / adversarial "
-            f"{recipe.adversarial_weight:g}")
-        batches = step_batches(train_data, step0)
-        epoch_logs, epoch_start, epoch_first = [], time.perf_counter(), step0
-        while step < recipe.steps:
-            lr, hr = next(batches)
-            epoch_logs.append(step_fn(lr, hr))
-            step += 1
-            if step % epoch_steps and step < recipe.steps:
-                continue
-            seconds = time.perf_counter() - epoch_start
-            row = {k: float(np.mean([float(ops.convert_to_numpy(logs[k])) for logs in epoch_logs]))
-                   for k in epoch_logs[0]}
-            sync()
-            row.update(step=step, epoch=math.ceil(step / epoch_steps), learning_rate=optimizer_learning_rate(g_opt),
-                       d_learning_rate=optimizer_learning_rate(d_opt),
-                       steps_per_second=(step - epoch_first) / max(seconds, 1e-9),
-                       elapsed_s=time.perf_counter() - start)
-            if val_pairs and (step % recipe.val_every == 0 or step >= recipe.steps):
-                entry = validation.validate(step)
-                row.update(val_psnr=entry["psnr"], val_ssim=entry["ssim"])
-                best_model.set_weights(ema_lib.weights_with_ema(generator))
-                manager.update_best(best_model, step, entry["psnr"], entry["ssim"])
-            if step % recipe.checkpoint_every == 0 or step >= recipe.steps:
-                manager.save(networks, step)
-            csv.write(row)
-            for key, value in row.items():
-                history[key].append(value)
-            if board is not None:
-                board.scalars(step, {**{f"train/{k}": row[k] for k in epoch_logs[0]},
-                                     "train/learning_rate": row["learning_rate"],
-                                     "train/d_learning_rate": row["d_learning_rate"],
-                                     **({"val/psnr": row["val_psnr"], "val/ssim": row["val_ssim"]}
-                                        if "val_psnr" in row else {})})
-            if verbose:
-                parts = " ".join(f"{k} {row[k]:.4g}" for k in epoch_logs[0])
-                log(f"step {step}/{recipe.steps}: {parts}, {row['steps_per_second']:.2f} steps/s")
-            epoch_logs, epoch_start, epoch_first = [], time.perf_counter(), step
-    else:
-        log(f"nothing to train: the latest checkpoint is at step {step0} >= {recipe.steps}")
-    sync()
-    steps_done = networks.step
-
-    inference = build_inference_model(recipe, model_config)
-    inference.set_weights(ema_lib.weights_with_ema(generator))
-    with atomic_path(os.path.join(out, "final.keras")) as tmp:
-        inference.save(tmp)
-    checkpoint_lib.save_weights_atomic(inference, os.path.join(out, "final.weights.h5"))
-    checkpoint_lib.save_weights_atomic(discriminator, os.path.join(out, "discriminator.weights.h5"))
-
-    final = evaluate_pairs(inference, val_pairs, recipe.scale) if val_pairs else {
-        "psnr": float("nan"), "ssim": float("nan"), "images": []}
-    bicubic = validation.bicubic or {"psnr": float("nan"), "ssim": float("nan"), "images": []}
-    seconds = time.perf_counter() - start
-    summary = {
-        "trainer": "gan",
-        "steps": steps_done,
-        "discriminator_steps": int(ops.convert_to_numpy(d_opt.iterations)),
-        "resumed_from": step0,
-        "seconds": seconds,
-        "dtype_policy": policy,
-        "final": {k: final[k] for k in ("psnr", "ssim")},
-        "bicubic": {k: bicubic[k] for k in ("psnr", "ssim")},
-        "best_psnr": manager.index.get("best"),
-        "validation": validation.history,
-        "final_losses": {k: history[k][-1] for k in _LOSS_COLUMNS if history.get(k)},
-        "note": "PSNR/SSIM do not measure perceptual quality; no perceptual metric (LPIPS) is computed.",
-    }
-    atomic_write_text(os.path.join(out, "summary.json"), json.dumps(summary, indent=2, default=float))
-    return TrainResult(out, inference, networks, recipe, steps_done, seconds, dict(history), validation.history,
-                       final, bicubic, "one device", step0)
-
-
-# Command line ---------------------------------------------------------------------------------------------------
-
-
-def _latest_gan_run(recipe_cls, scale):
-    pattern = os.path.join("runs", f"{recipe_cls.run_name}_x{scale}_*")
-    runs = sorted((p for p in glob.glob(pattern) if os.path.isdir(os.path.join(p, "checkpoints"))),
-                  key=os.path.getmtime)
-    return runs[-1] if runs else None
-
-
-def _check_files(recipe, resuming):
-    """SystemExit naming the missing VGG weights (and how to make them) or pretrained file, before any work."""
-    from keras_sr.training.perceptual import vgg_weights_help
-
-    name = type(recipe).__name__
-    if recipe.needs_vgg and recipe.vgg_weights != "random":
-        if not recipe.vgg_weights:
-            raise SystemExit(f"error: {name}: --vgg-weights is required: {vgg_weights_help()}")
-        if not os.path.isfile(recipe.vgg_weights):
-            raise SystemExit(f"error: {name}: --vgg-weights {recipe.vgg_weights}: file not found: "
-                             f"{vgg_weights_help()}")
-    if recipe.pretrained and not resuming and not os.path.isfile(recipe.pretrained):
-        raise SystemExit(f"error: {name}: --pretrained {recipe.pretrained}: file not found (the .weights.h5 of a "
-                         f"{recipe.model} run with the same config, e.g. runs/<run>/final.weights.h5)")
-
-
-def run_gan_recipe(recipe_cls, args, log=print):
-    """`run_recipe` for GAN recipes: train with `train_gan`, export the generator, print held-out scores."""
-    from keras_sr.data.sources import load_validation_pairs, resolve_data
-    from keras_sr.image_io import save_image
-    from keras_sr.training.cli import benchmark_run, config_overrides, export_run, recipe_from_args
-    from keras_sr.training.report import comparison_image, format_scores
-    from keras_sr.training.validation import predict_image
-
-    if args.init == "preset":
-        raise SystemExit("error: GAN recipes start from --pretrained FILE.weights.h5 (the PSNR-oriented run), "
-                         "not --init preset")
-    if getattr(args, "init_from", None):
-        raise SystemExit("error: GAN recipes start from --pretrained FILE.weights.h5 (the PSNR-oriented run), "
-                         "not --init-from")
-    if args.strategy not in ("auto", "none"):
-        raise SystemExit(f"error: the GAN trainer runs on one device; --strategy {args.strategy} is not supported")
-    if args.resume and not args.out:
-        args.out = _latest_gan_run(recipe_cls, args.scale or 4)
-        if args.out is None:
-            raise SystemExit(f"error: --resume without --out and no earlier run under runs/{recipe_cls.run_name}_x*")
-    recipe = recipe_from_args(recipe_cls, args)
-    config = config_overrides(recipe_cls, args)
-    if config:
-        log(f"config {args.config}: " + json.dumps(config, default=str))
-    resuming = bool(args.resume and args.out and os.path.isdir(os.path.join(args.out, "checkpoints")))
-    _check_files(recipe, resuming)
-    out = args.out or default_gan_run_dir(recipe)
-    log(f"run directory: {out}")
-    log("recipe: " + json.dumps(recipe.to_dict(), default=str))
-    split = resolve_data(args.data, args.val_data)
-    val_pairs = load_validation_pairs(split.val, recipe.scale, max_images=recipe.val_images or None,
-                                      skip_small=True) if split.val else []
-    result = train_gan(recipe, data=args.data, val_data=args.val_data, out=out, resume=args.resume,
-                       val_pairs=val_pairs, loader=args.loader, verbose=1, log=log)
-    paths = {} if args.no_export else export_run(result, args, log)
-    if args.eval_data:
-        benchmark_run(result, args.eval_data, log)
-    label = recipe_cls.run_name.upper()
-    comparison = None
-    if val_pairs:
-        lr, hr = val_pairs[0]
-        sr = predict_image(result.model, lr, recipe.scale)
-        comparison = os.path.join(result.run_dir, "comparison.png")
-        save_image(comparison, comparison_image(lr, hr, sr, recipe.scale, labels=("LR (nearest)", "bicubic", label,
-                                                                                  "HR")))
-    print()
-    print(format_scores({"bicubic": result.bicubic, f"{label} ({result.steps} steps)": result.final},
-                        title=f"Held-out images ({len(val_pairs)}), x{recipe.scale}, PSNR/SSIM on Y, border "
-                              f"{recipe.scale} (a GAN trades PSNR for texture; no perceptual metric is computed):"))
-    print(f"run directory: {out}  (recipe.json, checkpoints/, final.keras, final.weights.h5, discriminator.weights.h5"
-          + (", saved_model/" if "saved_model" in paths else "")
-          + (f", {os.path.basename(paths['tflite'])}" if "tflite" in paths else "")
-          + (", comparison.png" if comparison else "") + f"); wall time {result.seconds / 60:.1f} min")
-    return result
-
-
-def gan_recipe_main(recipe_cls, prog=None):
-    """`main(argv=None)` for a GAN recipe module (the flags of `recipe_main`, trained by `train_gan`)."""
-    from keras_sr.training.cli import recipe_main
-    from keras_sr.training.perceptual import MissingVGGWeights
-
-    return recipe_main(recipe_cls, prog=prog or f"recipes.{recipe_cls.run_name}", run=run_gan_recipe,
-                       user_errors=(MissingVGGWeights,))
+    logger = run.logger(GAN_LOG_COLUMNS, tensorboard)
+    trainer = GANTrainer(recipe, networks, objective, val_pairs, model_config, log=log,
+                         on_validation=validation_image_hook(logger.board, val_pairs, recipe.scale, image_summaries))
+    describe = (f"training {type(recipe).run_name} ({recipe.model} + {recipe.discriminator}) x{recipe.scale}: steps "
+                f"{step0} -> {recipe.steps}, batch {recipe.batch_size}, HR patch {recipe.hr_patch_size}, "
+                f"{recipe.gan_loss} loss, weights pixel {recipe.pixel_weight:g} / perceptual "
+                f"{recipe.perceptual_weight:g} / adversarial {recipe.adversarial_weight:g}")
+    return train_loop(trainer, run, train_data, step0, logger, verbose=verbose, describe=describe)

@@ -83,6 +83,22 @@ class Recipe:
     skip_corrupt: bool = field(False, "skip corrupt or truncated TFRecord records instead of stopping at the first "
                                       "(each named on stderr; the count is in the run log and summary.json)")
 
+    # What the command line may ask of this recipe's trainer ----------------------
+    trainer: typing.ClassVar[str] = "fit"            # fit (engine.train), gan (gan.train_gan), refsr (refsr.train_refsr)
+    refuses: typing.ClassVar[dict] = {}              # run option -> why not (init_preset, init_from, strategy, ...)
+
+    @classmethod
+    def run_prefix(cls):
+        """The prefix of this recipe's default run directories (`runs/<prefix>_x<scale>_<time>`)."""
+        return cls.model_name()
+
+    def run_dir_name(self):
+        """The prefix of this run's default directory."""
+        return self.model
+
+    def check_files(self, resuming=False):
+        """Raise `SystemExit` naming a missing input file before any work (none by default)."""
+
     # Per-scale rule and budgets ----------------------------------------------
     @classmethod
     def model_name(cls):

@@ -45,11 +45,8 @@ Example:
     >>> result = train_refsr(recipe.replace(steps=2000), data=["CUFED/train/input"], out="runs/ttsr_rec", resume=True)
 """
 
-import collections
 import dataclasses
 import importlib
-import json
-import math
 import os
 import time
 import typing
@@ -59,17 +56,18 @@ import numpy as np
 import keras
 from keras import ops
 
-from keras_sr.training.gan import GANNetworks
+from keras_sr.training.loop import LoopTrainer, Networks, StatelessState, custom_loop_jit, optimizer_learning_rate, \
+    train_loop
 from keras_sr.training.recipe import Recipe, field
 from keras_sr.training.refsr_losses import CRITICS
+from keras_sr.training.run import NO_SCORES
 
-__all__ = ["RefSRRecipe", "RefSRNetworks", "RefSRObjective", "train_refsr", "validation_triples",
-           "evaluate_refsr", "predict_refsr", "run_refsr_recipe", "refsr_recipe_main", "REFSR_LOG_COLUMNS"]
+__all__ = ["RefSRRecipe", "RefSRNetworks", "RefSRObjective", "RefSRTrainer", "train_refsr", "validation_triples",
+           "evaluate_refsr", "predict_refsr", "REFSR_LOG_COLUMNS"]
 
 REFSR_LOG_COLUMNS = ("step", "epoch", "g_loss", "g_rec", "g_perceptual", "g_tpl", "g_adversarial", "d_loss",
                      "d_wasserstein", "d_penalty", "learning_rate", "steps_per_second", "val_psnr", "val_ssim",
                      "elapsed_s")
-_LOSS_COLUMNS = ("g_loss", "g_rec", "g_perceptual", "g_tpl", "g_adversarial", "d_loss", "d_wasserstein", "d_penalty")
 CUFED_STEPS_PER_EPOCH = 1319   # ceil(11,871 CUFED training pairs / batch 9)
 VALIDATION_VIEW_STREAM = 7919  # view_rng stream of the held-out images' synthetic references
 
@@ -87,6 +85,13 @@ class RefSRRecipe(Recipe):
     """
 
     run_name: typing.ClassVar[str] = "refsr"
+    trainer: typing.ClassVar[str] = "refsr"
+    refuses: typing.ClassVar[dict] = {
+        "init_preset": "no RefSR presets are shipped; use --init scratch",
+        "init_from": "the RefSR trainer does not take --init-from (it starts from scratch; recipes.c2_matching takes "
+                     "--teacher-weights / --extractor-weights for its extractor)",
+        "strategy": "the RefSR trainer runs on one device; --strategy {strategy} is not supported",
+        "resume_latest": "--resume needs --out RUN_DIR"}
 
     model: str = field("ttsr", "registered model name", flag=False)
     variant: str = field("gan", "losses: rec (reconstruction only, TTSR-rec) or gan (rec + perceptual + TPL + "
@@ -170,6 +175,22 @@ class RefSRRecipe(Recipe):
     def uses_critic(self):
         return self.is_gan and self.adversarial_weight > 0
 
+    def run_dir_name(self):
+        return f"{self.model}_{self.variant}"
+
+    def check_files(self, resuming=False):
+        """SystemExit naming the missing VGG weights (and how to make them) before any work."""
+        from keras_sr.training.perceptual import vgg_weights_help
+
+        name = type(self).__name__
+        if self.needs_vgg and self.vgg_weights != "random":
+            if not self.vgg_weights:
+                raise SystemExit(f"error: {name} (variant gan): --vgg-weights is required: {vgg_weights_help()} "
+                                 "(or train --variant rec)")
+            if not os.path.isfile(self.vgg_weights):
+                raise SystemExit(f"error: {name}: --vgg-weights {self.vgg_weights}: file not found: "
+                                 f"{vgg_weights_help()}")
+
     def input_names(self):
         """The model's input names (`INPUT_NAMES` of `keras_sr.models.<model>`)."""
         module = importlib.import_module(f"keras_sr.models.{self.model}")
@@ -193,10 +214,10 @@ class RefSRRecipe(Recipe):
         return [("lte", self.lte_learning_rate, list(model.get_layer("lte").trainable_variables))]
 
 
-class RefSRNetworks(GANNetworks):
+class RefSRNetworks(Networks):
     """The model, the critic and every optimizer as one Keras object: one `.weights.h5` holds the run state.
 
-    `GANNetworks` with one optimizer per learning-rate group (`group_optimizers`, `{name: optimizer}`,
+    `Networks` with one optimizer per learning-rate group (`group_optimizers`, `{name: optimizer}`,
     stored as `<name>_optimizer`, e.g. TTSR's `lte_optimizer`) and an optional critic.
     """
 
@@ -421,10 +442,10 @@ def _tf_steps(parts, jit_compile):
 
         return run
 
-    return wrap(rec), wrap(gan), (lambda: None)
+    return wrap(rec), wrap(gan)
 
 
-class _JaxSteps:
+class _JaxSteps(StatelessState):
     """The stateless JAX steps and their state; `sync()` writes the state back into the Keras variables."""
 
     def __init__(self, parts, jit):
@@ -494,9 +515,9 @@ class _JaxSteps:
         self._rec = jax.jit(rec_step) if jit else rec_step
         self._gan = jax.jit(gan_step) if jit else gan_step
         self.vgg = [v.value for v in objective.vgg_variables]
-        self.state = self._read()
+        self.state = self.read()
 
-    def _groups(self):
+    def groups(self):
         """The state's variables: `(g_tv, g_ntv, d_tv, d_ntv, [variables of each generator optimizer], d_ov)`."""
         n, p = self.parts.networks, self.parts
         critic = p.critic
@@ -505,13 +526,6 @@ class _JaxSteps:
                 critic.non_trainable_variables if critic is not None else [],
                 [optimizer.variables for optimizer in n.generator_optimizers],
                 n.d_optimizer.variables if hasattr(n, "d_optimizer") else [])
-
-    def _read(self):
-        return keras.tree.map_structure(lambda variable: variable.value, self._groups())
-
-    def sync(self):
-        for variable, value in zip(keras.tree.flatten(self._groups()), keras.tree.flatten(self.state)):
-            variable.assign(value)
 
     def _run(self, fn, inputs, hr, epsilon):
         inputs = {k: np.asarray(v, np.float32) for k, v in inputs.items()}
@@ -588,10 +602,6 @@ def _bicubic(triples, scale):
 # Loop ---------------------------------------------------------------------------------------------------------
 
 
-def default_refsr_run_dir(recipe):
-    return os.path.join("runs", f"{recipe.model}_{recipe.variant}_x{recipe.scale}_{time.strftime('%Y%m%d-%H%M%S')}")
-
-
 def _train_paths(recipe, data, split, log):
     """`(paths, source)` of the training images (and the reference source when not synthetic)."""
     from keras_sr.data.sources import DataSourceError
@@ -619,6 +629,73 @@ def make_refsr_train_data(recipe, paths=None, source=None, seed=None, workers=0)
                              skip_small=True, workers=workers)
 
 
+class RefSRTrainer(LoopTrainer):
+    """The RefSR family of the custom loop (`keras_sr.training.loop`): its steps, validation and final files."""
+
+    name = "refsr"
+    note = "held-out references are seeded synthetic views of each image (keras_sr.data.reference_views)"
+
+    def __init__(self, recipe, parts, objective, val_triples, log):
+        self.recipe, self.parts, self.log = recipe, parts, log
+        self.networks = self.checkpointables = parts.networks
+        self.model, self.critic = parts.model, parts.critic
+        self.input_names = recipe.input_names()
+        self.log_keys = tuple(objective.log_keys(self.critic is not None))
+        self.val_triples = val_triples
+        self.validates = bool(val_triples)
+        self.bicubic = _bicubic(val_triples, recipe.scale) if val_triples else None
+        self.validation_history = []
+        self.last_entry = None
+        if keras.backend.backend() == "jax":
+            self.jax = _JaxSteps(parts, custom_loop_jit(recipe))
+            self._rec, self._gan = self.jax.rec, self.jax.gan
+        else:
+            self.jax = None
+            self._rec, self._gan = _tf_steps(parts, custom_loop_jit(recipe))
+
+    def step(self, step, batch):
+        inputs, hr = batch
+        inputs = {k: inputs[k] for k in self.input_names}
+        recipe = self.recipe
+        full = recipe.is_gan and step >= recipe.init_steps
+        rng = np.random.default_rng([recipe.seed, 104729, step])
+        epsilon = rng.uniform(size=(recipe.d_steps, len(hr), 1, 1, 1)).astype(np.float32)
+        return (self._gan if full else self._rec)(inputs, hr, epsilon)
+
+    def sync(self):
+        if self.jax is not None:
+            self.jax.sync()
+
+    def learning_rates(self):
+        return {"learning_rate": optimizer_learning_rate(self.networks.g_optimizer)}
+
+    def validate(self, step):
+        entry = evaluate_refsr(self.model, self.val_triples, self.recipe.scale)
+        self.last_entry = {**entry, "step": step}
+        self.validation_history.append({"step": step, "psnr": entry["psnr"], "ssim": entry["ssim"]})
+        bicubic = self.bicubic
+        self.log(f"step {step}: held-out PSNR {entry['psnr']:.2f} dB / SSIM {entry['ssim']:.4f} (bicubic "
+                 f"{bicubic['psnr']:.2f} / {bicubic['ssim']:.4f}, {len(self.val_triples)} images)")
+        return entry
+
+    def best_model(self):
+        return self.model
+
+    def inference_model(self):
+        return _float32_copy(self.recipe, self.model)
+
+    def final_scores(self, model, steps):
+        if self.last_entry is not None and self.last_entry["step"] == steps and model is self.model:
+            return self.last_entry  # the last validation scored these very weights
+        return evaluate_refsr(model, self.val_triples, self.recipe.scale) if self.val_triples else NO_SCORES
+
+    def final_files(self):
+        return {"discriminator.weights.h5": self.critic} if self.critic is not None else {}
+
+    def summary_fields(self):
+        return {"variant": self.recipe.variant}
+
+
 def train_refsr(recipe, data=None, val_data=None, out=None, resume=False, init_weights=None, model_hook=None,
                 log=print, train_data=None, val_triples=None, verbose=1):
     """Train a RefSR `recipe`; returns the engine's `TrainResult` (`.run_dir`, `.model`, `.history`, scores).
@@ -638,32 +715,17 @@ def train_refsr(recipe, data=None, val_data=None, out=None, resume=False, init_w
         verbose: 0 for no per-epoch lines.
     """
     from keras_sr.data.sources import resolve_data
-    from keras_sr.fileio import atomic_path, atomic_write_text
-    from keras_sr.models.inference import write_model_json
-    from keras_sr.training import checkpoint as checkpoint_lib
-    from keras_sr.training.engine import TrainResult, dtype_policy, make_optimizer, resolve_policy
-    from keras_sr.training.gan import CSVLog, custom_loop_jit, optimizer_learning_rate, step_batches
-    from keras_sr.training.recipe import write_recipe_json
+    from keras_sr.training.engine import make_optimizer
+    from keras_sr.training.run import Run, dtype_policy
 
     backend = keras.backend.backend()
     if backend not in ("tensorflow", "jax"):
         raise ValueError(f"RefSR training runs on the tensorflow and jax backends, not {backend!r}.")
-    log = log or (lambda *_: None)
-    start = time.perf_counter()
-    out = out or default_refsr_run_dir(recipe)
-    os.makedirs(out, exist_ok=True)
-    manager = checkpoint_lib.CheckpointManager(os.path.join(out, "checkpoints"), keep=recipe.keep_checkpoints)
-    resuming = bool(resume) and manager.latest_path() is not None
-    if resume and not resuming:
-        log(f"--resume: no checkpoint in {out}/checkpoints, starting from scratch")
+    run = Run(recipe, out, resume, name=recipe.run_dir_name(), log=log)
+    log = run.log
     model_config = recipe.model_config()
-    write_recipe_json(out, recipe, model_config, extra={"trainer": "refsr", "data": data, "val_data": val_data})
-    write_model_json(out, recipe.model, model_config)
-
-    keras.utils.set_random_seed(recipe.seed)
-    policy = resolve_policy(recipe.mixed_precision)
-    if policy == "mixed_float16":
-        raise ValueError("RefSR training supports mixed_precision off or bfloat16 (float16 would need loss scaling)")
+    run.write_records(model_config, {"trainer": "refsr", "data": data, "val_data": val_data})
+    policy = run.seed_and_policy(float16=False, trainer="RefSR training")
     log(f"keras {keras.__version__}, backend {backend}, one device, dtype policy {policy}")
 
     paths = source = None
@@ -676,7 +738,6 @@ def train_refsr(recipe, data=None, val_data=None, out=None, resume=False, init_w
         val_triples = validation_triples(split.val, recipe.scale, recipe.seed, recipe.val_images or None) \
             if split.val else []
     log(f"held-out validation images: {len(val_triples)} (seeded synthetic references)")
-    input_names = recipe.input_names()
 
     with dtype_policy(policy):
         model = recipe.build_model()
@@ -685,7 +746,7 @@ def train_refsr(recipe, data=None, val_data=None, out=None, resume=False, init_w
             from keras_sr.training.refsr_losses import build_critic
 
             critic = build_critic(recipe.critic, recipe.hr_patch_size, recipe.d_filters)
-    if init_weights and not resuming:
+    if init_weights and not run.resuming:
         model.load_weights(init_weights)
         log(f"initial weights: {init_weights}")
     if model_hook is not None:
@@ -713,99 +774,19 @@ def train_refsr(recipe, data=None, val_data=None, out=None, resume=False, init_w
     parts.networks, parts.critic = networks, critic
 
     step0 = 0
-    if resuming:
-        step0 = manager.restore(networks.load_weights, lambda: networks.step, log)  # newest intact checkpoint
-        log(f"resumed from {manager.latest_path()} at step {step0}")
+    if run.resuming:
+        step0 = run.checkpoints.restore(networks.load_weights, lambda: networks.step, log)  # newest intact one
+        log(f"resumed from {run.checkpoints.latest_path()} at step {step0}")
     if train_data is None:
         train_data = make_refsr_train_data(recipe, paths, source)
-
-    jax_steps = None
-    if backend == "jax":
-        jax_steps = _JaxSteps(parts, custom_loop_jit(recipe))
-        rec_step, gan_step, sync = jax_steps.rec, jax_steps.gan, jax_steps.sync
-    else:
-        rec_step, gan_step, sync = _tf_steps(parts, custom_loop_jit(recipe))
-
-    bicubic = _bicubic(val_triples, recipe.scale) if val_triples else None
-    csv = CSVLog(os.path.join(out, "log.csv"), REFSR_LOG_COLUMNS)
-    history = collections.defaultdict(list)
-    validation_history = []
-    last_entry = None
-    epoch_steps = recipe.epoch_steps
-    log_keys = objective.log_keys(critic is not None)
-    step = step0
-    if step0 < recipe.steps:
-        log(f"training {recipe.model} ({recipe.variant}) x{recipe.scale}: steps {step0} -> {recipe.steps}, batch "
-            f"{recipe.batch_size}, LR patch {recipe.patch_size}, reference {recipe.ref_size}"
-            + (f", reconstruction only for the first {recipe.init_steps} steps, weights rec {recipe.rec_weight:g} / "
-               f"perceptual {recipe.perceptual_weight:g} / tpl {recipe.tpl_weight:g} / adversarial "
-               f"{recipe.adversarial_weight:g}" if recipe.is_gan else ", reconstruction loss only"))
-        batches = step_batches(train_data, step0)
-        epoch_logs, epoch_start, epoch_first = [], time.perf_counter(), step0
-        while step < recipe.steps:
-            inputs, hr = next(batches)
-            inputs = {k: inputs[k] for k in input_names}
-            full = recipe.is_gan and step >= recipe.init_steps
-            rng = np.random.default_rng([recipe.seed, 104729, step])
-            epsilon = rng.uniform(size=(recipe.d_steps, len(hr), 1, 1, 1)).astype(np.float32)
-            epoch_logs.append((gan_step if full else rec_step)(inputs, hr, epsilon))
-            step += 1
-            if step % epoch_steps and step < recipe.steps:
-                continue
-            seconds = time.perf_counter() - epoch_start
-            keys = log_keys
-            row = {k: float(np.mean([float(ops.convert_to_numpy(logs[k])) for logs in epoch_logs if k in logs]))
-                   if any(k in logs for logs in epoch_logs) else float("nan") for k in keys}
-            sync()
-            row.update(step=step, epoch=math.ceil(step / epoch_steps), learning_rate=optimizer_learning_rate(g_opt),
-                       steps_per_second=(step - epoch_first) / max(seconds, 1e-9),
-                       elapsed_s=time.perf_counter() - start)
-            if val_triples and (step % recipe.val_every == 0 or step >= recipe.steps):
-                entry = evaluate_refsr(model, val_triples, recipe.scale)
-                last_entry = {**entry, "step": step}
-                validation_history.append({"step": step, "psnr": entry["psnr"], "ssim": entry["ssim"]})
-                row.update(val_psnr=entry["psnr"], val_ssim=entry["ssim"])
-                log(f"step {step}: held-out PSNR {entry['psnr']:.2f} dB / SSIM {entry['ssim']:.4f} (bicubic "
-                    f"{bicubic['psnr']:.2f} / {bicubic['ssim']:.4f}, {len(val_triples)} images)")
-                manager.update_best(model, step, entry["psnr"], entry["ssim"])
-            if step % recipe.checkpoint_every == 0 or step >= recipe.steps:
-                manager.save(networks, step)
-            csv.write(row)
-            for key, value in row.items():
-                history[key].append(value)
-            if verbose:
-                parts_text = " ".join(f"{k} {row[k]:.4g}" for k in keys)
-                log(f"step {step}/{recipe.steps}: {parts_text}, {row['steps_per_second']:.2f} steps/s")
-            epoch_logs, epoch_start, epoch_first = [], time.perf_counter(), step
-    else:
-        log(f"nothing to train: the latest checkpoint is at step {step0} >= {recipe.steps}")
-    sync()
-    steps_done = networks.step
-
-    inference = _float32_copy(recipe, model)
-    with atomic_path(os.path.join(out, "final.keras")) as tmp:
-        inference.save(tmp)
-    checkpoint_lib.save_weights_atomic(inference, os.path.join(out, "final.weights.h5"))
-    if critic is not None:
-        checkpoint_lib.save_weights_atomic(critic, os.path.join(out, "discriminator.weights.h5"))
-    if last_entry is not None and last_entry["step"] == steps_done and inference is model:
-        final = last_entry  # the last validation scored these very weights
-    else:
-        final = evaluate_refsr(inference, val_triples, recipe.scale) if val_triples else {
-            "psnr": float("nan"), "ssim": float("nan"), "images": []}
-    bicubic = bicubic or {"psnr": float("nan"), "ssim": float("nan"), "images": []}
-    seconds = time.perf_counter() - start
-    summary = {
-        "trainer": "refsr", "variant": recipe.variant, "steps": steps_done, "resumed_from": step0, "seconds": seconds,
-        "dtype_policy": policy, "final": {k: final[k] for k in ("psnr", "ssim")},
-        "bicubic": {k: bicubic[k] for k in ("psnr", "ssim")}, "best": manager.index.get("best"),
-        "validation": validation_history,
-        "final_losses": {k: history[k][-1] for k in _LOSS_COLUMNS if history.get(k) and np.isfinite(history[k][-1])},
-        "note": "held-out references are seeded synthetic views of each image (keras_sr.data.reference_views)",
-    }
-    atomic_write_text(os.path.join(out, "summary.json"), json.dumps(summary, indent=2, default=float))
-    return TrainResult(out, inference, networks, recipe, steps_done, seconds, dict(history), validation_history,
-                       final, bicubic, "one device", step0)
+    trainer = RefSRTrainer(recipe, parts, objective, val_triples, log)
+    describe = (f"training {recipe.model} ({recipe.variant}) x{recipe.scale}: steps {step0} -> {recipe.steps}, batch "
+                f"{recipe.batch_size}, LR patch {recipe.patch_size}, reference {recipe.ref_size}"
+                + (f", reconstruction only for the first {recipe.init_steps} steps, weights rec {recipe.rec_weight:g} "
+                   f"/ perceptual {recipe.perceptual_weight:g} / tpl {recipe.tpl_weight:g} / adversarial "
+                   f"{recipe.adversarial_weight:g}" if recipe.is_gan else ", reconstruction loss only"))
+    return train_loop(trainer, run, train_data, step0, run.logger(REFSR_LOG_COLUMNS), verbose=verbose,
+                      describe=describe)
 
 
 def _has_layer(model, name):
@@ -828,61 +809,3 @@ def _float32_copy(recipe, model):
     for v in copy.weights:
         v.assign(ops.cast(values[v.path], "float32"))
     return copy
-
-
-# Command line -------------------------------------------------------------------------------------------------
-
-
-def _check_files(recipe):
-    """SystemExit naming the missing VGG weights (and how to make them) before any work."""
-    from keras_sr.training.perceptual import vgg_weights_help
-
-    name = type(recipe).__name__
-    if recipe.needs_vgg and recipe.vgg_weights != "random":
-        if not recipe.vgg_weights:
-            raise SystemExit(f"error: {name} (variant gan): --vgg-weights is required: {vgg_weights_help()} "
-                             "(or train --variant rec)")
-        if not os.path.isfile(recipe.vgg_weights):
-            raise SystemExit(f"error: {name}: --vgg-weights {recipe.vgg_weights}: file not found: {vgg_weights_help()}")
-
-
-def run_refsr_recipe(recipe_cls, args, log=print, recipe=None, model_hook=None):
-    """Train from parsed `recipe_main` args with `train_refsr`; prints held-out scores; returns the `TrainResult`."""
-    from keras_sr.training.cli import recipe_from_args
-    from keras_sr.training.report import format_scores
-
-    if args.init == "preset":
-        raise SystemExit("error: no RefSR presets are shipped; use --init scratch")
-    if getattr(args, "init_from", None):
-        raise SystemExit("error: the RefSR trainer does not take --init-from (it starts from scratch; recipes.c2_matching "
-                         "takes --teacher-weights / --extractor-weights for its extractor)")
-    if args.strategy not in ("auto", "none"):
-        raise SystemExit(f"error: the RefSR trainer runs on one device; --strategy {args.strategy} is not supported")
-    if args.resume and not args.out:
-        raise SystemExit("error: --resume needs --out RUN_DIR")
-    recipe = recipe or recipe_from_args(recipe_cls, args)
-    _check_files(recipe)
-    out = args.out or default_refsr_run_dir(recipe)
-    log(f"run directory: {out}")
-    log("recipe: " + json.dumps(recipe.to_dict(), default=str))
-    result = train_refsr(recipe, data=args.data, val_data=args.val_data, out=out, resume=args.resume,
-                         model_hook=model_hook, log=log, verbose=0 if args.quiet else 1)
-    label = recipe.model.upper()
-    print()
-    print(format_scores({"bicubic": result.bicubic, f"{label} {recipe.variant} ({result.steps} steps)": result.final},
-                        title=f"Held-out images ({len(result.final.get('images', []))}), x{recipe.scale}, PSNR/SSIM "
-                              f"on Y, border {recipe.scale}, seeded synthetic references:"))
-    print(f"run directory: {out}  (recipe.json, checkpoints/, final.keras, final.weights.h5"
-          + (", discriminator.weights.h5" if recipe.uses_critic else "")
-          + f"); wall time {result.seconds / 60:.1f} min")
-    return result
-
-
-def refsr_recipe_main(recipe_cls, prog=None, run=None):
-    """`main(argv=None)` for a RefSR recipe module (the flags of `recipe_main`, trained by `train_refsr`)."""
-    from keras_sr.data.sources import DataSourceError
-    from keras_sr.training.cli import recipe_main
-    from keras_sr.training.perceptual import MissingVGGWeights
-
-    return recipe_main(recipe_cls, prog=prog, run=run or run_refsr_recipe,
-                       user_errors=(MissingVGGWeights, DataSourceError))
