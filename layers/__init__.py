@@ -17,13 +17,17 @@ from keras_sr.layers.mean_shift import MeanShift
 from keras_sr.layers.patch_matching import fold_patches, match_patches, unfold_patches
 from keras_sr.layers.residual_block import ResidualBlock
 from keras_sr.layers.residual_channel_attention import ResidualChannelAttentionBlock, ResidualGroup
+from keras_sr.layers.residual_swin_transformer_block import ResidualSwinTransformerBlock
 from keras_sr.layers.residual_dense_block import ResidualDenseBlock, ResidualInResidualDenseBlock
 from keras_sr.layers.space_to_depth import SpaceToDepth
 from keras_sr.layers.subpixel_upsampling import SubPixelUpsampling, depth_to_space
+from keras_sr.layers.swin_transformer_block import SwinTransformerBlock
 from keras_sr.layers.texture_transformer import (CrossScaleFeatureIntegration, LearnableTextureExtractor,
                                                  SoftAttentionFusion, TextureTransformer)
 from keras_sr.layers.vgg_features import VGGFeatures
 from keras_sr.layers.weight_normalization import WeightNormalization
+from keras_sr.layers.window_attention import WindowAttention
+from keras_sr.layers.window_padding import CropToScaledSize, PadToMultiple
 from keras_sr.layers.wide_activation import WideActivationBlockA, WideActivationBlockB
 
 from keras_sr.torch_backend_fixes import apply_torch_fixes

@@ -29,7 +29,10 @@ __all__ = ["Converter", "register_converter", "get_converter", "list_converters"
            "CheckpointMismatch", "conv_kernel", "conv_transpose_kernel", "dense_kernel", "BUILTIN_CONVERTERS"]
 
 # architecture name -> module that registers its converter. Add a line for every converter module.
-BUILTIN_CONVERTERS = {}
+BUILTIN_CONVERTERS = {
+    "swinir": "keras_sr.convert.swinir",
+    "hat": "keras_sr.convert.hat",
+}
 
 _CONVERTERS = {}
 
