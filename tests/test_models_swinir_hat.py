@@ -79,12 +79,22 @@ def test_official_counts_from_spandrel():
 
 # ----------------------------------------------------------------------------- parity with spandrel
 def randomized(net, seed):
+    """Random weights large enough that every part shows in the output (zeroing HAT's OCAB bias table
+    moves it by 0.2, the 0.01-scaled channel attention conv by 0.008: far above the 1e-4 tolerance)."""
     import torch
 
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for p in net.parameters():
-            p.add_(torch.randn(p.shape, generator=generator) * 0.05)
+        for name, p in net.named_parameters():
+            noise = torch.randn(p.shape, generator=generator)
+            if "relative_position_bias_table" in name:
+                p.copy_(noise)
+            elif p.dim() > 1:
+                p.copy_(noise / p[0].numel() ** 0.5)
+            elif "norm" in name and name.endswith("weight"):
+                p.copy_(1 + 0.2 * noise)
+            else:
+                p.copy_(0.1 * noise)
     return net.eval()
 
 
@@ -124,6 +134,35 @@ def test_swinir_equals_spandrel(scale, upsampler, resi):
     assert found["config"] == dict(scale=scale, embed_dim=12, depths=[2, 2], num_heads=[2, 3], window_size=4,
                                    mlp_ratio=2.0, upsampler=upsampler, resi_connection=resi, channels=3, qkv_bias=True)
     compare(model, net)  # 10x13: not a multiple of the window
+
+
+HAT_TINY = dict(img_size=16, window_size=4, compress_ratio=3, squeeze_factor=4, conv_scale=0.01, overlap_ratio=0.5,
+                img_range=1.0, depths=[2, 2], embed_dim=12, num_heads=[2, 3], mlp_ratio=2, upsampler="pixelshuffle",
+                resi_connection="1conv", num_feat=8)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_hat_equals_spandrel(scale):
+    # Window 4 with overlap 0.5: 6x6 overlapping key windows (HAT's 16 -> 24), on a 10x13 input.
+    from spandrel_oracle import import_spandrel
+
+    import_spandrel()
+    from spandrel.architectures.HAT import HAT
+
+    from keras_sr.convert import hat as converter
+
+    net = randomized(HAT(upscale=scale, **HAT_TINY), seed=10 + scale)
+    model, found = keras_from_state(converter, net)
+    assert found["config"] == dict(scale=scale, embed_dim=12, depths=[2, 2], num_heads=[2, 3], window_size=4,
+                                   overlap_ratio=0.5, compress_ratio=3, squeeze_factor=4, mlp_ratio=2.0, num_feat=8,
+                                   channels=3, qkv_bias=True)
+    compare(model, net)
+
+
+@pytest.mark.parametrize("variant,official", [("hat", 20_772_507), ("hat_s", 9_621_183)])
+def test_hat_full_size_counts(variant, official):
+    # Official hat_arch.py HAT / HAT-S x4 (counted on spandrel's copy).
+    assert count_by_depth("hat", 4, dict(variant=variant, depths=(6,) * 6, num_heads=(6,) * 6)) == official
 
 
 # ----------------------------------------------------------------------------- serialization, training
