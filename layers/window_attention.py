@@ -116,7 +116,8 @@ def multi_head_attention(q, k, v, num_heads, bias, attention_mask=None):
     logits = ops.cast(ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))), "float32") + bias[None]
     if attention_mask is not None:
         num_windows = ops.shape(attention_mask)[0]
-        logits = ops.reshape(logits, (-1, num_windows, num_heads, tq, tk)) + attention_mask[None, :, None]
+        mask = ops.cast(attention_mask, "float32")  # a layer call casts it to the compute dtype
+        logits = ops.reshape(logits, (-1, num_windows, num_heads, tq, tk)) + mask[None, :, None]
         logits = ops.reshape(logits, (-1, num_heads, tq, tk))
     weights = ops.cast(ops.softmax(logits, axis=-1), v.dtype)
     out = ops.transpose(ops.matmul(weights, v), (0, 2, 1, 3))  # (N, Tq, heads, d)
