@@ -28,7 +28,7 @@ import keras
 from keras import ops
 
 __all__ = ["WindowAttention", "window_partition", "window_reverse", "shifted_window_mask",
-           "shifted_window_attention", "relative_position_index", "MASK_VALUE"]
+           "shifted_window_attention", "relative_position_index", "cyclic_shift", "MASK_VALUE"]
 
 # The official code fills the attention logits of token pairs from different regions with -100.
 MASK_VALUE = -100.0
@@ -73,9 +73,10 @@ def shifted_window_mask(height, width, window_size, shift_size):
         index = ops.arange(n, dtype="int32")
         return ops.cast(index >= n - m, "int32") + ops.cast(index >= n - s, "int32")
 
-    ids = regions(height)[:, None] * 3 + regions(width)[None, :]  # (H, W)
-    ids = window_partition(ops.cast(ids[None, :, :, None], "float32"), m)[..., 0]  # (nW, M*M)
-    different = ops.not_equal(ids[:, :, None], ids[:, None, :])
+    # expand_dims / reshape rather than `x[None]`-style indexing: TFLite has no StridedSlice with new axes.
+    ids = ops.expand_dims(regions(height), 1) * 3 + ops.expand_dims(regions(width), 0)  # (H, W)
+    ids = window_partition(ops.cast(ops.expand_dims(ops.expand_dims(ids, 0), -1), "float32"), m)  # (nW, M*M, 1)
+    different = ops.not_equal(ids, ops.transpose(ids, (0, 2, 1)))
     return ops.where(different, MASK_VALUE, 0.0)
 
 
@@ -88,15 +89,22 @@ def shifted_window_attention(x, attention, window_size, shift_size):
     shape = ops.shape(x)
     h, w = shape[1], shape[2]
     if s > 0:
-        x = ops.roll(x, shift=(-s, -s), axis=(1, 2))
+        x = cyclic_shift(x, s)
         mask = shifted_window_mask(h, w, m, s)
     else:
         mask = None
     windows = attention(window_partition(x, m), attention_mask=mask)
     x = window_reverse(windows, m, h, w)
     if s > 0:
-        x = ops.roll(x, shift=(s, s), axis=(1, 2))
+        x = cyclic_shift(x, -s)
     return x
+
+
+def cyclic_shift(x, shift):
+    """`roll(x, (-shift, -shift), axis=(1, 2))` from slices and concatenation (TFLite has no `Roll` op)."""
+    n = int(shift)  # a negative shift rolls forward: x[:, n:] is then the last |n| rows
+    x = ops.concatenate([x[:, n:], x[:, :n]], axis=1)
+    return ops.concatenate([x[:, :, n:], x[:, :, :n]], axis=2)
 
 
 def multi_head_attention(q, k, v, num_heads, bias, attention_mask=None):
@@ -113,11 +121,11 @@ def multi_head_attention(q, k, v, num_heads, bias, attention_mask=None):
         return ops.transpose(ops.reshape(t, (-1, n, num_heads, d)), (0, 2, 1, 3))  # (N, heads, T, d)
 
     q, k, v = heads(q * (d ** -0.5), tq), heads(k, tk), heads(v, tk)
-    logits = ops.cast(ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))), "float32") + bias[None]
+    logits = ops.cast(ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))), "float32") + ops.expand_dims(bias, 0)
     if attention_mask is not None:
         num_windows = ops.shape(attention_mask)[0]
         mask = ops.cast(attention_mask, "float32")  # a layer call casts it to the compute dtype
-        logits = ops.reshape(logits, (-1, num_windows, num_heads, tq, tk)) + mask[None, :, None]
+        logits = ops.reshape(logits, (-1, num_windows, num_heads, tq, tk)) + ops.expand_dims(ops.expand_dims(mask, 0), 2)
         logits = ops.reshape(logits, (-1, num_heads, tq, tk))
     weights = ops.cast(ops.softmax(logits, axis=-1), v.dtype)
     out = ops.transpose(ops.matmul(weights, v), (0, 2, 1, 3))  # (N, Tq, heads, d)

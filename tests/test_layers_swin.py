@@ -111,3 +111,11 @@ def test_pad_modes():
         padded = np_(PadToMultiple(4, mode=mode)(x))
         np.testing.assert_array_equal(padded[0, :, :, 0], np.pad(x[0, :, :, 0], ((0, 3), (0, 2)), mode=np_mode))
     np.testing.assert_array_equal(np_(PadToMultiple(4)(x[:, :4, :4])), x[:, :4, :4])
+
+
+def test_cyclic_shift_is_roll():
+    from keras_sr.layers.window_attention import cyclic_shift
+
+    x = np.arange(2 * 6 * 8 * 2, dtype="float32").reshape(2, 6, 8, 2)
+    for s in (2, -2, 3):
+        np.testing.assert_array_equal(np_(cyclic_shift(x, s)), np.roll(x, (-s, -s), axis=(1, 2)))
