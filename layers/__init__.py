@@ -8,22 +8,30 @@ from keras_sr.layers.bicubic_resize import BicubicResize
 from keras_sr.layers.bilinear_kernel import BilinearKernel
 from keras_sr.layers.bilinear_upsampling import BilinearUpsampling
 from keras_sr.layers.channel_attention import ChannelAttention
+from keras_sr.layers.channel_attention_block import ChannelAttentionBlock
 from keras_sr.layers.correspondence import (ContrastiveFeatureExtractor, DynamicAggregation, PatchCorrespondence,
                                            correlation_distillation_loss)
 from keras_sr.layers.deformable_conv import DeformableConv2D, deform_conv2d
 from keras_sr.layers.depth_to_space import DepthToSpace
+from keras_sr.layers.hybrid_attention_block import HybridAttentionBlock
 from keras_sr.layers.learned_weighted_sum import LearnedWeightedSum
 from keras_sr.layers.mean_shift import MeanShift
+from keras_sr.layers.overlapping_cross_attention import OverlappingCrossAttentionBlock
 from keras_sr.layers.patch_matching import fold_patches, match_patches, unfold_patches
 from keras_sr.layers.residual_block import ResidualBlock
 from keras_sr.layers.residual_channel_attention import ResidualChannelAttentionBlock, ResidualGroup
 from keras_sr.layers.residual_dense_block import ResidualDenseBlock, ResidualInResidualDenseBlock
+from keras_sr.layers.residual_hybrid_attention_group import ResidualHybridAttentionGroup
+from keras_sr.layers.residual_swin_transformer_block import ResidualSwinTransformerBlock
 from keras_sr.layers.space_to_depth import SpaceToDepth
 from keras_sr.layers.subpixel_upsampling import SubPixelUpsampling, depth_to_space
+from keras_sr.layers.swin_transformer_block import SwinTransformerBlock
 from keras_sr.layers.texture_transformer import (CrossScaleFeatureIntegration, LearnableTextureExtractor,
                                                  SoftAttentionFusion, TextureTransformer)
 from keras_sr.layers.vgg_features import VGGFeatures
 from keras_sr.layers.weight_normalization import WeightNormalization
+from keras_sr.layers.window_attention import WindowAttention
+from keras_sr.layers.window_padding import CropToScaledSize, PadToMultiple
 from keras_sr.layers.wide_activation import WideActivationBlockA, WideActivationBlockB
 
 from keras_sr.torch_backend_fixes import apply_torch_fixes

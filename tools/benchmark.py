@@ -14,6 +14,7 @@ BENCHMARKS = {
     "data": ("keras_sr.benchmarks.data", "input pipeline patches/s: tf.data TFRecord reader and PyDataset loader"),
     "refsr_matching": ("keras_sr.benchmarks.refsr_matching", "memory of RefSR patch matching, chunked vs full"),
     "tflite": ("keras_sr.benchmarks.tflite", "TFLite variants (float, fp16, dynamic, int8): size, PSNR vs Keras, latency"),
+    "inference": ("keras_sr.benchmarks.inference", "inference time per image of registered models; SavedModel/TFLite check"),
     "quantization": ("keras_sr.benchmarks.quantization", "where TFLite int8 loses PSNR: per-tensor debugger and layer simulation"),
 }
 

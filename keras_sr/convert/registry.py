@@ -40,6 +40,8 @@ BUILTIN_CONVERTERS = {
     "rcan": "keras_sr.convert.rcan",
     "esrgan": "keras_sr.convert.rrdbnet",
     "msrresnet": "keras_sr.convert.srresnet",
+    "swinir": "keras_sr.convert.swinir",
+    "hat": "keras_sr.convert.hat",
 }
 
 _CONVERTERS = {}

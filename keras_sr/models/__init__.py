@@ -41,6 +41,8 @@ BUILTIN_MODULES = {
     "esrgan_discriminator": "keras_sr.models.rrdbnet",
     "ttsr": "keras_sr.models.ttsr",
     "c2_matching": "keras_sr.models.c2_matching",
+    "swinir": "keras_sr.models.swinir",
+    "hat": "keras_sr.models.hat",
 }
 
 _REGISTRY = {}
