@@ -17,6 +17,7 @@ import sys
 import time
 
 from keras_sr.image_io import IMAGE_EXTENSIONS, ImageError, list_images
+from keras_sr.tiled_inference import _Runner, read_image, upscale, write_image
 
 __all__ = ["add_arguments", "run", "plan_outputs"]
 
@@ -67,8 +68,6 @@ def _progress(i, total, message):
 
 
 def run(args):
-    from keras_sr.tiled_inference import _Runner, read_image, upscale, write_image
-
     try:
         runner = _Runner(args.model, scale=args.scale, weights=args.weights)
     except ValueError as err:  # unknown model, wrong scale: one clear line, exit status 2

@@ -221,9 +221,9 @@ def _comparison(result, val_pairs, log):
 
 def benchmark_run(result, folders, log):
     """Score the final model on HR folders (the evaluation protocol) and write `RUN/eval.json`."""
-    from keras_sr.evaluation import EVAL_JSON, evaluate_folders, format_table, results_to_json
+    from keras_sr.scoring import EVAL_JSON, evaluate_folders, format_table, results_to_json
     from keras_sr.fileio import atomic_write_text
-    from keras_sr.models.inference import model_upscaler
+    from keras_sr.upscalers import model_upscaler
 
     scale = result.recipe.scale
     results = evaluate_folders(model_upscaler(result.model, scale), folders, [scale], log=log)

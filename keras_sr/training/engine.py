@@ -61,16 +61,16 @@ import time
 import keras
 
 from keras_sr.fileio import atomic_path, atomic_write_text
-from keras_sr.training import checkpoint as checkpoint_lib
-from keras_sr.training import ema as ema_lib
+from keras_sr.training import checkpoint as checkpoint_lib, ema as ema_lib
 from keras_sr.training.distribution import resolve_distribution
 from keras_sr.training.losses import get_loss
-from keras_sr.training.recipe import write_recipe_json
-from keras_sr.training.schedules import make_schedule
 from keras_sr.training.multi_output import (InferenceModelValidation, MultiOutputTrainer, check_same_variables,
                                             inference_weights)
 from keras_sr.training.optimizers import AdjustableClippingAdam, AdjustableClippingAdamW
+from keras_sr.training.recipe import write_recipe_json
+from keras_sr.training.schedules import make_schedule
 from keras_sr.training.validation import ValidationCallback
+
 
 __all__ = ["TrainResult", "StepLimit", "train", "make_optimizer", "compile_model", "resolve_policy", "dtype_policy",
            "default_run_dir", "build_inference_model", "train_model_config", "resolve_run_data"]
@@ -331,7 +331,7 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
     if train_config != model_config:
         extra["train_model"] = {"config": train_config}
     write_recipe_json(out, recipe, model_config, extra=extra)
-    from keras_sr.models.inference import write_model_json
+    from keras_sr.models.loading import write_model_json
 
     write_model_json(out, recipe.model, model_config)
 

@@ -68,6 +68,7 @@ from keras import ops
 
 from keras_sr.training.recipe import Recipe, field
 
+
 __all__ = ["GANRecipe", "GANNetworks", "GANObjective", "train_gan", "gan_recipe_main", "run_gan_recipe",
            "GAN_LOG_COLUMNS"]
 
@@ -454,7 +455,7 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
     """
     from keras_sr import models
     from keras_sr.fileio import atomic_path, atomic_write_text
-    from keras_sr.models.inference import write_model_json
+    from keras_sr.models.loading import write_model_json
     from keras_sr.training import checkpoint as checkpoint_lib
     from keras_sr.training import ema as ema_lib
     from keras_sr.training.data import make_train_data
