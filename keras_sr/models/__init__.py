@@ -137,7 +137,8 @@ def build(name, **config):
     spec = get_spec(name)
     if spec.scales is not None and "scale" in config and config["scale"] is not None \
             and int(config["scale"]) not in spec.scales:
-        raise ValueError(f"{name} supports scales {list(spec.scales)}, got scale={config['scale']!r}.")
+        supported = "/".join(f"x{s}" for s in spec.scales)
+        raise ValueError(f"{name} supports {supported} only, got scale={config['scale']!r}.")
     return SRModel.wrap(spec.builder(**config), name, config)
 
 
