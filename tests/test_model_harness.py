@@ -13,6 +13,7 @@ dtype-policy logic is Keras's own and backend-independent; it costs a third rebu
 import os
 
 import keras
+import numpy as np
 import pytest
 
 from conftest import run_modules_on_backend
@@ -25,6 +26,23 @@ MAIN = BACKEND == "tensorflow" and not os.environ.get("KERAS_SR_HARNESS_SUBPROCE
 @pytest.mark.parametrize("name", models.list_models())
 def test_registered_model_passes_the_harness(name, tmp_path):
     testing.run_model_test(name, tmp_dir=str(tmp_path), run_mixed_precision=MAIN)
+
+
+LAYER_CASES = [
+    ("ResidualBlock", dict(filters=4), (1, 6, 7, 4), (1, 6, 7, 4)),
+    ("SubPixelUpsampling", dict(scale=2, filters=4), (1, 6, 7, 4), (1, 12, 14, 4)),
+    ("ChannelAttention", dict(reduction=2), (1, 6, 7, 4), (1, 6, 7, 4)),
+    ("MeanShift", dict(sign=-1), (1, 6, 7, 3), (1, 6, 7, 3)),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,shape,expected", LAYER_CASES, ids=[c[0] for c in LAYER_CASES])
+def test_layer_harness(name, kwargs, shape, expected):
+    import keras_sr.layers
+
+    x = np.random.default_rng(0).uniform(0, 1, shape).astype("float32")  # features, not pixels: no saturation
+    testing.run_layer_test(getattr(keras_sr.layers, name), kwargs, x, expected_output_shape=expected,
+                           run_mixed_precision=MAIN)
 
 
 def test_a_model_without_a_tiny_config_fails():
