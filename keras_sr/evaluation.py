@@ -1,19 +1,22 @@
-"""The one SR evaluation protocol of keras-sr, behind `tools.evaluate` / `keras-sr evaluate`.
+"""The evaluation command (`tools.evaluate` / `keras-sr evaluate`): flags, model resolution, the table.
 
-For every HR image of every folder and every scale `s`:
+The protocol itself is in the layers below, and this module re-exports their
+names so `from keras_sr.evaluation import ...` keeps working:
 
-1. load it as RGB uint8 (`keras_sr.image_io` rule), `modcrop` to a multiple of `s`;
-2. LR = MATLAB-faithful bicubic `imresize(hr, 1/s)` on uint8 (`keras_sr.imresize`);
-3. SR = the model's output, rounded to uint8;
-4. PSNR and SSIM on Y (BT.601, default) or RGB, with `s` pixels cropped.
+* `keras_sr.degradation`: how LR images are made (`degrade`, PIL bicubic for CUFED5);
+* `keras_sr.upscalers`: any model reference -> an upscaler (`bicubic_upscaler`, `load`);
+* `keras_sr.scoring`: an upscaler + HR folders -> PSNR / SSIM (`evaluate_folders`,
+  `format_table`, `results_to_json`, the reference-based `evaluate_reference_sources`).
 
-This reproduces the published bicubic table (see README); trainers use the
-same functions for validation.
+For every HR image of every folder and every scale `s`: RGB uint8, `modcrop`,
+LR = MATLAB-faithful bicubic `imresize(hr, 1/s)` on uint8, SR rounded to uint8,
+PSNR and SSIM on Y (BT.601, default) or RGB with `s` pixels cropped. This
+reproduces the published bicubic table (see README).
 
 Reference-based SR (`--ref-mode cufed5:K|self-lr|pairs:FILE|synthetic:SEED`)
-pairs every HR image with a reference (`keras_sr.data.reference_sources`) and
-is scored by `keras_sr.refsr_evaluation` (CUFED5 takes its LR from PIL
-bicubic, as the TTSR / C2-Matching test sets; every other mode from step 2).
+pairs every HR image with a reference (`keras_sr.data.reference_sources`)
+(CUFED5 takes its LR from PIL bicubic, as the TTSR / C2-Matching test sets;
+every other mode from MATLAB bicubic).
 
 Example:
     >>> results = evaluate_folders(bicubic_upscaler, ["Set5/HR"], scales=[2, 4])
@@ -22,16 +25,17 @@ Example:
 """
 
 import json
-import os
 import sys
-import time
 
-import numpy as np
+from keras_sr import upscalers
+from keras_sr.data.reference_sources import open_reference_source
+from keras_sr.degradation import degrade
+from keras_sr.fileio import atomic_write_text
+from keras_sr.image_io import ImageError, dataset_name
+from keras_sr.scoring import (EVAL_JSON, evaluate_folders, evaluate_images, evaluate_reference_sources, format_table,
+                              results_to_json, score_pair)
+from keras_sr.upscalers import bicubic_upscaler
 
-from keras_sr.cropping import modcrop
-from keras_sr.image_io import check_min_size, list_images, load_image
-from keras_sr.imresize import imresize
-from keras_sr.metrics import psnr, ssim, to_uint8
 
 __all__ = [
     "bicubic_upscaler",
@@ -49,127 +53,17 @@ __all__ = [
 ]
 
 
-EVAL_JSON = "eval.json"  # a run directory's benchmark scores (`tools.make_table` reads them)
-
-
-def bicubic_upscaler(lr, scale):
-    """The bicubic baseline: MATLAB `imresize(lr, scale)` on uint8."""
-    return imresize(to_uint8(lr), scale)
-
-
-def degrade(hr, scale, path="<array>"):
-    """modcrop + MATLAB bicubic downscale; returns `(hr_cropped, lr)` as uint8."""
-    check_min_size(hr, scale, path, f"x{scale} downscaling")
-    hr = modcrop(hr, scale)
-    return hr, imresize(hr, 1.0 / scale)
-
-
-def score_pair(sr, hr, scale, y_only=True):
-    """PSNR/SSIM of one SR output against its (modcropped) HR, border = scale."""
-    sr = to_uint8(sr)
-    if sr.shape != hr.shape:
-        raise ValueError(f"SR output has shape {sr.shape}, HR has {hr.shape}: the model's scale is not x{scale}?")
-    return psnr(sr, hr, scale, y_only), ssim(sr, hr, scale, y_only)
-
-
-def dataset_name(folder):
-    """`.../Set5/HR` -> `Set5`; otherwise the folder's own name."""
-    parts = os.path.normpath(os.path.abspath(folder)).split(os.sep)
-    if parts[-1].upper() in ("HR", "GT") and len(parts) > 1:
-        return parts[-2]
-    return parts[-1]
-
-
-def evaluate_images(upscaler, paths, scale, y_only=True, scorers=None):
-    """Mean PSNR/SSIM (+ `keras_sr.quality.scorers`) of `upscaler(lr, scale)` over image files; per image too."""
-    scorers = scorers or {}
-    per_image = []
-    for path in paths:
-        hr = load_image(path)
-        # After cropping `scale` pixels each side, SSIM's 11x11 window must fit.
-        check_min_size(hr, 2 * scale + 11, path, f"evaluation at x{scale}")
-        hr, lr = degrade(hr, scale, path)
-        sr = upscaler(lr, scale)
-        p, s = score_pair(np.asarray(sr), hr, scale, y_only)
-        row = {"image": os.path.basename(path), "psnr": p, "ssim": s}
-        row.update({name: score(to_uint8(sr), hr, scale, y_only) for name, score in scorers.items()})
-        per_image.append(row)
-    means = {name: float(np.mean([r[name] for r in per_image])) for name in ("psnr", "ssim", *scorers)}
-    return {**means, "n_images": len(per_image), "images": per_image}
-
-
-def evaluate_folders(upscaler, folders, scales, y_only=True, log=None, scorers=None):
-    """`{dataset: {scale: {psnr, ssim, [extra metrics,] n_images, images}}}` for HR folders."""
-    results = {}
-    for folder in folders:
-        name = dataset_name(folder)
-        paths = list_images(folder)
-        results[name] = {}
-        for scale in scales:
-            start = time.perf_counter()
-            results[name][int(scale)] = evaluate_images(upscaler, paths, int(scale), y_only, scorers)
-            if log:
-                r = results[name][int(scale)]
-                log(f"{name} x{scale}: {r['psnr']:.2f} dB / {r['ssim']:.4f} "
-                    f"({r['n_images']} images, {time.perf_counter() - start:.1f} s)")
-    return results
-
-
-def format_table(results, title=None):
-    """Markdown table, one row per dataset, one `PSNR / SSIM` column per scale."""
-    from keras_sr.quality.scorers import EXTRA_METRICS
-
-    scales = sorted({s for per_scale in results.values() for s in per_scale})
-    extras = [m for m in EXTRA_METRICS if any(m in r for per_scale in results.values() for r in per_scale.values())]
-    header = f" (PSNR / SSIM / {' / '.join(m.upper() for m in extras)})" if extras else ""
-    lines = []
-    if title:
-        lines.append(title)
-    lines.append("| Dataset | " + " | ".join(f"x{s}{header}" for s in scales) + " |")
-    lines.append("|---|" + "---|" * len(scales))
-    for name, per_scale in results.items():
-        cells = []
-        for s in scales:
-            r = per_scale.get(s)
-            cells.append(f"{r['psnr']:.2f} / {r['ssim']:.4f}" + "".join(
-                f" / {r[m]:.4f}" if m in r else " / -" for m in extras) if r else "-")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def resolve_upscaler(model, scale=None, weights=None, reference=False):
-    """Turn `--model` into `upscaler(lr_uint8, scale) -> sr`.
+    """Turn `--model` into `upscaler(lr_uint8, scale) -> sr` (`keras_sr.upscalers.load_upscaler`).
 
-    `bicubic` is the MATLAB baseline. Registered models, presets, `.keras`
-    files and SavedModel folders are resolved by `keras_sr.models.inference`
-    when that module is available. With `reference=True` the result is
-    `upscaler(lr, ref, scale)`: RefSR models use `ref`, SISR models ignore it
-    (`keras_sr.refsr_evaluation.resolve_ref_upscaler`).
+    `bicubic` is the MATLAB baseline; registered models, presets, `.keras`
+    files and SavedModel folders are resolved by `keras_sr.upscalers`. With
+    `reference=True` the result is `upscaler(lr, ref, scale)`: RefSR models use
+    `ref`, SISR models ignore it (`keras_sr.upscalers.resolve_ref_upscaler`).
     """
     if reference:
-        from keras_sr.refsr_evaluation import resolve_ref_upscaler
-
-        return resolve_ref_upscaler(model, scale=scale, weights=weights)
-    if model == "bicubic":
-        return bicubic_upscaler
-    try:
-        from keras_sr.models import inference
-    except ImportError as err:  # pragma: no cover - depends on later modules
-        raise ValueError(f"Unknown model {model!r}: only 'bicubic' is available in this installation.") from err
-    return inference.load_upscaler(model, scale=scale, weights=weights)
-
-
-def results_to_json(results, per_image=False):
-    out = {}
-    for name, per_scale in results.items():
-        out[name] = {}
-        for s, r in per_scale.items():
-            entry = {k: r[k] for k in ("psnr", "ssim", "ifc", "niqe", "lpips", "n_images") if k in r}
-            entry.update({k: r[k] for k in ("lr_method", "reference") if k in r})  # reference-based SR rows
-            if per_image:
-                entry["images"] = r["images"]
-            out[name][str(s)] = entry
-    return out
+        return upscalers.resolve_ref_upscaler(model, scale=scale, weights=weights)
+    return upscalers.load_upscaler(model, scale=scale, weights=weights)
 
 
 def add_arguments(parser):
@@ -205,8 +99,6 @@ def run(args):
             raise ValueError("--metrics ifc/niqe/lpips: not available with --ref-mode yet (PSNR/SSIM only).")
         return _run_reference(args, log)
     if not args.data:
-        from keras_sr.image_io import ImageError
-
         raise ImageError("--data: give one or more folders of HR images.")
     from keras_sr.quality.scorers import make_scorers
 
@@ -221,16 +113,12 @@ def run(args):
     channel = "RGB" if args.rgb else "Y"
     print(format_table(results, title=f"{args.model}: PSNR (dB) / SSIM on {channel}, border = scale"))
     if args.json:
-        from keras_sr.fileio import atomic_write_text
-
         atomic_write_text(args.json, json.dumps(results_to_json(results, args.per_image), indent=2))
     return results
 
 
 def _reference_sources(modes, data):
     """One reference source per (mode, data folder); pairs and TFRecord modes take all `data` at once."""
-    from keras_sr.data.reference_sources import open_reference_source
-
     sources = []
     for mode in modes:
         kind = mode.partition(":")[0].strip().lower()
@@ -242,8 +130,6 @@ def _reference_sources(modes, data):
 
 
 def _run_reference(args, log):
-    from keras_sr.refsr_evaluation import evaluate_reference_sources
-
     sources = _reference_sources(args.ref_mode, args.data)
     results = {}
     for scale in args.scale:
@@ -256,7 +142,5 @@ def _run_reference(args, log):
     print(format_table(results, title=f"{args.model}: PSNR (dB) / SSIM on {channel}, border = scale, "
                                       f"reference-based ({', '.join(args.ref_mode)}; LR: {', '.join(methods)} bicubic)"))
     if args.json:
-        from keras_sr.fileio import atomic_write_text
-
         atomic_write_text(args.json, json.dumps(results_to_json(results, args.per_image), indent=2))
     return results

@@ -27,7 +27,11 @@ import os
 
 import numpy as np
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageError", "open_image", "pil_to_rgb_array", "load_image", "probe_size", "list_images", "check_min_size", "save_image"]
+from keras_sr.metrics import to_uint8
+
+
+__all__ = ["IMAGE_EXTENSIONS", "ImageError", "open_image", "pil_to_rgb_array", "load_image", "probe_size", "list_images", "check_min_size", "save_image",
+           "dataset_name"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -118,8 +122,6 @@ def save_image(path, img):
     """Save an RGB/gray uint8 array (float input is rounded) with Pillow."""
     from PIL import Image
 
-    from keras_sr.metrics import to_uint8
-
     array = to_uint8(img)
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
@@ -150,3 +152,11 @@ def check_min_size(img, min_size, path, purpose):
     h, w = np.shape(img)[:2]
     if h < min_size or w < min_size:
         raise ImageError(f"{path}: image is {w}x{h}, too small for {purpose} (needs at least {min_size}x{min_size}).")
+
+
+def dataset_name(folder):
+    """`.../Set5/HR` -> `Set5`; otherwise the folder's own name (how results tables name a dataset)."""
+    parts = os.path.normpath(os.path.abspath(folder)).split(os.sep)
+    if parts[-1].upper() in ("HR", "GT") and len(parts) > 1:
+        return parts[-2]
+    return parts[-1]

@@ -20,7 +20,8 @@ import json
 import os
 
 from keras_sr.benchmarks.published import DATASETS, reference_row
-from keras_sr.evaluation import dataset_name
+from keras_sr.image_io import dataset_name
+
 
 __all__ = ["training_set_name", "load_run", "merge_runs", "format_runs"]
 

@@ -25,7 +25,7 @@ layout and dtype:
   orientation (the `keras_sr.image_io` convention); errors are `ImageError`
   naming the file.
 
-`model` is a `keras.Model`, anything `keras_sr.models.inference.load_upscaler`
+`model` is a `keras.Model`, anything `keras_sr.upscalers.load_upscaler`
 accepts ("bicubic", a registered name with `weights=`, a preset, a `.keras`
 file, a SavedModel folder), or an `upscaler(lr, scale)` callable it returned.
 "bicubic" here is MATLAB bicubic in float (no 8-bit rounding between passes,
@@ -38,8 +38,16 @@ Example:
 """
 
 import os
+import sys
 
 import numpy as np
+
+from keras_sr.fileio import atomic_path, atomic_write_bytes
+from keras_sr.image_io import open_image, pil_to_rgb_array
+from keras_sr.imresize import imresize
+from keras_sr.models.loading import resolve_model
+from keras_sr.upscalers import bicubic_upscaler, keras_predict, load_upscaler, model_scale
+
 
 __all__ = ["upscale", "read_image", "write_image", "tile_windows"]
 
@@ -54,8 +62,6 @@ def read_image(path):
     alpha), `(H, W, 3)` or `(H, W, 4)`, or uint16 `(H, W)` for 16-bit gray.
     Other modes follow `keras_sr.image_io.load_image` (RGB uint8).
     """
-    from keras_sr.image_io import open_image, pil_to_rgb_array
-
     path = os.fspath(path)
     with open_image(path) as image:
         mode = image.mode
@@ -84,8 +90,6 @@ def write_image(path, image):
     (Pillow cannot write them).
     """
     from PIL import Image
-
-    from keras_sr.fileio import atomic_path, atomic_write_bytes
 
     array = np.asarray(image)
     if array.ndim == 3 and array.shape[-1] == 1:
@@ -159,32 +163,22 @@ class _Runner:
                 raise ValueError("scale is required for bicubic (e.g. scale=4 / --scale 4).")
             self.upscaler, self.scale = _float_bicubic, int(scale)
             return
-        import keras
-
-        from keras_sr.models import presets
-        from keras_sr.models.inference import load_model, load_upscaler, model_scale
-
-        if isinstance(model, (str, os.PathLike)) and weights is None:  # batch tiles of Keras models
-            if os.fspath(model).endswith(".keras"):
-                model = load_model(os.fspath(model))
-            elif presets.get_preset(os.fspath(model)) is not None:
-                model = presets.load_preset(os.fspath(model))
-        if isinstance(model, keras.Model) and int(model.input_shape[-1]) == 3:
-            def predict(batch):
-                return keras.ops.convert_to_numpy(model(batch, training=False))
-
-            self.batched = predict
-            self.model = model  # the memory planner reads its layer shapes (keras_sr.streamed_upscale)
-            self.scale = model_scale(predict, 3)
-            if scale is not None and int(scale) != self.scale:
-                raise ValueError(f"{model.name} is an x{self.scale} model, asked for x{scale}.")
-            return
-        if callable(model) and not isinstance(model, (str, os.PathLike, keras.Model)):
+        if isinstance(model, (str, os.PathLike)) or _is_keras_model(model):
+            built = resolve_model(model, scale=scale, weights=weights)  # None: a SavedModel folder
+            if built is not None and int(built.input_shape[-1]) == 3:  # batch tiles of RGB Keras models
+                self.batched = keras_predict(built)
+                self.model = built  # the memory planner reads its layer shapes (keras_sr.streamed_upscale)
+                self.scale = model_scale(self.batched, 3)
+                if scale is not None and int(scale) != self.scale:
+                    raise ValueError(f"{built.name} is an x{self.scale} model, asked for x{scale}.")
+                return
+            upscaler = load_upscaler(model if built is None else built, scale=scale)
+            if built is not None:
+                upscaler.label = os.fspath(model) if isinstance(model, (str, os.PathLike)) else built.name
+        elif callable(model):
             upscaler = model
         else:
-            upscaler = load_upscaler(model, scale=scale, weights=weights)
-        from keras_sr.evaluation import bicubic_upscaler
-
+            raise TypeError(f"model must be a keras.Model, a model reference or an upscaler, got {type(model).__name__}.")
         if upscaler is bicubic_upscaler:
             upscaler = _float_bicubic
         self.upscaler = upscaler
@@ -206,10 +200,13 @@ class _Runner:
         return outputs
 
 
+def _is_keras_model(model):
+    keras = sys.modules.get("keras")  # a keras.Model exists only once Keras is imported
+    return keras is not None and isinstance(model, keras.Model)
+
+
 def _float_bicubic(lr, scale):
     """MATLAB bicubic in float (no uint8 rounding between the passes)."""
-    from keras_sr.imresize import imresize
-
     return imresize(np.asarray(lr, np.float64), scale)
 
 
@@ -269,8 +266,6 @@ def upscale(image, model, scale=None, tile=None, overlap=16, batch=4, weights=No
         The upscaled image, same channel layout and dtype as the input (float
         input -> float32).
     """
-    from keras_sr.imresize import imresize
-
     if isinstance(image, (str, os.PathLike)):
         image = read_image(image)
     image = np.asarray(image)

@@ -71,6 +71,15 @@ except ImportError as err:  # keras-tuner is the optional `tune` extra
 
 import keras
 
+from keras_sr.data.sources import DataSplit, load_validation_pairs, resolve_data
+from keras_sr.fileio import atomic_write_text
+from keras_sr.image_io import ImageError
+from keras_sr.training.cli import add_recipe_field_arguments, recipe_from_args
+from keras_sr.training.data import default_loader, make_train_data, shard_images
+from keras_sr.training.distribution import STRATEGIES
+from keras_sr.training.engine import train
+from keras_sr.training.recipe import Recipe, write_overrides
+
 __all__ = ["TUNERS", "OBJECTIVES", "RecipeHyperModel", "EngineTuner", "SearchResult", "find_recipe", "space_names",
            "make_oracle", "search", "trial_rows", "format_trials", "write_best_config", "build_parser", "main"]
 
@@ -84,8 +93,6 @@ PROJECT = "search"
 
 def find_recipe(name):
     """The recipe class of `keras_sr.recipes.<name>` (e.g. `fsrcnn` -> `FSRCNNRecipe`)."""
-    from keras_sr.training.recipe import Recipe
-
     try:
         module = importlib.import_module(f"keras_sr.recipes.{name}")
     except ModuleNotFoundError as err:
@@ -166,9 +173,6 @@ class EngineTuner(keras_tuner.Tuner):
         return self.base.replace(**values)
 
     def run_trial(self, trial, split, val_pairs, loader=None, **unused):  # `unused`: `search`'s verbose
-        from keras_sr.training.data import make_train_data
-        from keras_sr.training.engine import train
-
         hp = trial.hyperparameters
         total = self.trial_steps(hp.values.get("tuner/epochs"))
         done, init = 0, None
@@ -236,9 +240,6 @@ class SearchResult:
 
 def _resolve_data(base, data, val_data, loader, log):
     """`(split, val_pairs, loader)` resolved once for all trials; image folders become TFRecord shards on tf.data."""
-    from keras_sr.data.sources import DataSplit, load_validation_pairs, resolve_data
-    from keras_sr.training.data import default_loader, shard_images
-
     split = resolve_data(data, val_data)
     log(f"data: {split.description}")
     val_pairs = load_validation_pairs(split.val, base.scale, max_images=base.val_images or None,
@@ -333,8 +334,6 @@ def format_trials(rows, names, objective="val_psnr"):
 
 def write_best_config(path, recipe_cls, result, tuner_kind, objective):
     """The best trial's values as an override file (`keras_sr.training.recipe.write_overrides`); returns `path`."""
-    from keras_sr.training.recipe import write_overrides
-
     best = result.best_row
     record = {"tuner": tuner_kind, "objective": objective, "trial": best["trial"], objective: best["objective"],
               "steps": None if best["steps"] is None else int(best["steps"]), "seconds": best["seconds"],
@@ -348,8 +347,6 @@ def write_best_config(path, recipe_cls, result, tuner_kind, objective):
 
 def _add_recipe_flags(parser, recipe_cls, searched):
     """One flag per settable recipe field, as `python -m recipes.<name>` has (defaults None: the recipe decides)."""
-    from keras_sr.training.cli import add_recipe_field_arguments
-
     group = parser.add_argument_group(
         f"{recipe_cls.__name__} fields (fixed for every trial; a searched field given here is pinned)")
 
@@ -364,8 +361,6 @@ def _add_recipe_flags(parser, recipe_cls, searched):
 
 def build_parser(recipe_cls=None):
     """The `tools.tune` parser; with `recipe_cls`, also its field flags (`--scale`, `--steps`, `--batch-size`, ...)."""
-    from keras_sr.training.distribution import STRATEGIES
-
     parser = argparse.ArgumentParser(prog="tools.tune", description=__doc__.split("\n\n")[0],
                                      epilog="python -m tools.tune --recipe NAME --help lists the recipe's fields.")
     parser.add_argument("--recipe", required=True, help="recipe name, a module of keras_sr.recipes (e.g. fsrcnn)")
@@ -405,9 +400,6 @@ def build_parser(recipe_cls=None):
 
 def main(argv=None):
     """`python -m tools.tune ...`: search, print the table, write the best configuration; returns the exit code."""
-    from keras_sr.image_io import ImageError
-    from keras_sr.training.cli import recipe_from_args
-
     argv = list(sys.argv[1:] if argv is None else argv)
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--recipe")
@@ -436,7 +428,6 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         return 2
     table = format_trials(result.rows, result.names, args.objective)
-    from keras_sr.fileio import atomic_write_text
 
     atomic_write_text(os.path.join(result.out, TRIALS_TABLE), table + "\n")
     path = write_best_config(args.best_config or os.path.join(result.out, BEST_CONFIG), recipe_cls, result,

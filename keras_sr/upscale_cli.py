@@ -24,6 +24,7 @@ import sys
 import time
 
 from keras_sr.image_io import IMAGE_EXTENSIONS, ImageError, list_images
+from keras_sr.tiled_inference import _Runner, read_image, upscale, write_image
 
 __all__ = ["add_arguments", "run", "plan_outputs"]
 

@@ -28,7 +28,7 @@ patches and 96x96 synthetic references, at 5x the paper's learning rates
 (5e-4, LTE 5e-5) for the short budget, on the scikit-image photographs
 (without the motorcycle stereo pair), validates on chelsea and coffee, and
 then super-resolves scikit-image's `motorcycle_left` (x4 LR by
-`keras_sr.evaluation.degrade`) with `motorcycle_right` as the reference and
+`keras_sr.degradation.degrade`) with `motorcycle_right` as the reference and
 with an unrelated reference (`chelsea`), printing PSNR/SSIM (Y, border 4)
 beside bicubic and writing `comparison.png` and `final.keras` into the run
 directory. It takes about 12 CPU-minutes (one run: 712 s of CPU time,
@@ -51,6 +51,7 @@ import sys
 from keras_sr.training.recipe import field
 from keras_sr.training.cli import recipe_main, run_recipe
 from keras_sr.training.refsr import RefSRRecipe
+
 
 __all__ = ["TTSRRecipe", "main", "run_demo_evaluation", "DEMO_EXCLUDED"]
 
@@ -114,7 +115,9 @@ def run_demo_evaluation(result, log=print):
     import numpy as np
     import skimage.data
 
-    from keras_sr.evaluation import bicubic_upscaler, degrade, score_pair
+    from keras_sr.degradation import degrade
+    from keras_sr.scoring import score_pair
+    from keras_sr.upscalers import bicubic_upscaler
     from keras_sr.fileio import atomic_write_text
     from keras_sr.image_io import save_image
     from keras_sr.training.refsr import predict_refsr

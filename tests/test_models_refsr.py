@@ -99,20 +99,8 @@ def test_ttsr_chunking_does_not_change_the_output(rng):
     np.testing.assert_allclose(np_(model(inputs)), np_(unchunked(inputs)), rtol=1e-5, atol=1e-4)
 
 
-@pytest.mark.parametrize("name", ["ttsr", "c2_matching"])
-def test_config_round_trip_and_safe_mode_save_load(name, tmp_path, rng):
-    model = models.build(name, **TINY[name])
-    inputs = tiny_inputs(name, rng)
-    expected = np_(model(inputs))
-    clone = keras.Model.from_config(model.get_config())
-    clone.set_weights(model.get_weights())
-    np.testing.assert_allclose(np_(clone(inputs)), expected, rtol=1e-5, atol=1e-4)
-    path = str(tmp_path / f"{name}.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    np.testing.assert_allclose(np_(loaded(inputs)), expected, rtol=1e-5, atol=1e-4)
-    for layer in loaded.layers:
-        assert type(layer).__name__ != "Lambda"
+# The config round trip and `.keras` save/load (safe_mode=True) of both models, with the same tiny
+# configs, are in tests/test_model_harness.py (keras_sr.testing.run_model_test).
 
 
 @pytest.mark.parametrize("name,run_eagerly", [("ttsr", True), ("c2_matching", False)])

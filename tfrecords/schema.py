@@ -32,6 +32,9 @@ import os
 
 import numpy as np
 
+from keras_sr.fileio import atomic_write_text
+
+
 __all__ = [
     "SCHEMA_VERSION",
     "FORMAT",
@@ -225,8 +228,6 @@ def read_manifest(path):
 
 def write_manifest(path, manifest):
     """Write a manifest atomically (without private `_` keys)."""
-    from keras_sr.fileio import atomic_write_text
-
     clean = {k: v for k, v in manifest.items() if not k.startswith("_")}
     atomic_write_text(path, json.dumps(clean, indent=2, sort_keys=True) + "\n")
 

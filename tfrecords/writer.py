@@ -1,7 +1,7 @@
 """Write HR image folders into keras-sr TFRecord shards with a JSON manifest.
 
 Each record holds the HR image (PNG), its LR image for every requested scale
-made by the evaluation protocol (`keras_sr.evaluation.degrade`: modcrop +
+made by the evaluation protocol (`keras_sr.degradation.degrade`: modcrop +
 MATLAB bicubic `imresize` on uint8), the name and shape, and optional
 reference images (see `keras_sr.tfrecords.schema`). Shards roll over at
 `shard_mb` megabytes. Writing is atomic: every shard is written to a
@@ -21,7 +21,6 @@ Example:
     (91, ['train-00000.tfrecord'])
 """
 
-import argparse
 import collections
 import concurrent.futures
 import glob
@@ -33,8 +32,11 @@ import os
 import sys
 
 from keras_sr.data.sources import ImageTooSmall
-from keras_sr.image_io import IMAGE_EXTENSIONS, ImageError, check_min_size, list_images, load_image
+from keras_sr.degradation import degrade
+from keras_sr.fileio import atomic_path
+from keras_sr.image_io import IMAGE_EXTENSIONS, ImageError, check_min_size, dataset_name, list_images, load_image
 from keras_sr.tfrecords import schema
+
 
 __all__ = ["collect_images", "write_shards", "add_arguments", "run", "main"]
 
@@ -47,10 +49,8 @@ def collect_images(inputs):
     """`[(name, path), ...]` for image folders/files; names are unique, relative, with `/`.
 
     With several folders, names are prefixed with each folder's dataset name
-    (`T91/HR/x.png` -> `T91/x.png`, as `keras_sr.evaluation.dataset_name`).
+    (`T91/HR/x.png` -> `T91/x.png`, as `keras_sr.image_io.dataset_name`).
     """
-    from keras_sr.evaluation import dataset_name
-
     inputs = [os.fspath(i) for i in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)]
     if not inputs:
         raise ImageError("no HR inputs given.")
@@ -88,8 +88,6 @@ def _refs_for(path, ref_dir):
 
 def _prepare(task):
     """Worker: load, check, degrade and PNG-encode one image (no TensorFlow). Raises ImageError."""
-    from keras_sr.evaluation import degrade
-
     name, path, scales, min_size, ref_paths = task
     hr = load_image(path)
     try:
@@ -217,8 +215,6 @@ def write_shards(hr_inputs, out_dir, scales, shard_mb=100, prefix="train", min_s
             yield schema.build_example(result["name"], result["hr_png"], result["hr_shape"], result["lr_parts"],
                                        result["refs"])
 
-    from keras_sr.fileio import atomic_path
-
     stream = records()
     pending = next(stream, None)
     while pending is not None:
@@ -289,14 +285,3 @@ def run(args):
     print(f"{manifest['_path']}: {manifest['num_records']} records, {len(manifest['shards'])} shard(s), "
           f"scales {manifest['scales']}, {len(manifest['skipped'])} skipped")
     return manifest
-
-
-def main(argv=None):
-    parser = add_arguments(argparse.ArgumentParser(prog="tools.make_tfrecords", description=__doc__.split("\n")[0]))
-    args = parser.parse_args(argv)
-    try:
-        run(args)
-    except (ImageError, schema.SchemaError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0

@@ -49,6 +49,9 @@ import subprocess
 import sys
 import time
 
+from keras_sr.benchmarks import train as bench
+
+
 __all__ = ["main", "plan_steps", "parse_torch_lines", "throughput_table", "deep_throughput"]
 
 TORCH_LINE = re.compile(r"torch (\w+) compile=(\w+): (\d+(?:\.\d+)?) patches/s")
@@ -88,8 +91,6 @@ def plan_steps(steps_per_second, seconds, overhead_seconds, minimum=1):
 
 
 def _measure(args, policy, model="edsr"):
-    from keras_sr.benchmarks import train as bench
-
     argv = ["--model", model, "--scale", "4", "--batch-size", str(args.batch_size), "--patch-size",
             str(args.patch_size), "--steps", str(args.bench_steps), "--warmup", str(args.bench_warmup),
             "--mixed-precision", policy, "--loader", args.loader, "--steps-per-execution",

@@ -35,6 +35,11 @@ import sys
 
 import numpy as np
 
+from keras_sr.data.reference_sources import SyntheticReferenceSource, view_rng
+from keras_sr.fileio import atomic_write_text
+from keras_sr.image_io import ImageError, load_image, save_image
+
+
 __all__ = ["derangement", "unrelated_reference", "build_dataset", "build_benchmark", "main"]
 
 RELEVANT_LABEL = "warped ref"
@@ -76,17 +81,12 @@ def _write_pairs(path, dataset, label, rows):
     lines = [f"# dataset: {dataset}", f"# reference: {label}",
              "# hr_path ref_path (relative to this file), written by tools.make_refsr_benchmark"]
     lines += [f"{_quote(hr)} {_quote(ref)}" for hr, ref in rows]
-    from keras_sr.fileio import atomic_write_text
 
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def build_dataset(folder, out, seed=0, params=None, log=None):
     """Write one dataset's relevant/unrelated references and pairs files under `out/<dataset>`; its summary."""
-    from keras_sr.data.reference_sources import SyntheticReferenceSource, view_rng
-    from keras_sr.fileio import atomic_write_text
-    from keras_sr.image_io import load_image, save_image
-
     source = SyntheticReferenceSource([folder], seed=seed, params=params)
     if len(source) < 2:
         raise ValueError(f"{folder}: the unrelated references need at least 2 images, found {len(source)}.")
@@ -120,7 +120,6 @@ def build_dataset(folder, out, seed=0, params=None, log=None):
 def build_benchmark(folders, out, seed=0, params=None, log=None):
     """Build every dataset of `folders` under `out`; writes `benchmark.json` and `README.md`; returns the summary."""
     from keras_sr.data.reference_views import ViewParams
-    from keras_sr.fileio import atomic_write_text
 
     params = ViewParams() if params is None else params
     datasets = [build_dataset(folder, out, seed, params, log) for folder in folders]
@@ -159,7 +158,6 @@ def main(argv=None):
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="seed of the views, jitter and derangement (0)")
     args = parser.parse_args(argv)
-    from keras_sr.image_io import ImageError
 
     try:
         summary = build_benchmark(args.data, args.out, args.seed, log=lambda m: print(m, file=sys.stderr, flush=True))

@@ -8,6 +8,7 @@ hand: they are this command's output.
 import argparse
 import sys
 
+from keras_sr.fileio import atomic_write_text
 from keras_sr.results_table import format_runs, load_run
 
 
@@ -23,8 +24,6 @@ def main(argv=None):
         return 2
     print(text)
     if args.out:
-        from keras_sr.fileio import atomic_write_text
-
         atomic_write_text(args.out, text + "\n")
     return 0
 

@@ -30,6 +30,19 @@ import os
 import sys
 import time
 
+from keras_sr.benchmarks.tflite import tflite_upscaler
+from keras_sr.data.sources import resolve_data
+from keras_sr.export.saved_model import export_saved_model
+from keras_sr.export.tflite import convert_saved_model, make_interpreter, representative_inputs
+from keras_sr.fileio import atomic_write_text
+from keras_sr.image_io import dataset_name
+from keras_sr.models import loading, presets
+from keras_sr.models.loading import write_model_json
+from keras_sr.scoring import evaluate_folders
+from keras_sr.training.recipe import write_recipe_json
+from keras_sr.upscalers import model_upscaler
+
+
 __all__ = ["main", "build_parser"]
 
 
@@ -63,13 +76,14 @@ def build_parser():
 
 def _model_and_meta(reference):
     """`(label, float model, registry name, builder config)` of a preset or a keras-sr `.keras` file."""
-    from keras_sr.models import inference, presets
-
     preset = presets.get_preset(reference)
     if preset is not None:
         return preset.name, presets.load_preset(preset), preset.model, dict(preset.config)
     if reference.endswith(".keras") and os.path.isfile(reference):
-        model = inference.load_model(reference)
+        model = loading.load_model(reference)
+        if getattr(model, "registered_name", None):  # a keras_sr.models.SRModel describes itself
+            return (os.path.splitext(os.path.basename(reference))[0], model, model.registered_name,
+                    model.model_config)
         meta = os.path.join(os.path.dirname(reference), "model.json")
         if not os.path.isfile(meta):
             raise ValueError(f"{reference}: no model.json beside it (the registry name and config of the model).")
@@ -81,8 +95,6 @@ def _model_and_meta(reference):
 
 
 def _psnr_rows(upscalers, folders, scale, log):
-    from keras_sr.evaluation import dataset_name, evaluate_folders
-
     table = {}
     for label, upscaler in upscalers:
         log(f"PSNR: {label}")
@@ -92,10 +104,6 @@ def _psnr_rows(upscalers, folders, scale, log):
 
 
 def _int8(model, folder, representative, samples, threads, label):
-    from keras_sr.benchmarks.tflite import tflite_upscaler
-    from keras_sr.export.saved_model import export_saved_model
-    from keras_sr.export.tflite import convert_saved_model, make_interpreter
-
     os.makedirs(folder, exist_ok=True)
     saved = export_saved_model(model, os.path.join(folder, "saved_model"))
     path = convert_saved_model(saved, os.path.join(folder, "model_int8.tflite"), "int8",
@@ -115,13 +123,8 @@ def format_table(table, datasets, reference="float before"):
 def run(args, log=print):
     import keras
 
-    from keras_sr.data.sources import resolve_data
     from keras_sr.export.quantization_aware import QuantizationAwareModel, fine_tune, float_model_from
-    from keras_sr.export.tflite import representative_inputs
-    from keras_sr.fileio import atomic_write_text
-    from keras_sr.models.inference import model_upscaler, write_model_json
     from keras_sr.training.data import make_train_data
-    from keras_sr.training.recipe import write_recipe_json
     from keras_sr.tuning import find_recipe
 
     keras.utils.set_random_seed(args.seed)
@@ -196,10 +199,6 @@ def run(args, log=print):
 
 def _write_eval(out, model, folders, scale):
     """`eval.json` of the fine-tuned float model, in `tools.evaluate --json`'s layout (read by make_preset)."""
-    from keras_sr.evaluation import evaluate_folders
-    from keras_sr.fileio import atomic_write_text
-    from keras_sr.models.inference import model_upscaler
-
     results = evaluate_folders(model_upscaler(model), folders, [scale], y_only=True)
     metrics = {name: {str(s): {k: v for k, v in r.items() if k in ("psnr", "ssim", "n_images")}
                       for s, r in per.items()} for name, per in results.items()}

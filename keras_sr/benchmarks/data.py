@@ -14,6 +14,9 @@ import os
 import tempfile
 import time
 
+from keras_sr.tfrecords.writer import write_shards
+
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -120,8 +123,6 @@ def run(args):
         shards = os.path.join(tempfile.gettempdir(), f"keras_sr_bench_shards_{key}")
     rows = []
     if "tfdata" in args.loaders:
-        from keras_sr.tfrecords.writer import write_shards
-
         start = time.perf_counter()
         manifest = write_shards(args.hr, shards, [args.scale], shard_mb=args.shard_mb, workers=os.cpu_count() or 1,
                                 log=lambda msg: None)

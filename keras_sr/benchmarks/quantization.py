@@ -29,6 +29,16 @@ import tempfile
 
 import numpy as np
 
+from keras_sr.benchmarks.tflite import resolve_model
+from keras_sr.color import rgb_to_y
+from keras_sr.degradation import degrade
+from keras_sr.export.saved_model import export_saved_model
+from keras_sr.export.tflite import DEFAULT_SAMPLES, representative_inputs
+from keras_sr.image_io import list_images, load_image
+from keras_sr.metrics import psnr
+from keras_sr.upscalers import model_scale
+
+
 __all__ = ["add_arguments", "run", "measure", "format_tables", "debugger_rows", "simulate_layer_quantization"]
 
 
@@ -48,8 +58,6 @@ def debugger_rows(saved_model_dir, representative_data, scale, channels, samples
     import io
 
     import tensorflow as tf
-
-    from keras_sr.export.tflite import DEFAULT_SAMPLES, representative_inputs
 
     crops = representative_inputs(representative_data, scale, channels, samples=DEFAULT_SAMPLES)
     debug = representative_inputs(representative_data, scale, channels, sizes=(32,), samples=samples, seed=1)
@@ -72,10 +80,6 @@ def debugger_rows(saved_model_dir, representative_data, scale, channels, samples
 
 
 def _y_pairs(folders, scale):
-    from keras_sr.color import rgb_to_y
-    from keras_sr.evaluation import degrade
-    from keras_sr.image_io import list_images, load_image
-
     pairs = []
     for folder in folders:
         for path in list_images(folder):
@@ -95,8 +99,6 @@ def _round_to_256_levels(x):
 def simulate_layer_quantization(model, folders, scale):
     """`{"float": psnr, "per_layer": {name: delta}, "all": delta}` of a 1-channel (Y) model, layer outputs at 8 bits."""
     import keras
-
-    from keras_sr.metrics import psnr
 
     if int(model.input_shape[-1]) != 1:
         raise ValueError("the layer simulation runs Y-channel (1-channel) models; RGB models: use the debugger table.")
@@ -122,10 +124,6 @@ def simulate_layer_quantization(model, folders, scale):
 
 def measure(args):
     import keras
-
-    from keras_sr.benchmarks.tflite import resolve_model
-    from keras_sr.export.saved_model import export_saved_model
-    from keras_sr.models.inference import model_scale
 
     label, model = resolve_model(args.model, args.weights)
     channels = int(model.input_shape[-1])

@@ -14,9 +14,9 @@ row and one row per variant:
 
 * file size in KB (`.keras` file for the Keras row, `.tflite` otherwise);
 * PSNR on Y, border = scale, on each `--data` folder by the evaluation
-  protocol (`keras_sr.evaluation.evaluate_folders`: modcrop, MATLAB bicubic
+  protocol (`keras_sr.scoring.evaluate_folders`: modcrop, MATLAB bicubic
   LR, output rounded to uint8), the TFLite interpreter wrapped by the same
-  RGB-or-Y logic as Keras models (`keras_sr.models.inference.rgb_or_y`:
+  RGB-or-Y logic as Keras models (`keras_sr.upscalers.rgb_or_y`:
   Y-channel models get Y, Cb/Cr by MATLAB bicubic), and in brackets the
   difference to the Keras row on the same images;
 * median latency in ms of `interpreter.invoke()` (ai-edge-litert,
@@ -45,6 +45,16 @@ import time
 
 import numpy as np
 
+from keras_sr import models
+from keras_sr.export.saved_model import export_saved_model
+from keras_sr.export.tflite import QUANTIZATIONS, convert_saved_model, make_interpreter, run_tflite, tflite_filename
+from keras_sr.fileio import atomic_write_text
+from keras_sr.image_io import dataset_name
+from keras_sr.models import loading, presets
+from keras_sr.scoring import evaluate_folders
+from keras_sr.upscalers import model_scale, model_upscaler, rgb_or_y
+
+
 __all__ = ["add_arguments", "run", "measure", "format_table", "parse_size", "resolve_model", "tflite_upscaler"]
 
 
@@ -60,8 +70,6 @@ def parse_size(text):
 
 
 def add_arguments(parser):
-    from keras_sr.export.tflite import QUANTIZATIONS
-
     parser.add_argument("--model", action="append", required=True,
                         help="a preset name, a registered name (with --weights) or a .keras file; repeat for more")
     parser.add_argument("--weights", action="append", default=[],
@@ -86,17 +94,13 @@ def add_arguments(parser):
 
 def resolve_model(reference, weights=None, scale=None):
     """`(label, keras.Model)` for a preset name, a registered name (+ weights) or a `.keras` file."""
-    from keras_sr import models
-    from keras_sr.models import inference, presets
-
     reference = os.fspath(reference)
-    if reference.endswith(".keras"):
-        return os.path.splitext(os.path.basename(reference))[0], inference.load_model(reference)
-    if presets.get_preset(reference) is not None:
-        return reference, presets.load_preset(reference)
-    if reference in models.list_models():
-        inference.register_custom_objects()
-        return reference, inference.build_registered_model(reference, scale, weights)
+    known = reference.endswith(".keras") or presets.get_preset(reference) is not None or (
+        reference in models.list_models() and reference != "bicubic")
+    model = loading.resolve_model(reference, scale=scale, weights=weights) if known else None
+    if model is not None:
+        label = os.path.splitext(os.path.basename(reference))[0] if reference.endswith(".keras") else reference
+        return label, model
     available = ", ".join(p.name for p in presets.list_presets()) or "none shipped yet"
     raise ValueError(f"--model {reference!r}: not a .keras file, a preset (available: {available}) or a registered "
                      f"model ({', '.join(models.list_models())}).")
@@ -104,9 +108,6 @@ def resolve_model(reference, weights=None, scale=None):
 
 def tflite_upscaler(interpreter, channels, label):
     """`upscaler(lr_uint8, scale) -> sr` around a TFLite interpreter (RGB, or Y + bicubic Cb/Cr); has `.scale`."""
-    from keras_sr.export.tflite import run_tflite
-    from keras_sr.models.inference import model_scale, rgb_or_y
-
     def predict(batch):
         return run_tflite(interpreter, np.asarray(batch)[0])[None]
 
@@ -144,17 +145,11 @@ def _latency_ms(interpreter, channels, sizes, repeats, warmup, seed=0):
 
 
 def _psnr(upscaler, folders, scale):
-    from keras_sr.evaluation import evaluate_folders
-
     results = evaluate_folders(upscaler, folders, [scale], y_only=True)
     return {name: per_scale[scale]["psnr"] for name, per_scale in results.items()}
 
 
 def _benchmark_model(label, model, args, sizes, out_dir, log, qat_weights=None):
-    from keras_sr.export.saved_model import export_saved_model
-    from keras_sr.export.tflite import convert_saved_model, make_interpreter, tflite_filename
-    from keras_sr.models.inference import model_upscaler
-
     folder = os.path.join(out_dir, label)
     os.makedirs(folder, exist_ok=True)
     keras_path = os.path.join(folder, "model.keras")
@@ -194,8 +189,6 @@ def _benchmark_model(label, model, args, sizes, out_dir, log, qat_weights=None):
 
 def measure(args):
     """`{"rows": [...], "threads", "sizes", "datasets", ...}` for the parsed arguments."""
-    from keras_sr.evaluation import dataset_name
-
     sizes = [parse_size(s) for s in args.sizes]
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     references, weights = list(args.model), list(args.weights)
@@ -234,9 +227,6 @@ def measure(args):
 
 
 def _is_registered_only(reference):
-    from keras_sr import models
-    from keras_sr.models import presets
-
     return presets.get_preset(reference) is None and reference in models.list_models()
 
 
@@ -263,7 +253,5 @@ def run(args):
     result = measure(args)
     print(format_table(result))
     if args.json:
-        from keras_sr.fileio import atomic_write_text
-
         atomic_write_text(args.json, json.dumps(result, indent=2))
     return result

@@ -28,6 +28,11 @@ import os
 import platform
 import time
 
+from keras_sr import models
+from keras_sr.data.sources import resolve_data
+from keras_sr.training.recipe import Recipe
+
+
 __all__ = ["add_arguments", "run", "measure"]
 
 
@@ -58,8 +63,6 @@ def add_arguments(parser):
 
 
 def _recipe_class(model):
-    from keras_sr.training.recipe import Recipe
-
     try:
         module = importlib.import_module(f"keras_sr.recipes.{model}")
     except ModuleNotFoundError:
@@ -147,8 +150,6 @@ def measure(args):
     """`{"steps_per_second", "patches_per_second", ...}` for the parsed arguments."""
     import keras
 
-    from keras_sr import models
-    from keras_sr.data.sources import resolve_data
     from keras_sr.training.data import make_train_data
     from keras_sr.training.distribution import resolve_distribution
     from keras_sr.training.engine import dtype_policy, compile_model, resolve_policy

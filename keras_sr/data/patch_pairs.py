@@ -37,7 +37,6 @@ Example:
     >>> summary = write_patch_pairs(["T91/HR"], "patches/t91", width=41, height=41, stride=41, factors=[3])
 """
 
-import argparse
 import json
 import logging
 import os
@@ -49,9 +48,12 @@ import numpy as np
 from keras_sr.color import rgb_to_y
 from keras_sr.data.patches import patch_grid
 from keras_sr.data.sources import PATCH_PAIRS_MANIFEST, ImageTooSmall
-from keras_sr.image_io import ImageError, check_min_size, list_images, load_image
+from keras_sr.degradation import degrade
+from keras_sr.fileio import atomic_path, atomic_write_text
+from keras_sr.image_io import ImageError, check_min_size, list_images, load_image, save_image
 from keras_sr.imresize import imresize
 from keras_sr.metrics import to_uint8
+
 
 __all__ = ["image_variants", "degrade_pair", "patch_pairs_of", "count_patches", "write_patch_pairs",
            "add_arguments", "run", "main"]
@@ -92,8 +94,6 @@ def image_variants(img, scales=(1.0,), rotations=(0,), flips=(0,)):
 
 def degrade_pair(hr, factor, same_size=False, upsampling="bicubic", single_y=False):
     """`(lr, hr)` uint8 images of one variant: modcrop, bicubic downscale, optional upsampling and Y."""
-    from keras_sr.evaluation import degrade
-
     hr, lr = degrade(hr, factor)
     if same_size:
         if upsampling == "bicubic":
@@ -146,16 +146,11 @@ class _FolderWriter:
                 os.makedirs(os.path.join(output, f"x{factor}", part), exist_ok=True)
 
     def add(self, factor, name, lr, hr):
-        from keras_sr.fileio import atomic_path
-        from keras_sr.image_io import save_image
-
         for part, patch in (("lr", lr), ("hr", hr)):
             with atomic_path(os.path.join(self.output, f"x{factor}", part, name + ".png")) as tmp:
                 save_image(tmp, patch)
 
     def close(self, summary):
-        from keras_sr.fileio import atomic_write_text
-
         atomic_write_text(os.path.join(self.output, PATCH_PAIRS_MANIFEST), json.dumps(summary, indent=2) + "\n")
         return self.output
 
@@ -165,8 +160,6 @@ class _HDF5Writer:
 
     def __init__(self, path, factors, mixed):
         import h5py
-
-        from keras_sr.fileio import atomic_path
 
         self.path = path
         self.mixed = mixed
@@ -327,14 +320,3 @@ def run(args):
                              upsampling=args.upsampling, single_y=args.single_y, same_size=args.same_size,
                              use_h5py=args.use_h5py, skip_small=args.skip_small, skip_unreadable=args.skip_unreadable,
                              log=lambda msg: print(msg, file=sys.stderr, flush=True))
-
-
-def main(argv=None):
-    parser = add_arguments(argparse.ArgumentParser(prog="tools.data_aug", description=__doc__.split("\n")[0]))
-    args = parser.parse_args(argv)
-    try:
-        run(args)
-    except (ImageError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0

@@ -36,10 +36,12 @@ import keras
 import numpy as np
 
 from keras_sr.color import rgb_to_y
-from keras_sr.data.patches import augment as apply_augment
-from keras_sr.data.patches import crop_pair, sample_choice
+from keras_sr.data.patches import augment as apply_augment, crop_pair, sample_choice
 from keras_sr.data.sources import DataSourceError, ImageTooSmall, classify_source, usable_images
-from keras_sr.image_io import ImageError, list_images, load_image
+from keras_sr.degradation import degrade
+from keras_sr.fileio import atomic_path
+from keras_sr.image_io import ImageError, list_images, load_image, save_image
+
 
 __all__ = ["SRPatchDataset", "ImageSource", "HDF5Source", "PatchFolderSource", "open_source"]
 
@@ -86,8 +88,6 @@ class ImageSource:
         return os.path.join(self.lr_cache_dir, f"{key}_x{self.scale}.png")
 
     def _make_lr(self, path, hr):
-        from keras_sr.evaluation import degrade
-
         if self.lr_cache_dir:
             cached = self._lr_cache_path(path)
             if os.path.isfile(cached):
@@ -96,9 +96,6 @@ class ImageSource:
                     return lr
         lr = degrade(hr, self.scale, path)[1]
         if self.lr_cache_dir:
-            from keras_sr.fileio import atomic_path
-            from keras_sr.image_io import save_image
-
             with atomic_path(cached) as tmp:
                 save_image(tmp, lr)
         return lr

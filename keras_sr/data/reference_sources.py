@@ -8,7 +8,7 @@ A reference source pairs every HR test image with one reference image
   `data` hold groups `XXX_0.png` (the HR image) and `XXX_1.png` ... `XXX_5.png`
   (references, similarity level 1 (most similar) to 5); `K` picks the level.
   Evaluation then follows the CUFED5 protocol (PIL bicubic LR, see
-  `keras_sr.refsr_evaluation`);
+  `keras_sr.scoring`);
 * `"self-lr"`: the reference is the LR input itself, the papers' protocol for
   Urban100 (which has no references): `reference(i, lr=lr)`;
 * `"pairs:FILE"`: a text file with one `hr_path ref_path` per line (paths
@@ -40,8 +40,9 @@ import shlex
 
 import numpy as np
 
-from keras_sr.evaluation import dataset_name
-from keras_sr.image_io import ImageError, list_images, load_image
+from keras_sr.image_io import ImageError, dataset_name, list_images, load_image
+from keras_sr.tfrecords import schema
+
 
 __all__ = ["ReferenceSourceError", "ReferenceSource", "CUFED5Source", "SelfLRSource", "PairsSource",
            "SyntheticReferenceSource", "TFRecordReferenceSource", "open_reference_source", "read_pairs",
@@ -304,7 +305,7 @@ class TFRecordReferenceSource(ReferenceSource):
     def __init__(self, shards, level=1):
         import tensorflow as tf
 
-        from keras_sr.tfrecords import reader, schema
+        from keras_sr.tfrecords import reader  # TensorFlow
 
         self.level = int(level)
         if self.level < 1:

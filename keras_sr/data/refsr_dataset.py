@@ -46,59 +46,12 @@ from keras_sr.data.reference_views import ViewParams, synthesize_reference
 from keras_sr.data.sources import ImageTooSmall, usable_images
 from keras_sr.image_io import load_image
 from keras_sr.imresize import imresize
+from keras_sr.models.refsr_inputs import KNOWN_INPUTS, check_input_names, make_inputs, prepare_batch_item
+
 
 logger = logging.getLogger("keras_sr.data")
 
 __all__ = ["RefSRPatchDataset", "make_inputs", "prepare_batch_item", "augment_with_matrix", "KNOWN_INPUTS"]
-
-KNOWN_INPUTS = ("lr", "lr_up", "ref", "ref_down_up", "ref_down")
-
-
-def _check_names(input_names):
-    names = tuple(input_names)
-    unknown = [n for n in names if n not in KNOWN_INPUTS]
-    if unknown:
-        raise ValueError(f"refsr_dataset: unknown input name(s) {unknown}; known: {KNOWN_INPUTS}.")
-    return names
-
-
-def prepare_batch_item(input_names, lr, ref, scale):
-    """The per-sample input dict (float32, [0, 255]) for `input_names` from uint8 `lr` and `ref`."""
-    scale = int(scale)
-    out = {}
-    for name in input_names:
-        if name == "lr":
-            out[name] = lr
-        elif name == "lr_up":
-            out[name] = imresize(lr, scale)
-        elif name == "ref":
-            out[name] = ref
-        elif name == "ref_down":
-            out[name] = imresize(ref, 1.0 / scale)
-        elif name == "ref_down_up":
-            out[name] = imresize(imresize(ref, 1.0 / scale), scale)
-    return {k: np.asarray(v, np.float32) for k, v in out.items()}
-
-
-def make_inputs(input_names, lr, ref, scale=4):
-    """A batch of one (dict keyed by `input_names`) for whole images `lr`, `ref` (RGB uint8), as the loader does.
-
-    The reference is cropped to a multiple of `scale` (`ttsr.prepare_inputs` is this with TTSR's inputs).
-
-    Example:
-        >>> batch = make_inputs(ttsr.INPUT_NAMES, lr, ref)
-        >>> sr = model(batch)                    # (1, 4h, 4w, 3)
-    """
-    names = _check_names(input_names)
-    lr, ref = np.asarray(lr), np.asarray(ref)
-    for label, image in (("lr", lr), ("ref", ref)):
-        if image.ndim != 3 or image.shape[-1] != 3:
-            raise ValueError(f"{label} must be an RGB (H, W, 3) image, got shape {image.shape}.")
-    scale = int(scale)
-    ref = ref[:ref.shape[0] - ref.shape[0] % scale, :ref.shape[1] - ref.shape[1] % scale]
-    if min(ref.shape[:2]) < 4 * scale or min(lr.shape[:2]) < 4:
-        raise ValueError(f"images too small (lr {lr.shape[:2]}, ref {ref.shape[:2]}).")
-    return {k: v[None] for k, v in prepare_batch_item(names, lr, ref, scale).items()}
 
 
 def _augment_matrix(flip_x, flip_y, rot, height, width):
@@ -175,7 +128,7 @@ class RefSRPatchDataset(keras.utils.PyDataset):
                  joint_augment=False, enlarge_small=False, skip_small=False, cache_limit_mb=1024,
                  **pydataset_kwargs):
         super().__init__(**pydataset_kwargs)
-        self.input_names = _check_names(input_names)
+        self.input_names = check_input_names(input_names)
         self.patch_size = int(patch_size)
         self.batch_size = int(batch_size)
         self.scale = int(scale)

@@ -16,7 +16,7 @@
   the extra this fails with a message saying so.
 
 Validation images are whole images, degraded by the evaluation protocol
-(`keras_sr.evaluation.degrade`: modcrop + MATLAB bicubic).
+(`keras_sr.degradation.degrade`: modcrop + MATLAB bicubic).
 
 Example:
     >>> split = resolve_data()                      # skimage photos
@@ -31,7 +31,12 @@ import json
 import logging
 import os
 
-from keras_sr.image_io import IMAGE_EXTENSIONS, ImageError, list_images, load_image, probe_size
+from keras_sr.degradation import degrade
+from keras_sr.fileio import atomic_write_text
+from keras_sr.image_io import (IMAGE_EXTENSIONS, ImageError, check_min_size, list_images, load_image, probe_size,
+                               save_image)
+from keras_sr.tfrecords.schema import MANIFEST_NAME
+
 
 __all__ = [
     "DEFAULT_TRAIN_IMAGES",
@@ -167,8 +172,6 @@ def _is_pattern(entry):
 
 def _find_manifest(entry):
     """The manifest path if `entry` is a TFRecord manifest or a folder holding one, else None."""
-    from keras_sr.tfrecords.schema import MANIFEST_NAME
-
     if entry.endswith(".json") and os.path.isfile(entry):
         return entry
     candidate = os.path.join(entry, MANIFEST_NAME)
@@ -246,8 +249,6 @@ def _tfds_images(name, cache_dir=None):
     except ImportError as err:
         raise DataSourceError(
             f"tfds:{name}: needs tensorflow-datasets (pip install 'keras-sr[tfds]'), which is not installed.") from err
-    from keras_sr.fileio import atomic_write_text
-    from keras_sr.image_io import save_image
 
     root = os.path.join(cache_dir or os.path.join(os.path.expanduser("~"), ".keras", "keras_sr", "tfds"),
                         name.replace("/", "_"))
@@ -360,7 +361,7 @@ def _is_tfrecord_val(paths):
 
 
 def load_validation_pairs(paths, scale, max_images=None, min_size=None, skip_small=False):
-    """Whole validation images as `[(lr_uint8, hr_uint8), ...]` by `keras_sr.evaluation.degrade`.
+    """Whole validation images as `[(lr_uint8, hr_uint8), ...]` by `keras_sr.degradation.degrade`.
 
     Args:
         paths: image paths, an image folder, or a TFRecord manifest / shard
@@ -371,9 +372,6 @@ def load_validation_pairs(paths, scale, max_images=None, min_size=None, skip_sma
             raise `ImageError` naming the file, or are skipped (and counted in
             a log line) with `skip_small=True`.
     """
-    from keras_sr.evaluation import degrade
-    from keras_sr.image_io import check_min_size
-
     scale = int(scale)
     if _is_tfrecord_val(paths):
         from keras_sr.tfrecords.reader import iter_validation_pairs

@@ -25,7 +25,6 @@ Example:
     >>> sr = run_onnx("exported/fsrcnn_x3.onnx", y_lr[..., None])        # (3H, 3W, 1)
 """
 
-import argparse
 import os
 import subprocess
 import sys
@@ -33,6 +32,10 @@ import tempfile
 import warnings
 
 import numpy as np
+
+from keras_sr.fileio import atomic_path
+from keras_sr.models.loading import load_model
+
 
 __all__ = ["INPUT_NAME", "OUTPUT_NAME", "TOLERANCE", "export_onnx", "run_onnx", "check_onnx", "main"]
 
@@ -65,8 +68,6 @@ def _rename_io(path):
 
 def _export_tf(model, out_path, opset):
     import keras
-
-    from keras_sr.fileio import atomic_path
 
     channels = int(model.input_shape[-1])
     try:
@@ -136,8 +137,6 @@ def export_onnx(model, out_path, opset=None):
 
     if keras.backend.backend() == "tensorflow":
         if isinstance(model, (str, os.PathLike)):
-            from keras_sr.models.inference import load_model
-
             model = load_model(os.fspath(model))
         return _export_tf(model, out_path, opset)
     with tempfile.TemporaryDirectory() as scratch:
@@ -150,15 +149,7 @@ def export_onnx(model, out_path, opset=None):
     return out_path
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="keras_sr.export.onnx", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True, help=".keras file")
-    parser.add_argument("--out", required=True, help=".onnx file to write")
-    parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: tf2onnx's)")
-    args = parser.parse_args(argv)
-    export_onnx(args.model, args.out, args.opset)
-    return 0
+if __name__ == "__main__":  # python -m keras_sr.export.onnx: the command lives in the CLI layer
+    from keras_sr.export.cli import onnx_main
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(onnx_main())

@@ -63,6 +63,11 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_sr import models
+from keras_sr.layers.depth_to_space import DepthToSpace
+from keras_sr.training.losses import get_loss
+
+
 __all__ = ["fake_quant", "fake_quant_ste", "quant_params", "quantize_weights", "QuantizationAwareModel",
            "float_model_from", "quantization_points", "RANGE_MODES"]
 
@@ -117,8 +122,6 @@ def _activation_name(activation):
 
 
 def _layer_kind(layer):
-    from keras_sr.layers.depth_to_space import DepthToSpace
-
     if isinstance(layer, keras.layers.Conv2DTranspose):
         return "conv_transpose"
     if isinstance(layer, keras.layers.Conv2D):
@@ -423,7 +426,7 @@ class QuantizationAwareModel(keras.Model):
 
     @property
     def input_shape(self):
-        """The float model's input shape (`keras_sr.models.inference.model_upscaler` reads it)."""
+        """The float model's input shape (`keras_sr.upscalers.model_upscaler` reads it)."""
         return self.float_model.input_shape
 
 
@@ -436,8 +439,6 @@ def float_model_from(qat_or_model, builder=None, config=None):
     """
     source = qat_or_model.float_model if isinstance(qat_or_model, QuantizationAwareModel) else qat_or_model
     if builder is not None:
-        from keras_sr import models
-
         target = models.build(builder, **(config or {}))
     else:
         target = source.__class__.from_config(source.get_config())
@@ -456,8 +457,6 @@ def fine_tune(qat, train_data, steps, learning_rate=1e-4, loss="l2", final_learn
     (the representative crops) every that many steps, as TFLite will on the
     fine-tuned float model.
     """
-    from keras_sr.training.losses import get_loss
-
     if not qat.calibrated:
         raise ValueError("fine_tune: calibrate the QuantizationAwareModel first (qat.calibrate(crops)).")
     steps = int(steps)

@@ -25,7 +25,7 @@ Signatures (all with dynamic `H` and `W`; `s` is the model's scale):
 
 For Y-channel (1-channel) models, `upscale_uint8` and `upscale_bytes` take
 and return RGB and run the keras-sr protocol inside the graph
-(`keras_sr.models.inference.rgb_or_y`): RGB -> YCbCr (MATLAB `rgb2ycbcr`,
+(`keras_sr.upscalers.rgb_or_y`): RGB -> YCbCr (MATLAB `rgb2ycbcr`,
 BT.601, `keras_sr.color`), the model on Y (float, in [16, 235]), Cb and Cr
 by MATLAB bicubic (`keras_sr.imresize.imresize_ops`), back to RGB
 (`ycbcr2rgb`), clipped. The graph computes in float32, the numpy path in
@@ -66,12 +66,16 @@ Example:
     >>> png = loaded.signatures["upscale_bytes"](image_bytes=tf.constant([open("lr.png", "rb").read()]))["sr_bytes"][0]
 """
 
-import argparse
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+
+from keras_sr.color import rgb_to_ycbcr_ops, ycbcr_to_rgb_ops
+from keras_sr.imresize import imresize_ops
+from keras_sr.models.loading import load_model
+from keras_sr.upscalers import model_scale
 
 
 __all__ = ["SIGNATURES", "export_saved_model", "upscale_rgb_ops", "round_to_uint8_ops", "main"]
@@ -85,15 +89,12 @@ def upscale_rgb_ops(predict, channels, rgb, scale):
     `predict` maps `(N, H, W, channels)` float32 to the SR image. RGB models
     (`channels=3`) get the image itself; Y models (`channels=1`) get the
     BT.601 Y channel and Cb/Cr are upscaled by MATLAB bicubic, the graph
-    version of `keras_sr.models.inference.rgb_or_y`.
+    version of `keras_sr.upscalers.rgb_or_y`.
 
     Example:
         >>> sr = upscale_rgb_ops(model, 1, lr_rgb_float[None], scale=3)   # (1, 3H, 3W, 3)
     """
     from keras import ops
-
-    from keras_sr.color import rgb_to_ycbcr_ops, ycbcr_to_rgb_ops
-    from keras_sr.imresize import imresize_ops
 
     rgb = ops.cast(rgb, "float32")
     if channels == 3:
@@ -126,8 +127,6 @@ def _replace_dir(tmp, out_dir):
 
 def _model_scale(model, channels):
     import keras
-
-    from keras_sr.models.inference import model_scale
 
     return model_scale(lambda x: keras.ops.convert_to_numpy(model(x, training=False)), channels)
 
@@ -195,8 +194,6 @@ def export_saved_model(model, out_dir):
 
     if keras.backend.backend() == "tensorflow":
         if isinstance(model, (str, os.PathLike)):
-            from keras_sr.models.inference import load_model
-
             model = load_model(os.fspath(model))
         return _export_tf(model, out_dir)
     with tempfile.TemporaryDirectory() as scratch:
@@ -209,14 +206,7 @@ def export_saved_model(model, out_dir):
     return out_dir
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="keras_sr.export.saved_model", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True, help=".keras file")
-    parser.add_argument("--out", required=True, help="SavedModel folder to write")
-    args = parser.parse_args(argv)
-    export_saved_model(args.model, args.out)
-    return 0
+if __name__ == "__main__":  # python -m keras_sr.export.saved_model: the command lives in the CLI layer
+    from keras_sr.export.cli import saved_model_main
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(saved_model_main())

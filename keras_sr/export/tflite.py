@@ -23,7 +23,7 @@ Variants (`quantize`), following the TFLite post-training quantization guide
   unchanged. The representative dataset is `representative_data` (image
   folders, image files or HR arrays `(H, W, 3)` uint8, as for training),
   degraded by the evaluation protocol (modcrop + MATLAB bicubic
-  `keras_sr.evaluation.degrade`), converted to the BT.601 Y channel for
+  `keras_sr.degradation.degrade`), converted to the BT.601 Y channel for
   1-channel models, then cut into random LR crops of a few sizes
   (`representative_sizes`). Without `representative_data` it falls back to
   the embedded scikit-image photographs (`keras_sr.data.sources.default_images`)
@@ -47,7 +47,13 @@ import warnings
 
 import numpy as np
 
+from keras_sr.color import rgb_to_y
+from keras_sr.data.sources import default_images
+from keras_sr.degradation import degrade
 from keras_sr.fileio import atomic_write_bytes
+from keras_sr.image_io import ImageError, list_images, load_image
+from keras_sr.upscalers import model_scale
+
 
 __all__ = ["QUANTIZATIONS", "tflite_filename", "convert_saved_model", "representative_inputs", "run_tflite",
            "make_interpreter"]
@@ -66,8 +72,6 @@ def tflite_filename(quantize):
 
 def _hr_images(entries):
     """`[(label, rgb_uint8)]` from folders, image files and arrays."""
-    from keras_sr.image_io import ImageError, list_images, load_image
-
     if isinstance(entries, (str, os.PathLike, np.ndarray)):
         entries = [entries]
     images = []
@@ -94,7 +98,7 @@ def representative_inputs(representative_data, scale, channels, sizes=DEFAULT_SI
 
     Every HR image is degraded as the evaluation does (`degrade`: modcrop +
     MATLAB bicubic `1/scale`); 1-channel models get its BT.601 Y channel
-    (float, [16, 235], as `keras_sr.models.inference.rgb_or_y` feeds them).
+    (float, [16, 235], as `keras_sr.upscalers.rgb_or_y` feeds them).
     `samples` random crops, cycling through the images and `sizes` (square LR
     sizes, cut down to smaller images). `representative_data=None` uses the
     embedded scikit-image training photographs and warns.
@@ -102,14 +106,9 @@ def representative_inputs(representative_data, scale, channels, sizes=DEFAULT_SI
     Example:
         >>> crops = representative_inputs(["T91/HR"], scale=3, channels=1)    # 64 arrays (1, s, s, 1)
     """
-    from keras_sr.color import rgb_to_y
-    from keras_sr.evaluation import degrade
-
     if channels not in (1, 3):
         raise ValueError(f"model takes {channels} channels; keras-sr converts RGB (3) or Y (1) models.")
     if representative_data is None:
-        from keras_sr.data.sources import default_images
-
         representative_data = default_images()[0]
         warnings.warn("int8 TFLite: no representative data given; calibrating on the embedded scikit-image "
                       "photographs. Pass representative_data= (--representative-data) with training images.",
@@ -137,8 +136,6 @@ def representative_inputs(representative_data, scale, channels, sizes=DEFAULT_SI
 def _saved_model_io(saved_model_dir):
     """`(channels, scale)` of a keras-sr SavedModel's `serving_default` signature."""
     import tensorflow as tf
-
-    from keras_sr.models.inference import model_scale
 
     fn = tf.saved_model.load(os.fspath(saved_model_dir)).signatures["serving_default"]
     channels = int(list(fn.structured_input_signature[1].values())[0].shape[-1])

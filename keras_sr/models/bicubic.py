@@ -2,7 +2,7 @@
 
 A functional model around `keras_sr.layers.BicubicResize` (MATLAB-faithful
 `imresize`, float, no intermediate rounding); `tools.evaluate --model bicubic`
-uses the numpy uint8 version (`keras_sr.evaluation.bicubic_upscaler`), which
+uses the numpy uint8 version (`keras_sr.upscalers.bicubic_upscaler`), which
 rounds between the two passes exactly as MATLAB does for uint8 images; the two
 differ by at most one 8-bit level per pixel.
 
@@ -16,6 +16,7 @@ import keras
 
 from keras_sr.layers.bicubic_resize import BicubicResize
 from keras_sr.models import register
+
 
 __all__ = ["bicubic"]
 

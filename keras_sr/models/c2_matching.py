@@ -43,6 +43,7 @@ from keras_sr.layers.subpixel_upsampling import SubPixelUpsampling
 from keras_sr.layers.vgg_features import VGGFeatures
 from keras_sr.models import register
 
+
 __all__ = ["c2_matching", "prepare_inputs", "official_parameter_count", "INPUT_NAMES"]
 
 INPUT_NAMES = ("lr", "lr_up", "ref")
@@ -106,7 +107,12 @@ def _restoration_net(ngf, n_blocks, groups, vgg_widths):
     return keras.Model([lr, *offsets, *refs], outputs, name="restoration")
 
 
-@register("c2_matching")
+def _spec_inputs(lr, ref, scale=SCALE):
+    """The registry spec's `prepare_inputs`: `(inputs, (out_h, out_w))` (see `prepare_inputs`)."""
+    return prepare_inputs(lr, ref, scale)
+
+
+@register("c2_matching", kind="refsr", inputs=INPUT_NAMES, scales=(SCALE,), prepare_inputs=_spec_inputs)
 def c2_matching(scale=4, ngf=64, n_blocks=16, groups=8, vgg_widths=(64, 128, 256),
                 contrastive_widths=(64, 128, 256), chunk_size=1024, ref_chunk_size=None, vgg_weights=None,
                 contrastive_weights=None, train_vgg=None, name="c2_matching"):

@@ -13,7 +13,7 @@ upsampled image, as in the papers. Their builders take `scale`:
 * `scale=N`: the model starts with `keras_sr.layers.BicubicResize(N)`
   (MATLAB-faithful bicubic in `keras.ops`), so it maps an LR image to an
   N-times larger one like every other keras-sr model (what
-  `keras_sr.models.inference.load_upscaler` and the evaluation expect).
+  `keras_sr.upscalers.load_upscaler` and the evaluation expect).
 
 Example:
     >>> inputs, x = upsampled_input(channels=1, scale=3)   # LR in, [0, 1] bicubic x3 inside
@@ -24,6 +24,7 @@ Example:
 import keras
 
 from keras_sr.layers.bicubic_resize import BicubicResize
+
 
 __all__ = ["check_scale", "lr_input", "upsampled_input", "pixel_output", "check_channels", "initializer"]
 

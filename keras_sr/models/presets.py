@@ -25,6 +25,9 @@ import glob
 import json
 import os
 
+from keras_sr.fileio import atomic_write_text
+
+
 __all__ = ["PRESET_DIR", "Preset", "list_presets", "find_preset", "get_preset", "load_preset", "make_preset",
            "preset_name"]
 
@@ -169,8 +172,6 @@ def make_preset(run_dir, name=None, description="", folder=PRESET_DIR, started_f
     `training["started_from"]`, read before the new preset replaces an old one.
     """
     import shutil
-
-    from keras_sr.fileio import atomic_write_text
 
     lineage = _lineage(started_from, folder) if started_from else None
     model_meta = _read_run_json(run_dir, "model.json")

@@ -33,6 +33,7 @@ from keras_sr.layers.residual_dense_block import ResidualInResidualDenseBlock
 from keras_sr.layers.space_to_depth import SpaceToDepth
 from keras_sr.models import register
 
+
 __all__ = ["rrdbnet", "esrgan_discriminator", "esrgan_dense_initializer"]
 
 SCALES = (1, 2, 4)
@@ -99,7 +100,7 @@ def rrdbnet(
     return keras.Model(inputs, outputs, name=name or f"rrdbnet_x{scale}")
 
 
-@register("esrgan_discriminator")
+@register("esrgan_discriminator", kind="discriminator")
 def esrgan_discriminator(input_size=128, filters=64, dense_units=100, kernel_initializer="glorot_uniform", name=None):
     """ESRGAN's VGG-style discriminator on `(input_size, input_size, 3)` RGB in [0, 255].
 

@@ -35,6 +35,7 @@ from keras_sr.layers.residual_block import ResidualBlock
 from keras_sr.layers.subpixel_upsampling import upsampling_steps
 from keras_sr.models import register
 
+
 __all__ = ["srresnet", "srgan_discriminator", "VARIANTS"]
 
 VARIANTS = ("srgan", "msrresnet")
@@ -123,7 +124,7 @@ def srresnet(scale=4, variant="msrresnet", num_blocks=16, filters=64, kernel_ini
     return keras.Model(inputs, outputs, name=name or default_name)
 
 
-@register("srgan_discriminator")
+@register("srgan_discriminator", kind="discriminator")
 def srgan_discriminator(input_size=96, filters=64, dense_units=1024, kernel_initializer="glorot_uniform", name=None):
     """The SRGAN discriminator (Ledig et al. 2017, Fig. 4) on `(input_size, input_size, 3)` RGB in [0, 255].
 

@@ -28,6 +28,8 @@ Example:
     >>> sr = model(prepare_inputs(lr_uint8, ref_uint8))          # (1, 4h, 4w, 3) in [0, 255]
 """
 
+import numpy as np
+
 import keras
 
 from keras_sr.layers.residual_block import ResidualBlock
@@ -35,6 +37,8 @@ from keras_sr.layers.subpixel_upsampling import SubPixelUpsampling
 from keras_sr.layers.texture_transformer import (CrossScaleFeatureIntegration, LearnableTextureExtractor,
                                                  SoftAttentionFusion, TextureTransformer)
 from keras_sr.models import register
+from keras_sr.models.refsr_inputs import make_inputs
+
 
 __all__ = ["ttsr", "prepare_inputs", "official_parameter_count", "INPUT_NAMES"]
 
@@ -128,7 +132,13 @@ def _main_net(num_res_blocks, n_feats, res_scale, texture_widths, init):
     return keras.Model([lr, soft, t_lv3, t_lv2, t_lv1], x, name="main_net")
 
 
-@register("ttsr")
+def _spec_inputs(lr, ref, scale=SCALE):
+    """The registry spec's `prepare_inputs`: `(inputs, (out_h, out_w))` (see `prepare_inputs`)."""
+    lr = np.asarray(lr)
+    return prepare_inputs(lr, ref, scale), (int(scale) * lr.shape[0], int(scale) * lr.shape[1])
+
+
+@register("ttsr", kind="refsr", inputs=INPUT_NAMES, scales=(SCALE,), prepare_inputs=_spec_inputs)
 def ttsr(scale=4, num_res_blocks=(16, 16, 8, 4), n_feats=64, res_scale=1.0, texture_widths=(64, 128, 256),
          chunk_size=1024, ref_chunk_size=None, fold_normalization="count", vgg_weights=None, name="ttsr"):
     """Build TTSR as a functional `keras.Model` with dict inputs `lr`, `lr_up`, `ref`, `ref_down_up`.
@@ -176,8 +186,6 @@ def prepare_inputs(lr, ref, scale=SCALE):
     `ref` is cropped to a multiple of 4; `lr_up = imresize(lr, 4)`, `ref_down_up =
     imresize(imresize(ref, 1/4), 4)` with keras-sr's MATLAB bicubic (the official data
     pipeline uses PIL's bicubic). Returns float32 batches of one, in [0, 255]; the training
-    loader builds the same inputs (`keras_sr.data.refsr_dataset.make_inputs`).
+    loader builds the same inputs (`keras_sr.models.refsr_inputs.make_inputs`).
     """
-    from keras_sr.data.refsr_dataset import make_inputs
-
     return make_inputs(INPUT_NAMES, lr, ref, scale)

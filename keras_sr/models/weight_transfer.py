@@ -18,6 +18,10 @@ Example:
 import dataclasses
 import os
 
+from keras_sr.models import presets
+from keras_sr.models.loading import load_model
+
+
 __all__ = ["TransferFrom", "TransferReport", "transfer_weights", "load_source_model", "transfer_from"]
 
 
@@ -74,9 +78,6 @@ def transfer_weights(source, target):
 
 def load_source_model(reference):
     """A trained model from a preset name, a `.keras` file or a run directory (its `final.keras`)."""
-    from keras_sr.models import presets
-    from keras_sr.models.inference import load_model
-
     preset = presets.get_preset(reference)
     if preset is not None:
         return presets.load_preset(preset)

@@ -290,6 +290,19 @@ def train_spec(spec, log=print, model_hook=None):
                  loader=spec.loader, verbose=2 if spec.quiet else "auto", **common), val_pairs
 
 
+def _preset_scores(preset, val_pairs, scale, log):
+    """The shipped preset's held-out PSNR/SSIM before any training (None without held-out pairs)."""
+    from keras_sr.models import presets
+    from keras_sr.training.validation import evaluate_pairs
+
+    if not val_pairs:
+        return None
+    scores = evaluate_pairs(presets.load_preset(preset), val_pairs, scale)
+    log(f"{preset.name} preset before fine-tuning: {scores['psnr']:.2f} dB / {scores['ssim']:.4f} on the held-out "
+        "images")
+    return scores
+
+
 def export_run(result, spec, log, representative_data=None):
     """SavedModel and TFLite (`spec.tflite`) exports of `RUN/final.keras`; a failure is logged, not raised."""
     from keras_sr.export.saved_model import export_saved_model
@@ -326,9 +339,9 @@ def _comparison(result, val_pairs, label):
 
 def benchmark_run(result, folders, log):
     """Score the final model on HR folders (the evaluation protocol) and write `RUN/eval.json`."""
-    from keras_sr.evaluation import EVAL_JSON, evaluate_folders, format_table, results_to_json
+    from keras_sr.scoring import EVAL_JSON, evaluate_folders, format_table, results_to_json
     from keras_sr.fileio import atomic_write_text
-    from keras_sr.models.inference import model_upscaler
+    from keras_sr.upscalers import model_upscaler
 
     scale = result.recipe.scale
     results = evaluate_folders(model_upscaler(result.model, scale), folders, [scale], log=log)
@@ -365,10 +378,20 @@ def finish_run(spec, result, val_pairs, log=print):
         name = f"{label} ({spec.mode}, {result.steps} steps)"
         title = f"Held-out images ({len(val_pairs)}), x{scale}, PSNR/SSIM on Y, border {scale}:"
     comparison = _comparison(result, val_pairs, label) if val_pairs else None
+    preset = spec.init if spec.mode == "preset" and recipe.trainer == "fit" else None
+    before = _preset_scores(preset, val_pairs, scale, log) if preset is not None else None
+    rows = {"bicubic": result.bicubic}
+    if before is not None:
+        rows[f"{preset.name} preset, before fine-tuning"] = before
+    rows[name] = result.final
     print()
-    print(format_scores({"bicubic": result.bicubic, name: result.final}, title=title))
+    print(format_scores(rows, title=title))
     if val_pairs and recipe.trainer == "fit":
         print(f"{label} vs bicubic: {result.final['psnr'] - result.bicubic['psnr']:+.2f} dB")
+        if before is not None:
+            # The gain over bicubic is the shipped preset's; the short fine-tune is shown on its own.
+            print(f"the {preset.name} preset alone: {before['psnr'] - result.bicubic['psnr']:+.2f} dB over bicubic; "
+                  f"this run's {result.steps} fine-tuning steps: {result.final['psnr'] - before['psnr']:+.2f} dB")
     files += (["saved_model/"] if "saved_model" in paths else []) + \
         ([os.path.basename(paths["tflite"])] if "tflite" in paths else []) + (["comparison.png"] if comparison else [])
     print(f"run directory: {spec.out}  ({', '.join(files)}); wall time {result.seconds / 60:.1f} min")

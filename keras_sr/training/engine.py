@@ -66,7 +66,10 @@ from keras_sr.training.schedules import make_schedule
 from keras_sr.training.multi_output import (InferenceModelValidation, MultiOutputTrainer, check_same_variables,
                                             inference_weights)
 from keras_sr.training.optimizers import AdjustableClippingAdam, AdjustableClippingAdamW
+from keras_sr.training.recipe import write_recipe_json
+from keras_sr.training.schedules import make_schedule
 from keras_sr.training.validation import ValidationCallback
+
 
 __all__ = ["TrainResult", "StepLimit", "train", "make_optimizer", "compile_model", "resolve_policy", "dtype_policy",
            "default_run_dir", "build_inference_model", "train_model_config", "resolve_run_data"]

@@ -30,7 +30,7 @@ Reused engine parts: `make_optimizer` (schedule, clipping), `CheckpointManager`
 (atomic `ckpt-<step>.weights.h5` holding the generator, the critic and all
 optimizers with their step counters; `resume=True` continues at the saved
 step with the same batches, the loader being indexed by step), the best
-checkpoint by held-out PSNR. Validation: `keras_sr.evaluation.score_pair`
+checkpoint by held-out PSNR. Validation: `keras_sr.scoring.score_pair`
 (PSNR/SSIM on Y, border = scale) on the held-out images (modcrop + MATLAB
 bicubic) with seeded synthetic references (`reference_views`: a view of the
 whole image) unless the validation data carries references.
@@ -564,17 +564,17 @@ def validation_triples(paths, scale, seed=0, max_images=None, view_params=None):
 def predict_refsr(model, lr, ref, scale):
     """SR of one uint8 `lr` with reference `ref` -> float RGB (H*scale, W*scale, 3) in [0, 255].
 
-    The evaluation protocol's RefSR path (`keras_sr.refsr_evaluation.ref_model_upscaler`).
+    The evaluation protocol's RefSR path (`keras_sr.upscalers.ref_model_upscaler`).
     """
-    from keras_sr.refsr_evaluation import ref_model_upscaler
+    from keras_sr.upscalers import ref_model_upscaler
 
     return ref_model_upscaler(model, scale)(lr, ref, scale)
 
 
 def evaluate_refsr(model, triples, scale, keep_outputs=False):
     """Mean PSNR/SSIM (`score_pair`: Y, border = scale) over `(lr, hr, ref)` triples."""
-    from keras_sr.evaluation import score_pair
-    from keras_sr.refsr_evaluation import ref_model_upscaler
+    from keras_sr.scoring import score_pair
+    from keras_sr.upscalers import ref_model_upscaler
 
     start = time.perf_counter()
     upscale = ref_model_upscaler(model, scale)

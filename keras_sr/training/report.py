@@ -14,8 +14,10 @@ Example:
 
 import numpy as np
 
-from keras_sr.evaluation import bicubic_upscaler, score_pair
 from keras_sr.metrics import to_uint8
+from keras_sr.scoring import score_pair
+from keras_sr.upscalers import bicubic_upscaler
+
 
 __all__ = ["detailed_window", "comparison_panels", "comparison_image", "format_scores"]
 

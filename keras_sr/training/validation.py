@@ -3,8 +3,8 @@
 Every `every` steps (checked at epoch ends) and at the end of training, each
 held-out image pair `(lr_uint8, hr_uint8)` from
 `keras_sr.data.sources.load_validation_pairs` (modcrop + MATLAB bicubic,
-`keras_sr.evaluation.degrade`) is upscaled whole by the model (with its EMA
-weights when EMA is on) and scored by `keras_sr.evaluation.score_pair` (PSNR
+`keras_sr.degradation.degrade`) is upscaled whole by the model (with its EMA
+weights when EMA is on) and scored by `keras_sr.scoring.score_pair` (PSNR
 and SSIM on Y, border = scale). The means go into the epoch logs as
 `val_psnr` / `val_ssim` (so the checkpoint callback can keep the best model,
 and CSV/TensorBoard loggers see them); the bicubic scores of the same pairs
@@ -22,7 +22,9 @@ import numpy as np
 
 import keras
 
-from keras_sr.evaluation import bicubic_upscaler, score_pair
+from keras_sr.scoring import score_pair
+from keras_sr.upscalers import bicubic_upscaler
+
 
 __all__ = ["predict_image", "evaluate_pairs", "bicubic_scores", "ValidationCallback"]
 
@@ -30,11 +32,11 @@ __all__ = ["predict_image", "evaluate_pairs", "bicubic_scores", "ValidationCallb
 def predict_image(model, lr, scale):
     """`model` on one RGB uint8 LR image -> RGB float SR; Y (1-channel) models get Y, Cb/Cr go bicubic.
 
-    The same rule as `keras_sr.models.inference` (the evaluation protocol), so
+    The same rule as `keras_sr.upscalers` (the evaluation protocol), so
     validation during training scores Y-channel models (SRCNN, FSRCNN, ...)
     exactly as `tools.evaluate` does.
     """
-    from keras_sr.models.inference import rgb_or_y
+    from keras_sr.upscalers import rgb_or_y
 
     def predict(batch):
         return keras.ops.convert_to_numpy(model(batch, training=False))

@@ -1,0 +1,79 @@
+"""Every registered model through the shared harness (`keras_sr.testing.run_model_test`), on every backend.
+
+Parametrized over `keras_sr.models.list_models()`: a model added to the registry is
+covered here with no new test, and one registered without a tiny config (its
+`@register(..., test_config=...)` or a line in `keras_sr.testing.TINY_MODELS`) fails.
+On TensorFlow (this process) each model gets every check: registry contract, eager and
+symbolic calls, config round trips, `.keras` save/load with `safe_mode=True`, one fit
+step, mixed precision. The same module re-runs in one subprocess per backend under
+KERAS_BACKEND=jax and KERAS_BACKEND=torch with every check but mixed precision (the
+dtype-policy logic is Keras's own and backend-independent; it costs a third rebuild), and
+for the two RefSR models without the fit step and `.keras` round trip (see below).
+"""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import run_modules_on_backend
+from keras_sr import models, testing
+
+BACKEND = keras.backend.backend()
+MAIN = BACKEND == "tensorflow" and not os.environ.get("KERAS_SR_HARNESS_SUBPROCESS")
+
+
+@pytest.mark.parametrize("name", models.list_models())
+def test_registered_model_passes_the_harness(name, tmp_path):
+    # RefSR models (patch matching: thousands of small ops) on JAX/torch: build + eager/symbolic calls +
+    # config round trip only; their fit steps on those backends are in tests/test_models_refsr.py
+    # (re-run on torch by tests/test_torch_backend.py). Every check runs for them on TensorFlow.
+    light = not MAIN and models.get_spec(name).kind == "refsr"
+    testing.run_model_test(name, tmp_dir=str(tmp_path), run_mixed_precision=MAIN, run_fit=not light,
+                           run_saving=not light)
+
+
+LAYER_CASES = [
+    ("ResidualBlock", dict(filters=4), (1, 6, 7, 4), (1, 6, 7, 4)),
+    ("SubPixelUpsampling", dict(scale=2, filters=4), (1, 6, 7, 4), (1, 12, 14, 4)),
+    ("ChannelAttention", dict(reduction=2), (1, 6, 7, 4), (1, 6, 7, 4)),
+    ("MeanShift", dict(sign=-1), (1, 6, 7, 3), (1, 6, 7, 3)),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,shape,expected", LAYER_CASES, ids=[c[0] for c in LAYER_CASES])
+def test_layer_harness(name, kwargs, shape, expected):
+    import keras_sr.layers
+
+    x = np.random.default_rng(0).uniform(0, 1, shape).astype("float32")  # features, not pixels: no saturation
+    testing.run_layer_test(getattr(keras_sr.layers, name), kwargs, x, expected_output_shape=expected,
+                           run_mixed_precision=MAIN)
+
+
+def test_a_model_without_a_tiny_config_fails():
+    @models.register("harness_probe_without_config")
+    def probe(scale=2):  # pragma: no cover - never built
+        raise AssertionError("not built")
+
+    try:
+        with pytest.raises(AssertionError, match="no tiny test config"):
+            testing.tiny_config("harness_probe_without_config")
+        assert "harness_probe_without_config" in models.list_models()
+    finally:
+        models._REGISTRY.pop("harness_probe_without_config")
+
+
+def test_registry_kinds():
+    assert models.list_models(kind="refsr") == ["c2_matching", "ttsr"]
+    assert models.list_models(kind="discriminator") == ["esrgan_discriminator", "srgan_discriminator"]
+    assert models.get_spec("ttsr").inputs == ("lr", "lr_up", "ref", "ref_down_up")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        models.register("harness_bad_kind", kind="video")
+
+
+@pytest.mark.skipif(not MAIN, reason="the subprocess itself")
+@pytest.mark.parametrize("backend,package", [("jax", "jax"), ("torch", "torch")])
+def test_harness_on_other_backends(backend, package):
+    extra = {"JAX_PLATFORMS": "cpu"} if backend == "jax" else {}
+    run_modules_on_backend(backend, package, ["tests/test_model_harness.py"], KERAS_SR_HARNESS_SUBPROCESS="1", **extra)
