@@ -68,6 +68,9 @@ TINY_MODELS = {
     "ttsr": dict(num_res_blocks=(1, 1, 1, 1), n_feats=8, texture_widths=(4, 8, 16), chunk_size=16),
     "c2_matching": dict(ngf=8, n_blocks=1, groups=2, vgg_widths=(4, 8, 16), contrastive_widths=(4, 8, 16),
                         chunk_size=16),
+    "swinir": dict(scale=2, variant="lightweight", embed_dim=8, depths=(2,), num_heads=(2,), window_size=4),
+    "hat": dict(scale=2, embed_dim=6, depths=(2,), num_heads=(2,), window_size=4, compress_ratio=3, squeeze_factor=2,
+                num_feat=4, mlp_ratio=2),
 }
 
 # bfloat16: the mixed policy every backend runs on CPU (torch's CPU convolutions have no float16).
