@@ -22,12 +22,14 @@ Example:
 """
 
 import json
+import math
 import os
 import sys
 import time
 
 import numpy as np
 
+from keras_sr.arbitrary_scale import degrade_to_scale, eval_border, is_integer_scale, parse_scale, scale_key, sr_size
 from keras_sr.cropping import modcrop
 from keras_sr.image_io import check_min_size, list_images, load_image
 from keras_sr.imresize import imresize
@@ -53,23 +55,28 @@ EVAL_JSON = "eval.json"  # a run directory's benchmark scores (`tools.make_table
 
 
 def bicubic_upscaler(lr, scale):
-    """The bicubic baseline: MATLAB `imresize(lr, scale)` on uint8."""
+    """The bicubic baseline: MATLAB `imresize(lr, scale)` on uint8 (to `sr_size` at non-integer scales)."""
+    if not is_integer_scale(scale):
+        return imresize(to_uint8(lr), output_shape=sr_size(*np.shape(lr)[:2], scale))
     return imresize(to_uint8(lr), scale)
 
 
 def degrade(hr, scale, path="<array>"):
     """modcrop + MATLAB bicubic downscale; returns `(hr_cropped, lr)` as uint8."""
-    check_min_size(hr, scale, path, f"x{scale} downscaling")
+    check_min_size(hr, math.ceil(scale), path, f"x{scale} downscaling")
+    if not is_integer_scale(scale):  # LIIF's sizes (keras_sr.arbitrary_scale)
+        return degrade_to_scale(hr, scale)
     hr = modcrop(hr, scale)
     return hr, imresize(hr, 1.0 / scale)
 
 
 def score_pair(sr, hr, scale, y_only=True):
-    """PSNR/SSIM of one SR output against its (modcropped) HR, border = scale."""
+    """PSNR/SSIM of one SR output against its (modcropped) HR, border = scale (ceil(scale) if not integral)."""
     sr = to_uint8(sr)
     if sr.shape != hr.shape:
         raise ValueError(f"SR output has shape {sr.shape}, HR has {hr.shape}: the model's scale is not x{scale}?")
-    return psnr(sr, hr, scale, y_only), ssim(sr, hr, scale, y_only)
+    border = eval_border(scale)
+    return psnr(sr, hr, border, y_only), ssim(sr, hr, border, y_only)
 
 
 def dataset_name(folder):
@@ -86,7 +93,7 @@ def evaluate_images(upscaler, paths, scale, y_only=True):
     for path in paths:
         hr = load_image(path)
         # After cropping `scale` pixels each side, SSIM's 11x11 window must fit.
-        check_min_size(hr, 2 * scale + 11, path, f"evaluation at x{scale}")
+        check_min_size(hr, 2 * eval_border(scale) + 11, path, f"evaluation at x{scale}")
         hr, lr = degrade(hr, scale, path)
         sr = upscaler(lr, scale)
         p, s = score_pair(np.asarray(sr), hr, scale, y_only)
@@ -108,9 +115,9 @@ def evaluate_folders(upscaler, folders, scales, y_only=True, log=None):
         results[name] = {}
         for scale in scales:
             start = time.perf_counter()
-            results[name][int(scale)] = evaluate_images(upscaler, paths, int(scale), y_only)
+            results[name][scale_key(scale)] = evaluate_images(upscaler, paths, scale_key(scale), y_only)
             if log:
-                r = results[name][int(scale)]
+                r = results[name][scale_key(scale)]
                 log(f"{name} x{scale}: {r['psnr']:.2f} dB / {r['ssim']:.4f} "
                     f"({r['n_images']} images, {time.perf_counter() - start:.1f} s)")
     return results
@@ -172,7 +179,9 @@ def add_arguments(parser):
     """Flags of `tools.evaluate` / `keras-sr evaluate`."""
     parser.add_argument("--model", default="bicubic", help="bicubic, a registered model or preset, a .keras file or a SavedModel folder")
     parser.add_argument("--weights", default=None, help="weights file for a registered model")
-    parser.add_argument("--scale", type=int, nargs="+", default=[2, 3, 4], help="scales to evaluate (default: 2 3 4)")
+    parser.add_argument("--scale", type=_scale_arg, nargs="+", default=[2, 3, 4],
+                        help="scales to evaluate (default: 2 3 4); arbitrary-scale models (liif, meta_rdn) and "
+                             "bicubic also take real scales such as 2.5 (keras_sr.arbitrary_scale)")
     parser.add_argument("--data", nargs="+", default=None,
                         help="one or more folders of HR images (CUFED5 folders for --ref-mode cufed5:K; "
                              "TFRecord shards for tfrecord:K; not needed for pairs:FILE)")
@@ -185,6 +194,15 @@ def add_arguments(parser):
     parser.add_argument("--per-image", action="store_true", help="include per-image scores in the JSON")
     parser.add_argument("--quiet", action="store_true", help="print only the table")
     return parser
+
+
+def _scale_arg(text):
+    import argparse
+
+    try:
+        return parse_scale(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def run(args):

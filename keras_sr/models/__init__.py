@@ -39,6 +39,8 @@ BUILTIN_MODULES = {
     "esrgan_discriminator": "keras_sr.models.rrdbnet",
     "ttsr": "keras_sr.models.ttsr",
     "c2_matching": "keras_sr.models.c2_matching",
+    "liif": "keras_sr.models.liif",
+    "meta_rdn": "keras_sr.models.meta_sr",
 }
 
 _REGISTRY = {}

@@ -107,7 +107,7 @@ def rgb_or_y(predict, channels, lr, scale):
 
 def _upscaler(predict, channels, expected_scale, label):
     def upscale(lr, scale):
-        if expected_scale is not None and int(scale) != expected_scale:
+        if expected_scale is not None and float(scale) != expected_scale:
             raise ValueError(f"{label} upscales x{expected_scale}, asked for x{scale}.")
         return rgb_or_y(predict, channels, lr, int(scale))
 
@@ -119,6 +119,11 @@ def _upscaler(predict, channels, expected_scale, label):
 def model_upscaler(model, scale=None, label=None):
     """`upscaler(lr, scale)` around a `keras.Model`; checks the model's scale."""
     import keras
+
+    from keras_sr.models.query_inference import is_query_model, query_upscaler
+
+    if is_query_model(model):  # LIIF / Meta-SR: any real scale, `scale` is not checked
+        return query_upscaler(model, label=label)
 
     def predict(batch):
         return keras.ops.convert_to_numpy(model(batch, training=False))
