@@ -298,3 +298,21 @@ def test_evaluate_images_at_real_scale_with_liif(tmp_path):
     (per_scale,) = evaluate_folders(upscaler, [str(folder)], [2.5, 3]).values()
     assert set(per_scale) == {2.5, 3} and np.isfinite(per_scale[2.5]["psnr"])
     assert upscaler_chunked(rng.integers(0, 256, (7, 9, 3), np.uint8), 2.5).shape == (18, 22, 3)
+
+
+def test_export_saved_model_and_tflite_with_scale_input(tmp_path):
+    from keras_sr.export.arbitrary_scale import convert_tflite, export_query_saved_model
+    from keras_sr.export.tflite import make_interpreter
+    from keras_sr.models.inference import load_upscaler
+    from keras_sr.models.query_inference import query_upscaler
+
+    model = models.build("liif", **TINY["liif"])
+    lr = np.random.default_rng(8).integers(0, 256, (7, 9, 3), np.uint8)
+    expected = query_upscaler(model)(lr, 2.5)
+    saved = export_query_saved_model(model, str(tmp_path / "sm"))
+    np.testing.assert_allclose(load_upscaler(saved)(lr, 2.5), expected, atol=1e-3)
+    assert load_upscaler(saved)(lr, 3)[..., 0].shape == (21, 27)
+    flat = export_query_saved_model(model, str(tmp_path / "sm_flat"), row_by_row=False)
+    runner = make_interpreter(convert_tflite(flat, str(tmp_path / "liif.tflite"))).get_signature_runner()
+    out = runner(image=lr[None].astype(np.float32), scale=np.array(2.5, np.float32))["sr"]
+    np.testing.assert_allclose(out[0], expected, atol=1e-3)

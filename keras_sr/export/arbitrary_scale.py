@@ -10,11 +10,16 @@ encoder runs once and the decoder runs one output row at a time
 (`tf.map_fn`), so memory grows with `W_out`, not `H_out x W_out`.
 
 TFLite (`convert_tflite`, float32, TFLite built-in ops only) converts the
-single-call graph (`export_query_saved_model(..., row_by_row=False)`): the
-row-by-row `tf.map_fn` does not convert (its tensor lists have a dynamic
-element shape: "'tf.TensorListReserve' op requires element_shape to be
-static"), and with `SELECT_TF_OPS` it converts but the stock interpreter
-has no Flex delegate to run `FlexTensorListReserve`.
+single-call graph (`export_query_saved_model(..., row_by_row=False)`) and
+the stock interpreter runs it with dynamic H, W and the scale as an input
+(equal to the Keras model within 1e-3 on [0, 255]). What does not convert:
+the row-by-row `tf.map_fn` graph (its tensor lists have a dynamic element
+shape: "'tf.TensorListReserve' op requires element_shape to be static");
+with `select_tf_ops=True` it converts, but the stock interpreter has no Flex
+delegate to run `FlexTensorListReserve`. The SavedModel is written with
+`keras.export.ExportArchive`, which tracks the weights so the converter
+freezes them (a plain `tf.Module` export converted with its weights left as
+uninitialised resource variables: NaN outputs under XNNPACK).
 
 Example:
     >>> export_query_saved_model(keras_sr.models.build("liif"), "exports/liif_sm")
@@ -30,7 +35,7 @@ __all__ = ["export_query_saved_model", "convert_tflite", "query_function"]
 
 
 def query_function(model, row_by_row=True):
-    """A `tf.function(image [1, H, W, 3], scale []) -> sr` around an arbitrary-scale keras-sr model.
+    """`upscale(image [1, H, W, 3], scale []) -> {"sr": ...}` (TF ops) around an arbitrary-scale keras-sr model.
 
     `row_by_row=False` decodes every query in one call (no `tf.map_fn`: the TFLite converter cannot lower
     the tensor lists of a map with a dynamic element shape), at the cost of memory growing with H_out x W_out.
@@ -39,8 +44,6 @@ def query_function(model, row_by_row=True):
 
     encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
 
-    @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32, name="image"),
-                                  tf.TensorSpec([], tf.float32, name="scale")])
     def upscale(image, scale):
         shape = tf.shape(image)
         h, w = tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
@@ -51,21 +54,27 @@ def query_function(model, row_by_row=True):
         ys = -1.0 + (2.0 * tf.range(out_hf) + 1.0) / out_hf
         xs = -1.0 + (2.0 * tf.range(out_wf) + 1.0) / out_wf
         cell = tf.stack([tf.fill([out_w], 2.0 / out_hf), tf.fill([out_w], 2.0 / out_wf)], axis=-1)[None]
-
-        def row(y):
-            coord = tf.stack([tf.fill([out_w], y), xs], axis=-1)[None]
-            return decoder([feat, coord, cell], training=False)[0]
-
         if not row_by_row:
             grid = tf.stack(tf.meshgrid(ys, xs, indexing="ij"), axis=-1)
             coord = tf.reshape(grid, [1, -1, 2])
             cells = tf.tile(cell[:, :1], [1, out_h * out_w, 1])
             values = decoder([feat, coord, cells], training=False)
             return {"sr": tf.reshape(values, [1, out_h, out_w, 3])}
+
+        def row(y):
+            coord = tf.stack([tf.fill([out_w], y), xs], axis=-1)[None]
+            return decoder([feat, coord, cell], training=False)[0]
+
         rows = tf.map_fn(row, ys, fn_output_signature=tf.TensorSpec([None, 3], tf.float32))
         return {"sr": rows[None]}
 
     return upscale
+
+
+def _signature():
+    import tensorflow as tf
+
+    return [tf.TensorSpec([1, None, None, 3], tf.float32, name="image"), tf.TensorSpec([], tf.float32, name="scale")]
 
 
 def export_query_saved_model(model, out_dir, row_by_row=True):
@@ -73,22 +82,26 @@ def export_query_saved_model(model, out_dir, row_by_row=True):
 
     `row_by_row=False` gives the single-call graph that `convert_tflite` can lower (see `query_function`).
     """
-    import tensorflow as tf
+    import keras
 
-    module = tf.Module()
-    module.model = model
-    module.upscale = query_function(model, row_by_row)
+    archive = keras.export.ExportArchive()  # tracks the weights so that TFLite can freeze them
+    archive.track(model)
+    archive.add_endpoint("serving_default", query_function(model, row_by_row), input_signature=_signature())
     parent = os.path.dirname(os.path.abspath(out_dir)) or "."
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix=".export_")
-    tf.saved_model.save(module, tmp, signatures={"serving_default": module.upscale})
+    try:
+        archive.write_out(tmp, verbose=False)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if os.path.isdir(out_dir):
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
     return out_dir
 
 
-def convert_tflite(saved_model_dir, out_path, select_tf_ops=True):
+def convert_tflite(saved_model_dir, out_path, select_tf_ops=False):
     """Float32 TFLite from the SavedModel (built-ins, plus TF ops where needed); returns `out_path`."""
     import tensorflow as tf
 

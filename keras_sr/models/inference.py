@@ -142,6 +142,10 @@ def _saved_model_upscaler(path, scale):
     if "serving_default" not in loaded.signatures:
         raise ValueError(f"{path}: SavedModel has no serving_default signature.")
     fn = loaded.signatures["serving_default"]
+    if set(fn.structured_input_signature[1]) == {"image", "scale"}:  # LIIF / Meta-SR (keras_sr.export.arbitrary_scale)
+        from keras_sr.models.query_inference import saved_model_query_upscaler
+
+        return saved_model_query_upscaler(loaded, fn, path)
     spec = list(fn.structured_input_signature[1].values())[0]
     channels = int(spec.shape[-1])
 

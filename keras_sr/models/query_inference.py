@@ -16,7 +16,7 @@ Example:
 
 import numpy as np
 
-__all__ = ["is_query_model", "query_upscaler", "upscale_queries", "QUERY_INPUTS", "DEFAULT_CHUNK"]
+__all__ = ["is_query_model", "query_upscaler", "saved_model_query_upscaler", "upscale_queries", "QUERY_INPUTS", "DEFAULT_CHUNK"]
 
 QUERY_INPUTS = ("lr", "coord", "cell")
 DEFAULT_CHUNK = 30_000  # LIIF test.py's eval_bsize
@@ -75,4 +75,18 @@ def query_upscaler(model, label=None, chunk=DEFAULT_CHUNK):
 
     upscale.scale = None  # any scale
     upscale.label = label or model.name
+    return upscale
+
+
+def saved_model_query_upscaler(loaded, fn, label):
+    """`upscaler(lr_uint8, scale)` around an exported `(image, scale) -> sr` SavedModel signature."""
+    import tensorflow as tf
+
+    def upscale(lr, scale):
+        image = tf.constant(np.asarray(lr, np.float32)[None])
+        return fn(image=image, scale=tf.constant(float(scale), tf.float32))["sr"].numpy()[0]
+
+    upscale.scale = None
+    upscale.label = label
+    upscale.saved_model = loaded  # keep the functions alive
     return upscale

@@ -56,6 +56,7 @@ class ImplicitRecipe:
     freeze_encoder: bool = field(False, "train only the decoder (the encoder keeps its --init-from weights)")
     eval_scales: tuple = field((2, 3, 4, 6, 8, 12), "scales scored on the held-out images at the end")
     seed: int = field(0, "random seed (weights, batches)")
+    jit_compile: str = field("auto", "XLA compilation of the train step", choices=("auto", "on", "off"))
 
     @classmethod
     def demo_defaults(cls):
@@ -106,7 +107,8 @@ def train(recipe, out, data=None, init_from=None, log=print, workers=1, val_data
 
     `data`: HR image folders/files (None: the scikit-image photographs, `chelsea` and `coffee` held out).
     `val_data`: held-out HR images/folders (default: the data's held-out split).
-    `init_from`: a preset, `.keras` file or run folder whose EDSR/RDN body starts the encoder (by layer name).
+    `init_from`: a preset, `.keras` file or run folder whose EDSR/RDN body starts the encoder (by layer name),
+    or a run of the same model (all its weights: continue training with a new schedule).
     """
     import keras
 
@@ -130,13 +132,18 @@ def train(recipe, out, data=None, init_from=None, log=print, workers=1, val_data
     os.makedirs(out, exist_ok=True)
     model = build_model(recipe)
     if init_from:
-        from keras_sr.models.weight_transfer import transfer_from
+        from keras_sr.models.weight_transfer import load_source_model, transfer_weights
 
-        report = transfer_from(model.get_layer("encoder"), init_from)
+        source = load_source_model(init_from)
+        names = {layer.name for layer in source.layers}
+        # Another run of this model: every weight (encoder and decoder); an SR network: its body, by name.
+        target = model if {"encoder", "decoder"} <= names else model.get_layer("encoder")
+        report = transfer_weights(source, target)
         log(f"--init-from {init_from}: {report.summary()}")
     if recipe.freeze_encoder:
         model.get_layer("encoder").trainable = False
-    model.compile(optimizer=keras.optimizers.Adam(_schedule(recipe)), loss="mean_absolute_error")
+    model.compile(optimizer=keras.optimizers.Adam(_schedule(recipe)), loss="mean_absolute_error",
+                  jit_compile={"auto": "auto", "on": True, "off": False}[recipe.jit_compile])
     dataset = make_dataset(recipe, train_paths, workers=workers)
     start = time.perf_counter()
     history = model.fit(dataset, epochs=recipe.epochs, verbose=2)
