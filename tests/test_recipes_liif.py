@@ -54,8 +54,8 @@ def test_dataset_errors_are_clear(tmp_path):
 
 
 def test_recipe_defaults_are_the_official_settings():
-    from recipes.liif import LIIFRecipe
-    from recipes.meta_sr import MetaSRRecipe
+    from keras_sr.recipes.liif import LIIFRecipe
+    from keras_sr.recipes.meta_sr import MetaSRRecipe
 
     liif = LIIFRecipe()
     assert (liif.patch_size, liif.scale_min, liif.scale_max, liif.sample_q, liif.batch_size) == (48, 1.0, 4.0, 2304, 16)
@@ -68,7 +68,7 @@ def test_recipe_defaults_are_the_official_settings():
 def test_train_writes_a_run_that_evaluates_at_real_scales(tmp_path):
     from keras_sr.models.inference import load_upscaler
     from keras_sr.training.implicit import train
-    from recipes.liif import LIIFRecipe
+    from keras_sr.recipes.liif import LIIFRecipe
 
     train_dir, val_dir = tmp_path / "train", tmp_path / "val"
     train_dir.mkdir()
