@@ -20,8 +20,11 @@ Example:
     >>> LR_METHODS["matlab"]
 """
 
+import math
+
 import numpy as np
 
+from keras_sr.arbitrary_scale import degrade_to_scale, is_integer_scale
 from keras_sr.cropping import modcrop
 from keras_sr.image_io import check_min_size
 from keras_sr.imresize import imresize
@@ -36,8 +39,13 @@ LR_METHODS = {
 
 
 def degrade(hr, scale, path="<array>"):
-    """modcrop + MATLAB bicubic downscale; returns `(hr_cropped, lr)` as uint8."""
-    check_min_size(hr, scale, path, f"x{scale} downscaling")
+    """modcrop + MATLAB bicubic downscale; returns `(hr_cropped, lr)` as uint8.
+
+    A non-integer `scale` (arbitrary-scale models) follows LIIF's sizes (`keras_sr.arbitrary_scale`).
+    """
+    check_min_size(hr, math.ceil(scale), path, f"x{scale} downscaling")
+    if not is_integer_scale(scale):
+        return degrade_to_scale(hr, scale)
     hr = modcrop(hr, scale)
     return hr, imresize(hr, 1.0 / scale)
 

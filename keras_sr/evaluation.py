@@ -28,6 +28,7 @@ import json
 import sys
 
 from keras_sr import upscalers
+from keras_sr.arbitrary_scale import parse_scale
 from keras_sr.data.reference_sources import open_reference_source
 from keras_sr.degradation import degrade
 from keras_sr.fileio import atomic_write_text
@@ -70,7 +71,9 @@ def add_arguments(parser):
     """Flags of `tools.evaluate` / `keras-sr evaluate`."""
     parser.add_argument("--model", default="bicubic", help="bicubic, a registered model or preset, a .keras file or a SavedModel folder")
     parser.add_argument("--weights", default=None, help="weights file for a registered model")
-    parser.add_argument("--scale", type=int, nargs="+", default=[2, 3, 4], help="scales to evaluate (default: 2 3 4)")
+    parser.add_argument("--scale", type=_scale_arg, nargs="+", default=[2, 3, 4],
+                        help="scales to evaluate (default: 2 3 4); arbitrary-scale models (liif, meta_rdn) and "
+                             "bicubic also take real scales such as 2.5 (keras_sr.arbitrary_scale)")
     parser.add_argument("--data", nargs="+", default=None,
                         help="one or more folders of HR images (CUFED5 folders for --ref-mode cufed5:K; "
                              "TFRecord shards for tfrecord:K; not needed for pairs:FILE)")
@@ -89,6 +92,15 @@ def add_arguments(parser):
                              "keras-sr ships only the LPIPS linear layers")
     parser.add_argument("--lpips-net", default="alex", choices=["alex", "vgg"], help="LPIPS backbone (default: alex)")
     return parser
+
+
+def _scale_arg(text):
+    import argparse
+
+    try:
+        return parse_scale(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def run(args):

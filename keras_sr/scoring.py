@@ -30,6 +30,7 @@ import numpy as np
 
 from keras_sr.degradation import LR_METHODS, degrade, degrade_for
 from keras_sr.image_io import ImageError, check_min_size, dataset_name, list_images, load_image
+from keras_sr.arbitrary_scale import eval_border, scale_key
 from keras_sr.metrics import psnr, ssim, to_uint8
 
 
@@ -44,7 +45,8 @@ def score_pair(sr, hr, scale, y_only=True):
     sr = to_uint8(sr)
     if sr.shape != hr.shape:
         raise ValueError(f"SR output has shape {sr.shape}, HR has {hr.shape}: the model's scale is not x{scale}?")
-    return psnr(sr, hr, scale, y_only), ssim(sr, hr, scale, y_only)
+    border = eval_border(scale)  # ceil(scale) at non-integer scales (keras_sr.arbitrary_scale)
+    return psnr(sr, hr, border, y_only), ssim(sr, hr, border, y_only)
 
 
 def evaluate_images(upscaler, paths, scale, y_only=True, scorers=None):
@@ -54,7 +56,7 @@ def evaluate_images(upscaler, paths, scale, y_only=True, scorers=None):
     for path in paths:
         hr = load_image(path)
         # After cropping `scale` pixels each side, SSIM's 11x11 window must fit.
-        check_min_size(hr, 2 * scale + 11, path, f"evaluation at x{scale}")
+        check_min_size(hr, 2 * eval_border(scale) + 11, path, f"evaluation at x{scale}")
         hr, lr = degrade(hr, scale, path)
         sr = upscaler(lr, scale)
         p, s = score_pair(np.asarray(sr), hr, scale, y_only)
@@ -74,9 +76,9 @@ def evaluate_folders(upscaler, folders, scales, y_only=True, log=None, scorers=N
         results[name] = {}
         for scale in scales:
             start = time.perf_counter()
-            results[name][int(scale)] = evaluate_images(upscaler, paths, int(scale), y_only, scorers)
+            results[name][scale_key(scale)] = evaluate_images(upscaler, paths, scale_key(scale), y_only, scorers)
             if log:
-                r = results[name][int(scale)]
+                r = results[name][scale_key(scale)]
                 log(f"{name} x{scale}: {r['psnr']:.2f} dB / {r['ssim']:.4f} "
                     f"({r['n_images']} images, {time.perf_counter() - start:.1f} s)")
     return results

@@ -69,6 +69,8 @@ TINY_MODELS = {
     "c2_matching": dict(ngf=8, n_blocks=1, groups=2, vgg_widths=(4, 8, 16), contrastive_widths=(4, 8, 16),
                         chunk_size=16),
     "swinir": dict(scale=2, variant="lightweight", embed_dim=8, depths=(2,), num_heads=(2,), window_size=4),
+    "liif": dict(num_blocks=1, filters=4, hidden_units=(8,)),
+    "meta_rdn": dict(num_blocks=1, num_layers=2, growth_rate=4, filters=6, hidden_units=8),
     "hat": dict(scale=2, embed_dim=6, depths=(2,), num_heads=(2,), window_size=4, compress_ratio=3, squeeze_factor=2,
                 num_feat=4, mlp_ratio=2),
 }
@@ -105,6 +107,13 @@ def model_inputs(model, spec, seed=0):
         inputs, (h, w) = spec.prepare_inputs(lr, ref, scale)
         assert set(inputs) == set(spec.inputs), (sorted(inputs), spec.inputs)
         return inputs, (h, w)
+    if spec.kind == "arbitrary_scale":  # [lr, coord, cell]: queries of a x2.5 output grid (LIIF's make_coord)
+        lr = rng.uniform(0, 255, (1, *LR_SIZE, 3)).astype("float32")
+        oh, ow = int(LR_SIZE[0] * 2.5), int(LR_SIZE[1] * 2.5)
+        ys, xs = -1 + (2 * np.arange(oh) + 1) / oh, -1 + (2 * np.arange(ow) + 1) / ow
+        coord = np.stack(np.meshgrid(ys, xs, indexing="ij"), -1).reshape(1, oh * ow, 2).astype("float32")
+        cell = np.broadcast_to(np.array([2 / oh, 2 / ow], "float32"), coord.shape).copy()
+        return [lr, coord, cell], None
 
     def one(tensor):
         shape = [1] + [LR_SIZE[i] if d is None and i < 2 else d for i, d in enumerate(tensor.shape[1:])]

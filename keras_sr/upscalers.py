@@ -32,6 +32,7 @@ import os
 import numpy as np
 
 from keras_sr import models
+from keras_sr.arbitrary_scale import is_integer_scale, sr_size
 from keras_sr.color import rgb2ycbcr, ycbcr2rgb
 from keras_sr.imresize import imresize
 from keras_sr.metrics import to_uint8
@@ -43,7 +44,9 @@ __all__ = ["Upscaler", "load", "bicubic_upscaler", "rgb_or_y", "model_scale", "m
 
 
 def bicubic_upscaler(lr, scale):
-    """The bicubic baseline: MATLAB `imresize(lr, scale)` on uint8."""
+    """The bicubic baseline: MATLAB `imresize(lr, scale)` on uint8 (to `sr_size` at non-integer scales)."""
+    if not is_integer_scale(scale):
+        return imresize(to_uint8(lr), output_shape=sr_size(*np.shape(lr)[:2], scale))
     return imresize(to_uint8(lr), scale)
 
 
@@ -71,7 +74,7 @@ def rgb_or_y(predict, channels, lr, scale):
 
 def _upscaler(predict, channels, expected_scale, label):
     def upscale(lr, scale):
-        if expected_scale is not None and int(scale) != expected_scale:
+        if expected_scale is not None and float(scale) != expected_scale:
             raise ValueError(f"{label} upscales x{expected_scale}, asked for x{scale}.")
         return rgb_or_y(predict, channels, lr, int(scale))
 
@@ -91,7 +94,14 @@ def keras_predict(model):
 
 
 def model_upscaler(model, scale=None, label=None):
-    """`upscaler(lr, scale)` around a single-image `keras.Model`; checks the model's scale."""
+    """`upscaler(lr, scale)` around a single-image `keras.Model`; checks the model's scale.
+
+    Arbitrary-scale models (LIIF, Meta-SR: `[lr, coord, cell]` inputs) take any real scale, not checked.
+    """
+    from keras_sr.models.query_inference import is_query_model, query_upscaler
+
+    if is_query_model(model):
+        return query_upscaler(model, label=label)
     predict = keras_predict(model)
     channels = int(model.input_shape[-1])
     actual = model_scale(predict, channels)
@@ -109,6 +119,10 @@ def _saved_model_upscaler(path, scale):
     if "serving_default" not in loaded.signatures:
         raise ValueError(f"{path}: SavedModel has no serving_default signature.")
     fn = loaded.signatures["serving_default"]
+    if set(fn.structured_input_signature[1]) == {"image", "scale"}:  # LIIF / Meta-SR (keras_sr.export.arbitrary_scale)
+        from keras_sr.models.query_inference import saved_model_query_upscaler
+
+        return saved_model_query_upscaler(loaded, fn, path)
     spec = list(fn.structured_input_signature[1].values())[0]
     channels = int(spec.shape[-1])
 

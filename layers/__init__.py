@@ -9,14 +9,17 @@ from keras_sr.layers.bilinear_kernel import BilinearKernel
 from keras_sr.layers.bilinear_upsampling import BilinearUpsampling
 from keras_sr.layers.channel_attention import ChannelAttention
 from keras_sr.layers.channel_attention_block import ChannelAttentionBlock
+from keras_sr.layers.coordinate_sampling import gather_pixels, make_cell, make_coord, nearest_index, unfold_3x3
 from keras_sr.layers.correspondence import (ContrastiveFeatureExtractor, DynamicAggregation, PatchCorrespondence,
                                            correlation_distillation_loss)
 from keras_sr.layers.deformable_conv import DeformableConv2D, deform_conv2d
 from keras_sr.layers.depth_to_space import DepthToSpace
 from keras_sr.layers.hybrid_attention_block import HybridAttentionBlock
 from keras_sr.layers.learned_weighted_sum import LearnedWeightedSum
+from keras_sr.layers.local_implicit_function import LocalImplicitFunction
 from keras_sr.layers.mean_shift import MeanShift
 from keras_sr.layers.overlapping_cross_attention import OverlappingCrossAttentionBlock
+from keras_sr.layers.meta_upscale import MetaUpscale
 from keras_sr.layers.patch_matching import fold_patches, match_patches, unfold_patches
 from keras_sr.layers.residual_block import ResidualBlock
 from keras_sr.layers.residual_channel_attention import ResidualChannelAttentionBlock, ResidualGroup

@@ -48,6 +48,8 @@ BUILTIN_MODULES = {
     "c2_matching": "keras_sr.models.c2_matching",
     "swinir": "keras_sr.models.swinir",
     "hat": "keras_sr.models.hat",
+    "liif": "keras_sr.models.liif",
+    "meta_rdn": "keras_sr.models.meta_sr",
 }
 
 KINDS = ("sisr", "refsr", "discriminator", "arbitrary_scale")

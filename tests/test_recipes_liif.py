@@ -1,0 +1,88 @@
+"""LIIF / Meta-SR training: the query dataset (LIIF's wrapper rules), recipes, one `fit` run, the run folder."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from keras_sr.data.implicit_dataset import ImplicitSRDataset, meta_sr_scales, pil_bicubic
+from keras_sr.image_io import ImageError, save_image
+from keras_sr.layers.coordinate_sampling import make_coord
+
+
+def _images(n=3, size=40, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (size, size + 3, 3), np.uint8) for _ in range(n)]
+
+
+def test_queries_are_the_hr_crop_and_lr_is_its_pil_bicubic_downscale():
+    ds = ImplicitSRDataset(_images(), patch_size=6, batch_size=2, sample_q=0, scales=(2.5,), scale_per="batch",
+                           augment=False, steps_per_epoch=3, seed=1)
+    inputs, rgb = ds[0]
+    assert inputs["lr"].shape == (2, 6, 6, 3) and rgb.shape == (2, 225, 3)  # round(6 * 2.5) = 15
+    np.testing.assert_allclose(inputs["coord"][0], make_coord(15, 15))
+    np.testing.assert_allclose(inputs["cell"][0], np.full((225, 2), 2 / 15), rtol=1e-6)
+    hr = rgb[0].reshape(15, 15, 3).astype(np.uint8)
+    np.testing.assert_array_equal(inputs["lr"][0], pil_bicubic(hr, (6, 6)))
+
+
+def test_sampling_is_reproducible_and_scales_follow_the_recipe():
+    ds = ImplicitSRDataset(_images(), patch_size=5, batch_size=4, sample_q=20, steps_per_epoch=2, seed=3)
+    (a, ra), (b, rb) = ds[1], ds[1]
+    np.testing.assert_array_equal(ra, rb)
+    np.testing.assert_array_equal(a["coord"], b["coord"])
+    assert a["coord"].shape == (4, 20, 2)
+    scales = 2.0 / a["cell"][:, 0, 0]  # HR crop sizes round(5 s), s in U(1, 4)
+    assert np.all((scales >= 5) & (scales <= 20)) and len(set(scales.round(3))) > 1  # drawn per image
+    ds.on_epoch_end()
+    assert not np.array_equal(ds[1][1], ra)
+    meta = ImplicitSRDataset(_images(), patch_size=5, batch_size=3, sample_q=0, scales=meta_sr_scales(),
+                             scale_per="batch", steps_per_epoch=2)
+    inputs, _ = meta[0]
+    assert len(set((2.0 / inputs["cell"][:, 0, 0]).round(3))) == 1  # one scale per batch
+    assert meta_sr_scales()[0] == 1.1 and meta_sr_scales()[-1] == 4.0 and len(meta_sr_scales()) == 30
+
+
+def test_dataset_errors_are_clear(tmp_path):
+    path = str(tmp_path / "small.png")
+    save_image(path, np.zeros((20, 20, 3), np.uint8))
+    with pytest.raises(ImageError, match="small.png.*too small"):
+        ImplicitSRDataset([path], patch_size=8, scale_max=4.0)
+    with pytest.raises(ValueError, match="scale_per='batch'"):
+        ImplicitSRDataset(_images(), patch_size=4, sample_q=0)
+
+
+def test_recipe_defaults_are_the_official_settings():
+    from keras_sr.recipes.liif import LIIFRecipe
+    from keras_sr.recipes.meta_sr import MetaSRRecipe
+
+    liif = LIIFRecipe()
+    assert (liif.patch_size, liif.scale_min, liif.scale_max, liif.sample_q, liif.batch_size) == (48, 1.0, 4.0, 2304, 16)
+    assert (liif.learning_rate, liif.lr_decay_epochs, liif.lr_gamma, liif.epochs) == (1e-4, 200, 0.5, 1000)
+    meta = MetaSRRecipe()
+    assert meta.scales == meta_sr_scales() and meta.scale_per == "batch" and meta.patch_size == 50
+    assert meta.model_config() == {}
+
+
+def test_train_writes_a_run_that_evaluates_at_real_scales(tmp_path):
+    from keras_sr.models.inference import load_upscaler
+    from keras_sr.training.implicit import train
+    from keras_sr.recipes.liif import LIIFRecipe
+
+    train_dir, val_dir = tmp_path / "train", tmp_path / "val"
+    train_dir.mkdir()
+    val_dir.mkdir()
+    for i, img in enumerate(_images(3, 44)):
+        save_image(str(train_dir / f"{i}.png"), img)
+    save_image(str(val_dir / "v.png"), _images(1, 48, seed=9)[0])
+    recipe = LIIFRecipe(num_blocks=1, filters=8, patch_size=6, batch_size=2, sample_q=16, epochs=1,
+                        steps_per_epoch=2, eval_scales=(2.5, 3), jit_compile="off")
+    out = str(tmp_path / "run")
+    result = train(recipe, out, data=[str(train_dir)], val_data=[str(val_dir)], log=lambda *_: None)
+    assert set(result["eval"]) == {"x2.5", "x3"}
+    assert np.isfinite(result["eval"]["x2.5"]["psnr"])
+    saved = json.load(open(os.path.join(out, "recipe.json")))
+    assert saved["recipe"]["sample_q"] == 16 and np.isfinite(saved["loss"][0])
+    upscaler = load_upscaler("liif", scale=2.5, weights=os.path.join(out, "final.weights.h5"))
+    assert upscaler(np.zeros((7, 8, 3), np.uint8), 2.5).shape == (18, 20, 3)
