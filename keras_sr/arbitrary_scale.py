@@ -21,6 +21,7 @@ Example:
 import math
 
 import numpy as np
+from keras_sr.imresize import imresize
 
 __all__ = ["parse_scale", "scale_key", "is_integer_scale", "lr_size", "sr_size", "degrade_to_scale", "eval_border"]
 
@@ -59,7 +60,6 @@ def sr_size(h, w, scale):
 
 def degrade_to_scale(hr, scale):
     """`(hr_crop, lr)` uint8 at a real `scale` (module docstring); integer scales give modcrop + imresize."""
-    from keras_sr.imresize import imresize
 
     hr = np.asarray(hr)
     h, w = lr_size(hr.shape[0], hr.shape[1], scale)

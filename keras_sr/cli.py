@@ -14,6 +14,7 @@ import importlib
 import sys
 
 from keras_sr.image_io import ImageError
+from keras_sr.data_errors import data_error_line
 
 __all__ = ["SUBCOMMANDS", "main"]
 
@@ -48,7 +49,6 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         return 2
     except Exception as err:  # noqa: BLE001 - data errors (corrupt record, HDF5 file, ...): one line naming the file
-        from keras_sr.data_errors import data_error_line
 
         line = data_error_line(err)
         if line is None:

@@ -27,13 +27,13 @@ Example:
 import contextlib
 import re
 import sys
+from keras_sr.image_io import ImageError
 
 __all__ = ["data_error_line", "report_data_errors", "DATA_ERRORS"]
 
 
 def _own_errors():
     """keras-sr's data error classes among the modules already imported (an error needs its module loaded)."""
-    from keras_sr.image_io import ImageError
 
     errors = [ImageError]
     for module, name in (("keras_sr.data.sources", "DataSourceError"), ("keras_sr.tfrecords.schema", "SchemaError"),

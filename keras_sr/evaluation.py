@@ -36,6 +36,7 @@ from keras_sr.image_io import ImageError, dataset_name
 from keras_sr.scoring import (EVAL_JSON, evaluate_folders, evaluate_images, evaluate_reference_sources, format_table,
                               results_to_json, score_pair)
 from keras_sr.upscalers import bicubic_upscaler
+from keras_sr.quality.scorers import make_scorers
 
 
 __all__ = [
@@ -112,7 +113,6 @@ def run(args):
         return _run_reference(args, log)
     if not args.data:
         raise ImageError("--data: give one or more folders of HR images.")
-    from keras_sr.quality.scorers import make_scorers
 
     scorers = make_scorers(getattr(args, "metrics", None) or [], getattr(args, "lpips_backbone", None),
                            getattr(args, "lpips_net", "alex"))

@@ -29,6 +29,7 @@ import struct
 import zlib
 
 import numpy as np
+from keras_sr.fileio import atomic_path
 
 __all__ = ["PNGRowWriter"]
 
@@ -76,7 +77,6 @@ class PNGRowWriter:
     """Streams rows into a PNG file; see the module docstring."""
 
     def __init__(self, path, width, height, channels=3, dtype=np.uint8, compress_level=6):
-        from keras_sr.fileio import atomic_path
 
         if channels not in _COLOR_TYPE:
             raise ValueError(f"{path}: PNG takes 1, 2, 3 or 4 channels, got {channels}.")

@@ -32,6 +32,7 @@ from keras_sr.degradation import LR_METHODS, degrade, degrade_for
 from keras_sr.image_io import ImageError, check_min_size, dataset_name, list_images, load_image
 from keras_sr.arbitrary_scale import eval_border, scale_key
 from keras_sr.metrics import psnr, ssim, to_uint8
+from keras_sr.quality.scorers import EXTRA_METRICS
 
 
 __all__ = ["EVAL_JSON", "score_pair", "evaluate_images", "evaluate_folders", "format_table", "results_to_json",
@@ -86,7 +87,6 @@ def evaluate_folders(upscaler, folders, scales, y_only=True, log=None, scorers=N
 
 def format_table(results, title=None):
     """Markdown table, one row per dataset, one `PSNR / SSIM` column per scale (plus extra metrics if scored)."""
-    from keras_sr.quality.scorers import EXTRA_METRICS
 
     scales = sorted({s for per_scale in results.values() for s in per_scale})
     extras = [m for m in EXTRA_METRICS if any(m in r for per_scale in results.values() for r in per_scale.values())]

@@ -42,6 +42,11 @@ import os
 import re
 
 import numpy as np
+from keras_sr.tiled_inference import tile_windows
+from keras_sr.imresize import _taps, output_length
+from keras_sr.tiled_inference import _ramp, _Runner, tile_windows, upscale
+from keras_sr.png_stream import PNGRowWriter
+from keras_sr.tiled_inference import _Runner, read_image
 
 __all__ = ["upscale_to_file", "iter_upscaled_rows", "plan_tile", "parse_memory", "default_memory_budget",
            "model_bytes_per_pixel", "AUTO_TILES", "DEFAULT_MEMORY_FRACTION", "BAND_BUFFER_CAP"]
@@ -129,7 +134,6 @@ def plan_tile(height, width, scale, pixel_bytes, overlap=16, batch=4, budget=Non
 
     `estimate_bytes` = model working set of one batch + band buffer + flush temporaries.
     """
-    from keras_sr.tiled_inference import tile_windows
 
     budget = default_memory_budget() if budget is None else int(budget)
     out_width = width * scale
@@ -161,7 +165,6 @@ def plan_tile(height, width, scale, pixel_bytes, overlap=16, batch=4, budget=Non
 
 
 def _alpha_taps(length, scale):
-    from keras_sr.imresize import _taps, output_length
 
     out = output_length(length, scale)
     idx, weights = _taps(length, out, scale, True, np, np.float64)
@@ -215,7 +218,6 @@ def iter_upscaled_rows(image, runner, tile, overlap=16, batch=4, blend="linear",
     accepts as `model`); `tile=None` or a tile covering the image runs the
     whole image at once (in memory, as `upscale`).
     """
-    from keras_sr.tiled_inference import _ramp, _Runner, tile_windows, upscale
 
     image, peak = _check_image(image)
     runner = runner if isinstance(runner, _Runner) else _Runner(runner)
@@ -304,8 +306,6 @@ def upscale_to_file(image, target, model, scale=None, weights=None, tile="auto",
     Returns:
         `{"shape": (H, W[, C]) of the output, "tile": tile used (None: whole), "estimate_bytes": ...}`.
     """
-    from keras_sr.png_stream import PNGRowWriter
-    from keras_sr.tiled_inference import _Runner, read_image
 
     if isinstance(image, (str, os.PathLike)):
         image = read_image(image)

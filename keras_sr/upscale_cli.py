@@ -25,6 +25,9 @@ import time
 
 from keras_sr.image_io import IMAGE_EXTENSIONS, ImageError, list_images
 from keras_sr.tiled_inference import _Runner, read_image, upscale, write_image
+from keras_sr.streamed_upscale import parse_memory
+from keras_sr.streamed_upscale import upscale_to_file
+from keras_sr.tiled_inference import _Runner, read_image
 
 __all__ = ["add_arguments", "run", "plan_outputs"]
 
@@ -67,7 +70,6 @@ def _tile(text):
 def _memory(text):
     import argparse
 
-    from keras_sr.streamed_upscale import parse_memory
 
     try:
         return parse_memory(text)
@@ -105,8 +107,6 @@ def _progress(i, total, message):
 
 
 def run(args):
-    from keras_sr.streamed_upscale import upscale_to_file
-    from keras_sr.tiled_inference import _Runner, read_image
 
     try:
         runner = _Runner(args.model, scale=args.scale, weights=args.weights)

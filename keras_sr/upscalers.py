@@ -37,6 +37,8 @@ from keras_sr.color import rgb2ycbcr, ycbcr2rgb
 from keras_sr.imresize import imresize
 from keras_sr.metrics import to_uint8
 from keras_sr.models.loading import is_saved_model, resolve_model
+from keras_sr.models.query_inference import is_query_model, query_upscaler
+from keras_sr.models.query_inference import saved_model_query_upscaler
 
 
 __all__ = ["Upscaler", "load", "bicubic_upscaler", "rgb_or_y", "model_scale", "model_upscaler", "keras_predict", "load_upscaler",
@@ -98,7 +100,6 @@ def model_upscaler(model, scale=None, label=None):
 
     Arbitrary-scale models (LIIF, Meta-SR: `[lr, coord, cell]` inputs) take any real scale, not checked.
     """
-    from keras_sr.models.query_inference import is_query_model, query_upscaler
 
     if is_query_model(model):
         return query_upscaler(model, label=label)
@@ -120,7 +121,6 @@ def _saved_model_upscaler(path, scale):
         raise ValueError(f"{path}: SavedModel has no serving_default signature.")
     fn = loaded.signatures["serving_default"]
     if set(fn.structured_input_signature[1]) == {"image", "scale"}:  # LIIF / Meta-SR (keras_sr.export.arbitrary_scale)
-        from keras_sr.models.query_inference import saved_model_query_upscaler
 
         return saved_model_query_upscaler(loaded, fn, path)
     spec = list(fn.structured_input_signature[1].values())[0]

@@ -40,6 +40,8 @@ PACKAGE_DIRS = {"keras_sr": "keras_sr", "layers": "keras_sr.layers", "recipes": 
 LAYERS = {
     "keras_sr": 0, "keras_sr.color": 0, "keras_sr.cropping": 0, "keras_sr.imresize": 0, "keras_sr.metrics": 0,
     "keras_sr.image_io": 0, "keras_sr.degradation": 0, "keras_sr.fileio": 0, "keras_sr.torch_backend_fixes": 0,
+    "keras_sr.arbitrary_scale": 0, "keras_sr.png_stream": 0, "keras_sr.data_errors": 0,
+    "keras_sr.quality": 0,  # IFC / NIQE / LPIPS: numpy metrics (LPIPS runs keras.ops, imported lazily)
     "keras_sr.layers": 1.0, "keras_sr.keras_metrics": 1.0,
     "keras_sr.models": 1.1, "keras_sr.convert": 1.1,
     "keras_sr.data": 1.2, "keras_sr.tfrecords": 1.2,
@@ -48,7 +50,10 @@ LAYERS = {
     # Former homes that only re-export (nothing in keras-sr imports them; checked below).
     "keras_sr.models.inference": 2.0, "keras_sr.refsr_evaluation": 2.0,
     "keras_sr.benchmarks.published": 2.0,  # the published tables (data), read by results_table
-    "keras_sr.tiled_inference": 2.1, "keras_sr.export": 2.1, "keras_sr.export.cli": 4,
+    "keras_sr.tiled_inference": 2.1, "keras_sr.streamed_upscale": 2.1, "keras_sr.export": 2.1, "keras_sr.export.cli": 4,
+    "keras_sr.analysis": 2.1,  # LAM: gradients of any model, on an upscaler-level model object
+    "keras_sr.convert.preset": 4, "keras_sr.convert.cli": 4,  # presets from checkpoints score them; the CLI
+    "keras_sr.training.implicit": 4,  # the LIIF / Meta-SR trainer and its recipe command
     "keras_sr.training": 3, "keras_sr.benchmarks": 3,
     "keras_sr.export.quantization_aware": 3,  # quantization-aware fine-tuning trains (training.losses)
     "keras_sr.cli": 4, "keras_sr.tuning": 4, "keras_sr.evaluation": 4, "keras_sr.upscale_cli": 4, "keras_sr.training.cli": 4,
@@ -71,6 +76,9 @@ ALLOWED_LOCAL = {
     # through importlib, so not an edge here) and the torch fixes then, so `import keras_sr.models` is
     # registry-only.
     ("keras_sr.models", "keras_sr.torch_backend_fixes"),
+    # `models.from_checkpoint` is a convenience door into keras_sr.convert (a layer beside the models that
+    # builds them): imported when called, so the registry never loads the converters.
+    ("keras_sr.models", "keras_sr.convert"),
 }
 
 # Modules whose function-local imports are not checked yet: the training core and the recipes are

@@ -50,6 +50,9 @@ import sys
 import time
 
 from keras_sr.benchmarks import train as bench
+from tools.preset_factory import add_factory_arguments, plan_steps
+from tools.preset_factory import payload_mb
+from tools.preset_factory import run_factory
 
 
 __all__ = ["main", "plan_steps", "parse_torch_lines", "throughput_table", "deep_throughput"]
@@ -83,11 +86,6 @@ def throughput_table(keras_rows, torch_rows):
         best_t = max(r["patches_per_second"] for r in torch_rows)
         lines.append(f"\nratio, best keras-sr / best PyTorch: {best_k / best_t:.2f}x")
     return "\n".join(lines)
-
-
-def plan_steps(steps_per_second, seconds, overhead_seconds, minimum=1):
-    """Training steps that fit in `seconds` after `overhead_seconds` (compilation, evaluation) at the measured rate."""
-    return max(int(minimum), int((seconds - overhead_seconds) * steps_per_second))
 
 
 def _measure(args, policy, model="edsr"):
@@ -178,7 +176,6 @@ def build_parser():
     parser.add_argument("--payload", nargs="*", default=None, metavar="PATH",
                         help="what the call carried in, measured and printed (default: the working tree, .whl and "
                              "--data-root)")
-    from tools.preset_factory import add_factory_arguments
 
     add_factory_arguments(parser.add_argument_group("presets task (tools.preset_factory)"))
     return parser
@@ -189,7 +186,6 @@ PAYLOAD_LIMIT_MB = 64.0
 
 def report_payload(args, log):
     """Print (and return) the MB carried into the call; warn above the device tool's 64 MiB."""
-    from tools.preset_factory import payload_mb
 
     paths = args.payload if args.payload is not None else ["."]
     if args.payload is None and not os.path.abspath(args.data_root).startswith(os.path.abspath(".") + os.sep):
@@ -229,7 +225,6 @@ def main(argv=None, log=print):
     if "deep_throughput" in args.tasks:
         deep_throughput(args, log, deadline)
     if "presets" in args.tasks:
-        from tools.preset_factory import run_factory
 
         args.minutes = (deadline - time.monotonic()) / 60
         records, _ = run_factory(args, log)

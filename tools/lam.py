@@ -6,7 +6,7 @@ image is the evaluation protocol's MATLAB bicubic downscale, and for each
 `--model` (a preset, a registered model with `--weights`, or a .keras file)
 `keras_sr.analysis.lam` attributes the window's summed gradient magnitude to
 the LR pixels. Y-channel models get the LR luma in [16, 235] (as
-`keras_sr.models.inference.rgb_or_y`). The PNG holds the HR image with the
+`keras_sr.upscalers.rgb_or_y`). The PNG holds the HR image with the
 window, then one heat map over the enlarged LR image per model; the Diffusion
 Index of each model is printed and written above its panel.
 
@@ -20,14 +20,20 @@ import os
 import sys
 
 import numpy as np
+from keras_sr import models
+from keras_sr.models import inference, presets
+from keras_sr.color import rgb_to_y
+from keras_sr.analysis import lam, lam_figure
+from keras_sr.cropping import modcrop
+from keras_sr.image_io import load_image, save_image
+from keras_sr.imresize import imresize
+from keras_sr.upscalers import model_scale
 
 __all__ = ["load_keras_model", "crop_around_window", "main"]
 
 
 def load_keras_model(name, scale=None, weights=None):
     """A `keras.Model` from a preset name, a registered model (+ weights) or a .keras file."""
-    from keras_sr import models
-    from keras_sr.models import inference, presets
 
     if presets.get_preset(name) is not None and weights is None:
         return presets.load_preset(name)
@@ -54,7 +60,6 @@ def crop_around_window(hr, x, y, window, crop, scale):
 
 
 def _model_input(lr_rgb, channels):
-    from keras_sr.color import rgb_to_y
 
     if channels == 3:
         return lr_rgb.astype(np.float32)
@@ -88,11 +93,6 @@ def add_arguments(parser):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tools.lam", description=__doc__.splitlines()[0])
     args = add_arguments(parser).parse_args(argv)
-    from keras_sr.analysis import lam, lam_figure
-    from keras_sr.cropping import modcrop
-    from keras_sr.image_io import load_image, save_image
-    from keras_sr.imresize import imresize
-    from keras_sr.models.inference import model_scale
 
     if args.weights is not None and len(args.model) != 1:
         raise SystemExit("error: --weights goes with exactly one --model.")

@@ -30,14 +30,17 @@ import os
 import sys
 
 from keras_sr.models.presets import PRESET_DIR, make_preset
+from keras_sr.cli import main as cli_main
+from tools.preset_factory import _build
+from tools.preset_factory import unpack_bundle
+from keras_sr.convert import CheckpointMismatch
+from keras_sr.convert.preset import make_preset_from_checkpoint
 
 CPU_SETS = ("BSD100", "Urban100")
 
 
 def _score_on_cpu(run_dir, data_root, sets, log):
     """`tools.evaluate` on the run's final model for `sets`; merged into the run's `eval.json`; returns the command."""
-    from keras_sr.cli import main as cli_main
-    from tools.preset_factory import _build
 
     with open(os.path.join(run_dir, "model.json"), encoding="utf-8") as f:
         meta = json.load(f)
@@ -66,7 +69,6 @@ def from_run(folder, data_root, folder_out=PRESET_DIR, unpack_to=None, sets=CPU_
     """Presets from a returned factory folder; returns the `Preset`s written."""
     import tempfile
 
-    from tools.preset_factory import unpack_bundle
 
     factory = {}
     if os.path.isfile(os.path.join(folder, "factory.json")):
@@ -136,8 +138,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if args.from_checkpoint:
-            from keras_sr.convert import CheckpointMismatch
-            from keras_sr.convert.preset import make_preset_from_checkpoint
 
             overrides = {"scale": args.scale} if args.scale else {}
             try:

@@ -49,6 +49,14 @@ import subprocess
 import sys
 import tarfile
 import time
+from keras_sr.training.recipe import Recipe
+from keras_sr.benchmarks import train as bench
+from keras_sr.evaluation import evaluate_folders
+from keras_sr.upscalers import model_upscaler
+from keras_sr.benchmarks.train import _device
+from keras_sr.benchmarks.train import measure  # noqa: F401 (imported early: the same modules as training)
+from keras_sr.training import cli
+from keras_sr import models
 
 __all__ = ["DEFAULT_QUEUE", "read_queue", "job_command", "compressed_schedule", "run_factory", "run_job",
            "pack_runs", "unpack_bundle", "main"]
@@ -70,6 +78,11 @@ DRY_RUN_SET = {"edsr": ["num_blocks=1", "filters=8"], "fsrcnn": ["d=8", "s=4", "
 
 class QueueError(ValueError):
     """A queue file that cannot be run (the message names the file and the job)."""
+
+
+def plan_steps(steps_per_second, seconds, overhead_seconds, minimum=1):
+    """Training steps that fit in `seconds` after `overhead_seconds` (compilation, evaluation) at the measured rate."""
+    return max(int(minimum), int((seconds - overhead_seconds) * steps_per_second))
 
 
 def read_queue(path):
@@ -103,7 +116,6 @@ def read_queue(path):
 def _recipe_class(name):
     import importlib
 
-    from keras_sr.training.recipe import Recipe
 
     module = importlib.import_module(f"keras_sr.recipes.{name}")
     for value in vars(module).values():
@@ -145,7 +157,6 @@ def _flag_value(argv, flag, default=None):
 
 def _measure_rate(job, data_root, argv, dry_run, steps, warmup):
     """Training steps/s of the job's recipe on this machine (the benchmark's `measure`, device-resident path)."""
-    from keras_sr.benchmarks import train as bench
 
     recipe_cls = _recipe_class(job["recipe"])
     defaults = recipe_cls.for_scale(job["scale"])
@@ -180,8 +191,6 @@ def _fp16_round_trip(result, folder, log):
     """Set5 PSNR of the final weights and of the same weights through float16: `{"psnr_fp32", "psnr_fp16", ...}`."""
     import numpy as np
 
-    from keras_sr.evaluation import evaluate_folders
-    from keras_sr.models.inference import model_upscaler
 
     model, scale = result.model, result.recipe.scale
     weights = model.get_weights()
@@ -198,7 +207,6 @@ def _fp16_round_trip(result, folder, log):
 
 
 def _device_name():
-    from keras_sr.benchmarks.train import _device
 
     return _device()
 
@@ -208,9 +216,6 @@ def run_job(job, data_root, run_dir, seconds, dry_run=False, log=print, bench_st
     """Measure, plan, train, score one job within `seconds`; writes `run_dir/job.json` and returns it."""
     import keras
 
-    from keras_sr.benchmarks.train import measure  # noqa: F401 (imported early: the same modules as training)
-    from tools.device_run import plan_steps
-    from keras_sr.training import cli
     from keras_sr.training.engine import train
 
     start = time.monotonic()
@@ -372,7 +377,6 @@ def _collect(job, run_dir, code, log):
 
 def _build(meta):
     """The float32 model of a run's `model.json`."""
-    from keras_sr import models
     from keras_sr.training.engine import dtype_policy
 
     with dtype_policy("float32"):

@@ -15,6 +15,9 @@ import os
 import time
 
 import numpy as np
+from keras_sr import models
+from keras_sr.export.saved_model import export_saved_model
+from keras_sr.export.tflite import convert_saved_model, run_tflite
 
 __all__ = ["add_arguments", "run", "time_inference", "check_export"]
 
@@ -30,7 +33,6 @@ def add_arguments(parser):
 
 
 def _build(spec, scale):
-    from keras_sr import models
 
     name, _, variant = spec.partition(":")
     return models.build(name, scale=scale, **({"variant": variant} if variant else {}))
@@ -55,8 +57,6 @@ def check_export(model, out_dir):
     import keras
     import tensorflow as tf
 
-    from keras_sr.export.saved_model import export_saved_model
-    from keras_sr.export.tflite import convert_saved_model, run_tflite
 
     saved = os.path.join(out_dir, "saved_model")
     export_saved_model(model, saved)

@@ -211,7 +211,6 @@ def _arrays_clock(split, recipe, total, warmup):
     """The clock of plain `model.fit(x, y)` on in-memory numpy batches (same recipe, model and number of steps)."""
     import numpy as np
 
-    from keras_sr import models
     from keras_sr.data.py_dataset import SRPatchDataset
     from keras_sr.training.engine import compile_model
 

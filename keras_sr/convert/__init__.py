@@ -24,6 +24,7 @@ import os
 from keras_sr.convert.reader import read_arrays, read_checkpoint, unwrap_state_dict
 from keras_sr.convert.registry import (CheckpointMismatch, StateDict, get_converter, list_converters,
                                        register_converter)
+from keras_sr import models
 
 __all__ = ["CheckpointMismatch", "StateDict", "get_converter", "list_converters", "register_converter",
            "from_checkpoint", "detect", "read_checkpoint", "read_arrays", "unwrap_state_dict"]
@@ -84,7 +85,6 @@ def from_checkpoint(checkpoint, name=None, **overrides):
         **overrides: builder arguments the weights cannot show (e.g. `res_scale` of EDSR, `scale` to take
             one branch of MDSR); they replace the detected values.
     """
-    from keras_sr import models
 
     state = _as_state(checkpoint)
     converter_name, found = detect(state, name)

@@ -26,6 +26,8 @@ Example:
 from keras_sr.convert.edsr_common import (check_mean_shift, load_res_block, load_upsampler, mean_shift_mean,
                                           upsampler_scale)
 from keras_sr.convert.registry import CheckpointMismatch, indices, load_conv, register_converter
+from keras_sr import models
+from keras_sr.models.mdsr import mdsr_branch
 
 __all__ = ["detect", "load"]
 
@@ -47,8 +49,6 @@ def detect(state):
 
 
 def load(model, state, config):
-    from keras_sr import models
-    from keras_sr.models.mdsr import mdsr_branch
 
     if config.get("scale") is None:
         full = model

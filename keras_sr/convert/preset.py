@@ -20,6 +20,10 @@ import json
 import os
 import shutil
 import sys
+from keras_sr.evaluation import evaluate_folders, results_to_json
+from keras_sr.fileio import atomic_write_text
+from keras_sr.upscalers import model_upscaler
+from keras_sr.models.presets import PRESET_DIR, get_preset, preset_name
 
 __all__ = ["make_preset_from_checkpoint", "sha256"]
 
@@ -46,10 +50,6 @@ def make_preset_from_checkpoint(checkpoint, name=None, converter=None, eval_data
     import tempfile
 
     from keras_sr.convert import detect, from_checkpoint, read_checkpoint
-    from keras_sr.evaluation import evaluate_folders, results_to_json
-    from keras_sr.fileio import atomic_write_text
-    from keras_sr.models.inference import model_upscaler
-    from keras_sr.models.presets import PRESET_DIR, get_preset, preset_name
 
     folder = folder or PRESET_DIR
     state = read_checkpoint(checkpoint)

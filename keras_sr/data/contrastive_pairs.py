@@ -18,6 +18,7 @@ import numpy as np
 
 from keras_sr.data.reference_views import project_points
 from keras_sr.data.refsr_dataset import RefSRPatchDataset
+from keras_sr.image_io import list_images
 
 __all__ = ["ContrastivePairDataset", "correspondence_targets", "resolve_images"]
 
@@ -58,7 +59,6 @@ def correspondence_targets(transform, input_size, ref_size, stride=4, border=10.
 
 
 def resolve_images(images):
-    from keras_sr.image_io import list_images
 
     if isinstance(images, (str, os.PathLike, np.ndarray)):
         images = [images]

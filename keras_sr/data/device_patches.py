@@ -51,6 +51,10 @@ import os
 import numpy as np
 
 from keras_sr.data.patches import NUM_AUGMENTATIONS, augment_index_table
+from keras_sr.data.sources import usable_images
+from keras_sr.image_io import probe_size
+from keras_sr.image_io import list_images
+from keras_sr.color import rgb_to_y
 
 __all__ = ["DevicePatchBank", "hash_ints", "hash_ints_numpy", "device_memory_mb", "estimate_bank_mb",
            "choose_loader", "DEFAULT_BUDGET_FRACTION", "CPU_BUDGET_MB"]
@@ -143,10 +147,7 @@ def device_memory_mb():
 
 def estimate_bank_mb(paths, scale, patch_size, y_only=False):
     """Decoded size in MB of the usable images (HR + LR, header sizes only) and their count."""
-    from keras_sr.data.sources import usable_images
-    from keras_sr.image_io import probe_size
 
-    from keras_sr.image_io import list_images
 
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     paths = [p for e in paths for p in (list_images(e) if os.path.isdir(e) else [os.fspath(e)])]
@@ -218,7 +219,6 @@ class DevicePatchBank:
     """
 
     def __init__(self, pairs, scale, patch_size, batch_size, augment=True, y_only=False, names=None):
-        from keras_sr.color import rgb_to_y
 
         self.scale, self.patch_size, self.batch_size = int(scale), int(patch_size), int(batch_size)
         self.augment, self.y_only = bool(augment), bool(y_only)
@@ -263,7 +263,6 @@ class DevicePatchBank:
                    lr_cache_dir=None):
         """From image paths / folders, small images skipped (logged) as by the PyDataset loader."""
         from keras_sr.data.py_dataset import ImageSource
-        from keras_sr.image_io import list_images
 
         entries = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         images = [p for e in entries for p in (list_images(e) if os.path.isdir(e) else [os.fspath(e)])]

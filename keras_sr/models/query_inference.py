@@ -15,6 +15,7 @@ Example:
 """
 
 import numpy as np
+from keras_sr.arbitrary_scale import sr_size
 
 __all__ = ["is_query_model", "query_upscaler", "saved_model_query_upscaler", "upscale_queries", "QUERY_INPUTS", "DEFAULT_CHUNK"]
 
@@ -47,7 +48,6 @@ def query_upscaler(model, label=None, chunk=DEFAULT_CHUNK):
     """`upscaler(lr_uint8, scale) -> sr float32` for an arbitrary-scale model (any real scale >= 1)."""
     import keras
 
-    from keras_sr.arbitrary_scale import sr_size
 
     if not is_query_model(model):
         raise ValueError(f"{label or model.name}: not an arbitrary-scale model (inputs lr, coord, cell).")

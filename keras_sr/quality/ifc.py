@@ -46,6 +46,7 @@ import functools
 import os
 
 import numpy as np
+from keras_sr.metrics import prepare_for_metric
 
 __all__ = ["ifc", "ifc_gray", "steerable_pyramid", "IFC_SUBBANDS", "GSM_BLOCK"]
 
@@ -162,7 +163,6 @@ def ifc_gray(ref, dist):
 
 def ifc(img, ref, crop_border=0, y_only=True):
     """IFC of an SR image against its HR reference, 8-bit, on Y (default), `crop_border` pixels shaved."""
-    from keras_sr.metrics import prepare_for_metric
 
     if np.shape(img) != np.shape(ref):
         raise ValueError(f"Image shapes differ: {np.shape(img)} vs {np.shape(ref)}.")

@@ -37,6 +37,8 @@ import functools
 import os
 
 import numpy as np
+from keras_sr.imresize import imresize
+from keras_sr.color import rgb_to_y
 
 __all__ = ["niqe", "niqe_of_y", "niqe_features", "pristine_model", "BLOCK_SIZE"]
 
@@ -104,7 +106,6 @@ def _mscn(img, window):
 
 def niqe_features(y, block_size=BLOCK_SIZE):
     """(n_blocks, 36) features of a 2D luma image in [0, 255] (cropped to whole blocks here)."""
-    from keras_sr.imresize import imresize
 
     y = np.asarray(y, np.float64)
     if y.ndim != 2:
@@ -142,7 +143,6 @@ def niqe_of_y(y, block_size=BLOCK_SIZE):
 
 def niqe(img, crop_border=0, block_size=BLOCK_SIZE):
     """NIQE of an RGB (Y is used) or grey image, uint8 or float in [0, 255], `crop_border` pixels cut each side."""
-    from keras_sr.color import rgb_to_y
 
     img = np.asarray(img)
     if img.ndim == 3 and img.shape[-1] == 3:

@@ -1,3 +1,6 @@
+from keras_sr.quality.ifc import ifc
+from keras_sr.quality.niqe import niqe
+from keras_sr.quality.lpips import LPIPS
 """Extra per-image metric columns for the evaluation protocol: `tools.evaluate --metrics psnr ssim ifc niqe lpips`.
 
 PSNR and SSIM are always computed (they are the protocol, `keras_sr.metrics`);
@@ -25,15 +28,12 @@ def make_scorers(names, lpips_backbone=None, lpips_net="alex"):
     scorers = {}
     for name in dict.fromkeys(names):
         if name == "ifc":
-            from keras_sr.quality.ifc import ifc
 
             scorers[name] = lambda sr, hr, scale, y_only: ifc(sr, hr, crop_border=scale, y_only=y_only)
         elif name == "niqe":
-            from keras_sr.quality.niqe import niqe
 
             scorers[name] = lambda sr, hr, scale, y_only: niqe(sr, crop_border=scale)
         elif name == "lpips":
-            from keras_sr.quality.lpips import LPIPS
 
             metric = LPIPS(lpips_backbone, net=lpips_net)
             scorers[name] = lambda sr, hr, scale, y_only, metric=metric: metric(sr, hr, crop_border=scale)

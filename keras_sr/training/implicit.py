@@ -116,7 +116,7 @@ def train(recipe, out, data=None, init_from=None, log=print, workers=1, val_data
     from keras_sr.data.sources import default_images, resolve_data
     from keras_sr.evaluation import evaluate_images
     from keras_sr.fileio import atomic_write_text
-    from keras_sr.models.inference import write_model_json
+    from keras_sr.models.loading import write_model_json
     from keras_sr.models.query_inference import query_upscaler
 
     keras.utils.set_random_seed(recipe.seed)

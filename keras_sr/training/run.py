@@ -150,7 +150,7 @@ class Run:
 
     def write_records(self, model_config, extra):
         """`recipe.json` (with `extra`) and `model.json` of `recipe.model` at `model_config`."""
-        from keras_sr.models.inference import write_model_json
+        from keras_sr.models.loading import write_model_json
         from keras_sr.training.recipe import write_recipe_json
 
         write_recipe_json(self.dir, self.recipe, model_config, extra=extra)
