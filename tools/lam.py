@@ -21,7 +21,7 @@ import sys
 
 import numpy as np
 from keras_sr import models
-from keras_sr.models import inference, presets
+from keras_sr.models import loading as inference, presets
 from keras_sr.color import rgb_to_y
 from keras_sr.analysis import lam, lam_figure
 from keras_sr.cropping import modcrop
