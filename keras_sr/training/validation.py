@@ -30,13 +30,18 @@ __all__ = ["predict_image", "evaluate_pairs", "bicubic_scores", "ValidationCallb
 
 
 def predict_image(model, lr, scale):
-    """`model` on one RGB uint8 LR image -> RGB float SR; Y (1-channel) models get Y, Cb/Cr go bicubic.
+    """`model` on one RGB uint8 LR image -> RGB float SR; Y (1-channel) models get Y, Cb/Cr go bicubic;
+    arbitrary-scale models (inputs lr, coord, cell) are queried at every output pixel.
 
     The same rule as `keras_sr.upscalers` (the evaluation protocol), so
     validation during training scores Y-channel models (SRCNN, FSRCNN, ...)
     exactly as `tools.evaluate` does.
     """
+    from keras_sr.models.query_inference import is_query_model, query_upscaler
     from keras_sr.upscalers import rgb_or_y
+
+    if is_query_model(model):  # LIIF / Meta-SR: the query grid of the output size, as tools.evaluate
+        return query_upscaler(model)(lr, scale)
 
     def predict(batch):
         return keras.ops.convert_to_numpy(model(batch, training=False))
