@@ -71,8 +71,6 @@ from keras_sr.training.schedules import make_schedule
 from keras_sr.training.multi_output import (InferenceModelValidation, MultiOutputTrainer, check_same_variables,
                                             inference_weights)
 from keras_sr.training.optimizers import AdjustableClippingAdam, AdjustableClippingAdamW
-from keras_sr.training.recipe import write_recipe_json
-from keras_sr.training.schedules import make_schedule
 from keras_sr.training.validation import ValidationCallback
 
 
