@@ -125,3 +125,17 @@ def test_resume_continues_the_implicit_run_exactly(tmp_path):
     assert len(whole.train_model.trainable_weights) == len(whole.train_model.get_layer("decoder").trainable_weights)
     for a, b in zip(whole.model.get_weights(), resumed.model.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_the_training_benchmark_measures_the_recipes_own_query_batches(tmp_path):
+    """`tools.benchmark train --model liif` (what the preset factory plans LIIF's steps with) fits query batches."""
+    import argparse
+
+    from keras_sr.benchmarks import train as bench
+
+    train_dir, _ = _folders(tmp_path)
+    args = bench.add_arguments(argparse.ArgumentParser()).parse_args(
+        ["--model", "liif", "--scale", "4", "--batch-size", "2", "--patch-size", "6", "--steps", "2", "--warmup", "1",
+         "--jit-compile", "off", "--data", train_dir, "--set", "num_blocks=1", "filters=4", "sample_q=8"])
+    result = bench.measure(args)
+    assert result["loader"] == "recipe (ImplicitSRDataset)" and result["steps_per_second"] > 0
