@@ -304,7 +304,7 @@ def test_spectral_normalization_against_numpy_and_pytorch():
 def test_parameter_counts_at_the_official_configurations():
     from keras_sr import models
 
-    assert models.build("rrdbnet", scale=4).count_params() == 16_697_987   # RealESRGAN_x4plus
+    # RealESRGAN_x4plus = 16,697,987 (tests/test_models_deep.py)
     assert models.build("rrdbnet", scale=2).count_params() == 16_703_171   # RealESRGAN_x2plus (unshuffle 2)
     d = models.build("unet_discriminator_sn", input_size=64)
     assert sum(int(np.prod(w.shape)) for w in d.trainable_weights) == 4_376_897  # UNetDiscriminatorSN(3, 64)
