@@ -21,7 +21,8 @@ evaluation protocol's bicubic LR images, not on the training degradations.
 
 Without `--data` it is a CPU-sized demo on the embedded photographs: a
 2-block, 16-channel RRDBNet, 96x96 degradation crops, 64x64 HR patches,
-batch 4, a pool of 8, 60 steps.
+batch 4, a pool of 8, 60 steps, no EMA (0.999 over so few steps would keep
+mostly the initial weights).
 
 Example:
     $ python -m recipes.realesrnet --scale 4 --data DF2K/HR --out runs/realesrnet_x4 \\
@@ -62,6 +63,7 @@ class RealESRNetRecipe(GANRecipe):
     pixel_weight: float = field(1.0, "weight of the L1 loss (against the USM-sharpened HR)")
     perceptual_weight: float = field(0.0, "weight of the VGG perceptual loss (0: off)")
     adversarial_weight: float = field(0.0, "weight of the adversarial loss (0: no discriminator)")
+    gan_loss: str = field("standard", "adversarial loss (unused without a discriminator)", choices=("ragan", "standard"))
     augment: bool = field(True, "random left-right flips (Real-ESRGAN: use_hflip, no rotations)")
     num_blocks: int = field(23, "RRDBs in the trunk")
     filters: int = field(64, "trunk channels")
@@ -79,7 +81,8 @@ class RealESRNetRecipe(GANRecipe):
     def demo_defaults(cls, scale):
         return {"patch_size": 64 // int(scale), "batch_size": 4, "steps": 60, "schedule": "constant",
                 "num_blocks": 2, "filters": 16, "growth_rate": 8, "hr_size": 96, "queue_size": 8, "val_every": 30,
-                "checkpoint_every": 30, "steps_per_epoch": 10, "val_images": 2, "learning_rate": 2e-4}
+                "checkpoint_every": 30, "steps_per_epoch": 10, "val_images": 2, "learning_rate": 2e-4,
+                "ema_decay": 0.0}  # an EMA of 0.999 over a few hundred steps would still be mostly the initial weights
 
     def validated(self):
         super().validated()

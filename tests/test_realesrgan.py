@@ -380,3 +380,83 @@ def test_srvgg_compact_converter_equals_spandrel(scale, tmp_path):
         want = loaded.model(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1) * 255
     got = _np(model(255 * x))
     assert np.abs(got - want).max() / np.abs(want).max() < 1e-4
+
+
+# Recipes and tools -----------------------------------------------------------------------------------------------
+
+
+def _hr_folder(tmp_path, count=3, size=72):
+    from PIL import Image
+
+    folder = tmp_path / "hr"
+    folder.mkdir(exist_ok=True)
+    photos = (_photo(96) * 255).astype(np.uint8)
+    for i in range(count):
+        Image.fromarray(photos[i % 4][:size, : size + 8 * i]).save(folder / f"img{i}.png")
+    return folder
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="the GAN trainer's TensorFlow step (JAX: tests/test_gan_training)")
+def test_recipes_train_with_device_and_host_degradations(tmp_path):
+    import json
+
+    from keras_sr.data.sources import resolve_data
+    from keras_sr.training.gan import train_gan
+
+    from recipes.realesrgan import RealESRGANRecipe
+    from recipes.realesrnet import RealESRNetRecipe
+
+    split = resolve_data([str(_hr_folder(tmp_path))], val_split=0)
+    tiny = dict(num_blocks=1, filters=4, growth_rate=2, patch_size=8, batch_size=2, hr_size=64, queue_size=4,
+                steps=3, steps_per_epoch=3, val_every=3, checkpoint_every=3, seed=1, schedule="constant")
+    gan = RealESRGANRecipe.for_scale(4, d_filters=2, vgg_weights="random", perceptual_layers="conv1_2:0.1,conv2_2:1",
+                                     **tiny)
+    assert gan.adversarial_weight == 0.1 and gan.gan_loss == "standard" and gan.degradation == "device"
+    result = train_gan(gan, out=str(tmp_path / "gan"), split=split, val_pairs=[], tensorboard=False, log=None)
+    summary = json.load(open(tmp_path / "gan" / "summary.json"))
+    assert summary["steps"] == 3 and summary["discriminator_steps"] == 3
+    assert set(summary["final_losses"]) >= {"g_pixel", "g_perceptual", "g_adversarial", "d_loss"}
+    assert all(np.isfinite(v) for v in summary["final_losses"].values())
+    assert (tmp_path / "gan" / "discriminator.weights.h5").exists()
+    assert result.model.name.startswith("rrdbnet_x4")
+
+    net = RealESRNetRecipe.for_scale(4, degradation="host", **tiny)
+    assert not net.discriminator and net.pixel_weight == 1.0 and net.learning_rate == 2e-4
+    train_gan(net, out=str(tmp_path / "net"), split=split, val_pairs=[], tensorboard=False, log=None)
+    summary = json.load(open(tmp_path / "net" / "summary.json"))
+    assert summary["steps"] == 3 and summary["discriminator_steps"] == 0
+    assert set(summary["final_losses"]) == {"g_pixel", "g_loss"} and not (tmp_path / "net" / "discriminator.weights.h5").exists()
+
+
+def test_official_recipe_defaults():
+    from recipes.realesrgan import PERCEPTUAL_LAYERS, RealESRGANRecipe, parse_layer_weights
+    from recipes.realesrnet import RealESRNetRecipe
+
+    net, gan = RealESRNetRecipe.for_scale(4), RealESRGANRecipe.for_scale(2)
+    assert (net.steps, net.learning_rate, net.beta_2, net.ema_decay, net.batch_size, net.hr_patch_size,
+            net.queue_size, net.hr_size) == (1_000_000, 2e-4, 0.99, 0.999, 12, 256, 180, 400)
+    assert (gan.steps, gan.learning_rate, gan.d_learning_rate, gan.hr_patch_size, gan.discriminator) == (
+        400_000, 1e-4, 1e-4, 256, "unet_discriminator_sn")
+    assert gan.perceptual_layer_weights() == parse_layer_weights(PERCEPTUAL_LAYERS) == {
+        "conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0, "conv4_4": 1.0, "conv5_4": 1.0}
+    with pytest.raises(ValueError, match="multiple of batch_size"):
+        RealESRNetRecipe.for_scale(4, queue_size=100)
+    with pytest.raises(ValueError, match="NAME:WEIGHT"):
+        RealESRGANRecipe.for_scale(4, perceptual_layers="conv1_2:x")
+
+
+def test_degrade_tool_is_seeded(tmp_path):
+    import json
+
+    from tools.degrade import main
+
+    folder = _hr_folder(tmp_path, count=2, size=64)
+    assert main(["--data", str(folder), "--out", str(tmp_path / "a"), "--seed", "3"]) == 0
+    assert main(["--data", str(folder), "--out", str(tmp_path / "b"), "--seed", "3"]) == 0
+    assert main(["--data", str(folder), "--out", str(tmp_path / "c"), "--seed", "4"]) == 0
+    for name in ("img0.png", "img1.png"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert (tmp_path / "a" / "img0.png").read_bytes() != (tmp_path / "c" / "img0.png").read_bytes()
+    manifest = json.load(open(tmp_path / "a" / "degradations.json"))
+    assert manifest["images"]["img1.png"]["lr_size"] == [16, 18] and manifest["seed"] == 3
+    assert main(["--data", str(tmp_path / "missing"), "--out", str(tmp_path / "d")]) == 2

@@ -26,6 +26,15 @@ training steps:
   are an argument (not constants baked into the program). The state is written
   back into the Keras variables before validation, checkpoints and the end.
 
+Batches are `(lr, hr)`, or `(lr, target, real)` where the pixel / perceptual
+target differs from the discriminator's real images (Real-ESRGAN: the
+USM-sharpened HR, and the HR itself). A recipe's `batch_transform()` (None by
+default) runs inside the compiled step before the generator, with a state
+carried from step to step (Real-ESRGAN's on-device degradations and pair pool,
+`keras_sr.degradations.stage.DeviceDegradation`); a recipe's `train_data(split,
+...)` replaces the loader. A recipe without a discriminator (Real-ESRNet: L1
+only) trains the generator alone on the same loop.
+
 A single `fit` cannot hold two optimizers (its JAX trainer threads one
 optimizer's state), so `GANTrainer` is a family of the one custom loop
 (`keras_sr.training.loop.train_loop`, the run folder of
