@@ -86,27 +86,32 @@ class SpectralNormalization(keras.layers.Wrapper):
         self.v = self.add_weight(name="v", shape=(fan_in,), initializer=unit_normal, trainable=False, dtype="float32")
 
     def _matrix(self):
-        kernel = ops.cast(self.layer.kernel, "float32")
+        kernel = self._float32(self.layer.kernel)
         return ops.transpose(ops.reshape(kernel, (-1, kernel.shape[-1])))  # (units, fan_in)
 
     def sigma(self, w=None):
         """`u^T W v` with the stored (or given) vectors held constant."""
         w = self._matrix() if w is None else w
-        u, v = ops.stop_gradient(ops.convert_to_tensor(self.u)), ops.stop_gradient(ops.convert_to_tensor(self.v))
+        u, v = ops.stop_gradient(self._float32(self.u)), ops.stop_gradient(self._float32(self.v))
         return ops.sum(u * ops.matmul(w, v))
+
+    @staticmethod
+    def _float32(variable):
+        # `.value`: the stored float32 value, not the copy Keras autocasts to the compute dtype inside `call`
+        return ops.cast(variable.value, "float32")
 
     def normalized_kernel(self, training=False):
         """`W / sigma` in the kernel's shape; with `training`, after `power_iterations` updates of `u` and `v`."""
         w = self._matrix()
         if training:
-            u, v = ops.convert_to_tensor(self.u), ops.convert_to_tensor(self.v)
+            u, v = self._float32(self.u), self._float32(self.v)
             frozen = ops.stop_gradient(w)
             for _ in range(self.power_iterations):
                 v = _normalize(ops.matmul(u, frozen), self.epsilon)
                 u = _normalize(ops.matmul(frozen, v), self.epsilon)
             self.u.assign(ops.stop_gradient(u))
             self.v.assign(ops.stop_gradient(v))
-        kernel = ops.cast(self.layer.kernel, "float32") / self.sigma(w)
+        kernel = self._float32(self.layer.kernel) / self.sigma(w)
         return ops.cast(kernel, self.compute_dtype)
 
     def call(self, inputs, training=False):
