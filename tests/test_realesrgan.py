@@ -212,6 +212,12 @@ def test_batches_are_reproducible_per_seed_epoch_index(tmp_path):
         np.testing.assert_array_equal(x, y)
     b.on_epoch_end()
     assert not np.array_equal(b[3][0], lr)
+    if BACKEND == "tensorflow":  # the tf.data path yields the PyDataset's batches, epoch after epoch
+        from keras_sr.degradations.tf_data import as_tf_dataset
+
+        stream = [tuple(t.numpy() for t in item) for item in as_tf_dataset(a, epochs=2)]
+        np.testing.assert_array_equal(stream[3][0], lr)
+        np.testing.assert_array_equal(stream[7][0], b[3][0])
     # the host pool deals each pair of a block exactly once
     order = pool.block_order(np.random.default_rng(0), 3, 4)
     assert sorted(order.ravel().tolist()) == list(range(12))
