@@ -52,6 +52,8 @@ BUILTIN_MODULES = {
     "hat": "keras_sr.models.hat",
     "liif": "keras_sr.models.liif",
     "meta_rdn": "keras_sr.models.meta_sr",
+    "srvgg_compact": "keras_sr.models.realesrgan",
+    "unet_discriminator_sn": "keras_sr.models.realesrgan",
 }
 
 KINDS = ("sisr", "refsr", "discriminator", "arbitrary_scale")

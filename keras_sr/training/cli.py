@@ -394,7 +394,7 @@ def finish_run(spec, result, val_pairs, log=print):
         name = f"{label} ({result.steps} steps)"
         title = (f"Held-out images ({len(val_pairs)}), x{scale}, PSNR/SSIM on Y, border {scale} (a GAN trades PSNR "
                  "for texture; no perceptual metric is computed):")
-        files.append("discriminator.weights.h5")
+        files += ["discriminator.weights.h5"] if recipe.discriminator else []
     else:
         label = recipe.model.upper()
         name = f"{label} ({spec.mode}, {result.steps} steps)"
