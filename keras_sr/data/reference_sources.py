@@ -52,7 +52,7 @@ __all__ = ["ReferenceSourceError", "ReferenceSource", "CUFED5Source", "SelfLRSou
            "SyntheticReferenceSource", "TFRecordReferenceSource", "open_reference_source", "read_pairs",
            "view_rng", "SPEC_HELP"]
 
-SPEC_HELP = "cufed5:K, cufed5:all, self-lr, pairs:FILE, synthetic[:SEED[:K]] or tfrecord[:K]"
+SPEC_HELP = "cufed5:K, self-lr, pairs:FILE, synthetic[:SEED[:K]], tfrecord[:K] or cufed5:all"
 MULTI_VIEW_STREAM = 1000  # view_rng stream of view k >= 1 of synthetic:SEED:K is MULTI_VIEW_STREAM + k
 CUFED5_LEVELS = (1, 2, 3, 4, 5)
 
