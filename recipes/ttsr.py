@@ -125,6 +125,7 @@ def run_demo_evaluation(result, log=print):
 
     recipe = result.recipe
     scale = recipe.scale
+    name = getattr(recipe, "display_name", "TTSR")  # the recipes of other RefSR models reuse this check
     left, right, _ = skimage.data.stereo_motorcycle()
     unrelated = np.asarray(skimage.data.chelsea())
     hr, lr = degrade(np.asarray(left), scale, "motorcycle_left")
@@ -132,15 +133,15 @@ def run_demo_evaluation(result, log=print):
     sr_right = predict_refsr(result.model, lr, np.asarray(right), scale)
     sr_unrelated = predict_refsr(result.model, lr, unrelated, scale)
     rows = {}
-    for label, image in (("bicubic", bicubic), ("TTSR, reference motorcycle_right", sr_right),
-                         ("TTSR, unrelated reference (chelsea)", sr_unrelated)):
+    for label, image in (("bicubic", bicubic), (f"{name}, reference motorcycle_right", sr_right),
+                         (f"{name}, unrelated reference (chelsea)", sr_unrelated)):
         psnr, ssim = score_pair(image, hr, scale)
         rows[label] = {"psnr": psnr, "ssim": ssim}
     table = format_scores(rows, title=f"motorcycle_left x{scale} (LR {lr.shape[1]}x{lr.shape[0]}), PSNR/SSIM on Y, "
                                       f"border {scale}:")
     print()
     print(table)
-    panel = comparison_image(lr, hr, sr_right, scale, labels=("LR (nearest)", "bicubic", "TTSR (ref: right view)",
+    panel = comparison_image(lr, hr, sr_right, scale, labels=("LR (nearest)", "bicubic", f"{name} (ref: right view)",
                                                               "HR"))
     path = os.path.join(result.run_dir, "comparison.png")
     save_image(path, panel)

@@ -68,7 +68,14 @@ def test_a_model_without_a_tiny_config_fails():
 
 
 def test_registry_kinds():
-    assert models.list_models(kind="refsr") == ["c2_matching", "ttsr"]
+    assert models.list_models(kind="refsr") == [
+        "c2_matching",
+        "cimr",
+        "e2ent",
+        "srntt",
+        "ssen",
+        "ttsr",
+    ]
     assert models.list_models(kind="discriminator") == [
         "c2_matching_discriminator",
         "esrgan_discriminator",
