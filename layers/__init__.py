@@ -14,9 +14,11 @@ from keras_sr.layers.correspondence import (ContrastiveFeatureExtractor, Dynamic
                                            correlation_distillation_loss)
 from keras_sr.layers.deformable_conv import DeformableConv2D, deform_conv2d
 from keras_sr.layers.depth_to_space import DepthToSpace
+from keras_sr.layers.dual_residual_aggregation import DualResidualAggregation
 from keras_sr.layers.hybrid_attention_block import HybridAttentionBlock
 from keras_sr.layers.learned_weighted_sum import LearnedWeightedSum
 from keras_sr.layers.local_implicit_function import LocalImplicitFunction
+from keras_sr.layers.masa_matching import MatchAndExtraction
 from keras_sr.layers.mean_shift import MeanShift
 from keras_sr.layers.overlapping_cross_attention import OverlappingCrossAttentionBlock
 from keras_sr.layers.meta_upscale import MetaUpscale
@@ -27,6 +29,7 @@ from keras_sr.layers.residual_dense_block import ResidualDenseBlock, ResidualInR
 from keras_sr.layers.residual_hybrid_attention_group import ResidualHybridAttentionGroup
 from keras_sr.layers.residual_swin_transformer_block import ResidualSwinTransformerBlock
 from keras_sr.layers.space_to_depth import SpaceToDepth
+from keras_sr.layers.spatial_adaptation import SpatialAdaptation
 from keras_sr.layers.subpixel_upsampling import SubPixelUpsampling, depth_to_space
 from keras_sr.layers.swin_transformer_block import SwinTransformerBlock
 from keras_sr.layers.texture_transformer import (CrossScaleFeatureIntegration, LearnableTextureExtractor,
