@@ -16,6 +16,8 @@ from keras_sr.layers.deformable_conv import DeformableConv2D, deform_conv2d
 from keras_sr.layers.depth_to_space import DepthToSpace
 from keras_sr.layers.dual_residual_aggregation import DualResidualAggregation
 from keras_sr.layers.hybrid_attention_block import HybridAttentionBlock
+from keras_sr.layers.flow_similarity_correspondence import FlowSimilarityCorrespondence
+from keras_sr.layers.flow_warp import FlowWarp, flow_warp
 from keras_sr.layers.learned_weighted_sum import LearnedWeightedSum
 from keras_sr.layers.local_implicit_function import LocalImplicitFunction
 from keras_sr.layers.masa_matching import MatchAndExtraction
