@@ -89,3 +89,16 @@ def test_tiny_model_call_and_prepare_inputs(rng):
         crossnet_module.prepare_inputs(lr[..., 0], lr)
     with pytest.raises(ValueError, match="x4"):
         models.build("crossnet", scale=2)
+
+
+def test_recipe_defaults_and_rules():
+    from keras_sr.recipes.crossnet import CrossNetRecipe
+
+    r = CrossNetRecipe.for_scale(4)
+    assert (r.patch_size, r.hr_patch_size, r.ref_size, r.batch_size, r.loss) == (80, 320, 320, 4, "charbonnier")
+    assert (r.learning_rate, r.lr_gamma, r.lr_milestones[:2], r.steps) == (1e-4, 0.2, (150_000, 300_000), 1_000_000)
+    assert r.input_names() == ("lr_up", "ref")
+    with pytest.raises(ValueError, match="multiple of 64"):
+        CrossNetRecipe.for_scale(4, patch_size=40)
+    with pytest.raises(ValueError, match="HR patch size"):
+        CrossNetRecipe.for_scale(4, ref_patch_size=160)

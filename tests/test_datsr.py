@@ -93,3 +93,22 @@ def test_tiny_model_call_prepare_inputs_and_training_step(rng):
                          for v in ("kernel", "bias")}
     with pytest.raises(ValueError, match="x4"):
         models.build("datsr", scale=2)
+
+
+def test_recipe_defaults_and_learning_rate_groups():
+    from keras_sr.recipes.datsr import DATSRRecipe
+
+    r = DATSRRecipe.for_scale(4)
+    assert (r.patch_size, r.ref_size, r.batch_size, r.steps, r.lr_milestones) == (40, 160, 9, 400_000,
+                                                                                   (72_545, 211_040))
+    assert (r.ngf, r.groups, r.depths, r.num_heads, r.window_size, r.seed) == (128, 8, (4, 4), (4, 4), 8, 10)
+    assert (r.offset_relu3_learning_rate, r.offset_relu2_learning_rate) == (1e-6, 1e-5)
+    model = models.build("datsr", **TINY)
+    groups = {name: {v.path for v in variables} for name, _, variables in r.learning_rate_groups(model)}
+    assert "up_small_offset_conv1/kernel" in groups["offset_relu3"]
+    assert "up_small_dyn_agg/conv_offset_mask/kernel" in groups["offset_relu3"]
+    assert "up_small_dyn_agg/kernel" not in groups["offset_relu3"]          # the DCN weight: main rate
+    assert {"down_medium_offset_conv2/bias", "up_medium_dyn_agg/conv_offset_mask/bias"} <= groups["offset_relu2"]
+    assert not any("large" in p for p in groups["offset_relu3"] | groups["offset_relu2"])
+    with pytest.raises(ValueError, match="window_size"):
+        DATSRRecipe.for_scale(4, patch_size=20)

@@ -206,3 +206,43 @@ def test_tensorflow_graph_with_unknown_image_sizes(rng):
 
 # JAX and torch: the build, eager and symbolic calls of the tiny config run in tests/test_model_harness.py
 # (its backend subprocesses); `.keras` save/load (safe_mode=True) and the fit step there on TensorFlow.
+
+
+# The recipe ---------------------------------------------------------------------------------------------------
+
+
+def test_recipe_defaults_are_the_official_ones():
+    from keras_sr.recipes.masa_sr import MASASRRecipe
+
+    r = MASASRRecipe.for_scale(4)
+    assert (r.model, r.variant, r.patch_size, r.ref_size, r.batch_size) == ("masa_sr", "rec", 40, 160, 9)
+    assert (r.learning_rate, r.schedule, r.min_learning_rate, r.steps) == (1e-4, "cosine", 7.7e-5, 160 * 1319)
+    assert (r.rec_weight, r.perceptual_weight, r.perceptual_layer, r.adversarial_weight) == (0.5, 1.0, "conv5_4", 5e-3)
+    assert r.model_config() == {"scale": 4, "nf": 64, "n_blocks": (4, 4, 4), "n_blocks_dec": (2, 2, 2, 12, 8, 4),
+                                "chunk_size": 1024}
+    assert r.input_names() == masa_module.INPUT_NAMES
+    with pytest.raises(ValueError, match="multiple of 8"):
+        MASASRRecipe.for_scale(4, patch_size=20)
+    with pytest.raises(ValueError, match="x4"):
+        MASASRRecipe.for_scale(2)
+
+
+def test_recipe_cli_trains_on_a_folder(tmp_path, capsys):
+    from PIL import Image
+
+    from keras_sr.recipes.masa_sr import main
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (8, 10, 3), dtype=np.uint8)).resize((80, 72), Image.BICUBIC).save(
+            folder / f"{i}.png")
+    out = tmp_path / "run"
+    code = main(["--data", str(folder), "--val-data", str(folder / "0.png"), "--out", str(out), "--steps", "1",
+                 "--patch-size", "16", "--batch-size", "1", "--nf", "4", "--n-blocks", "1", "1", "1",
+                 "--n-blocks-dec", "1", "1", "1", "1", "1", "1", "--workers", "1", "--jit-compile", "off", "--quiet",
+                 "--no-export"])
+    assert code == 0
+    assert "MASA_SR rec (1 steps)" in capsys.readouterr().out
+    assert keras.saving.load_model(out / "final.keras", safe_mode=True).count_params() > 0

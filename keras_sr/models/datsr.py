@@ -106,8 +106,8 @@ def _spec_inputs(lr, ref, scale=SCALE):
 
 
 @register("datsr", kind="refsr", inputs=INPUT_NAMES, scales=(SCALE,), prepare_inputs=_spec_inputs,
-          test_config=dict(ngf=8, groups=2, depths=(2,), num_heads=(2,), window_size=4, vgg_widths=(4, 8, 16),
-                           contrastive_widths=(4, 8, 16), chunk_size=16))
+          test_config=dict(ngf=4, groups=2, depths=(1,), num_heads=(1,), window_size=4, vgg_widths=(2, 4, 8),
+                           contrastive_widths=(2, 4, 8), chunk_size=16))
 def datsr(scale=4, ngf=128, groups=8, depths=(4, 4), num_heads=(4, 4), window_size=8, mlp_ratio=2.0,
           vgg_widths=(64, 128, 256), contrastive_widths=(64, 128, 256), max_residue_magnitude=10.0, chunk_size=1024,
           ref_chunk_size=None, vgg_weights=None, contrastive_weights=None, train_vgg=None, name="datsr"):
