@@ -12,7 +12,8 @@ Adaptation for Reference-Based Image Super-Resolution", CVPR 2021
 
 `instance_norm` is PyTorch's `InstanceNorm2d(affine=False)` (biased variance,
 eps 1e-5); `std(lr)` / `mean(lr)` are per-channel statistics over the
-spatial positions, the standard deviation unbiased as `torch.std`. The gamma
+spatial positions, the standard deviation unbiased as `torch.std` (its
+gradient is zero, not NaN, for a constant channel). The gamma
 and beta convolutions start at zero (official initialization), so the
 module starts as the pure statistics transfer.
 
@@ -75,7 +76,10 @@ class SpatialAdaptation(keras.layers.Layer):
         style = self.conv_shared(ops.concatenate([lr, ref], axis=-1))
         lr_mean = ops.mean(lr, axis=(1, 2), keepdims=True)
         count = ops.cast(ops.shape(lr)[1] * ops.shape(lr)[2], lr.dtype)
-        lr_std = ops.sqrt(ops.sum(ops.square(lr - lr_mean), axis=(1, 2), keepdims=True) / (count - 1.0))
+        lr_var = ops.sum(ops.square(lr - lr_mean), axis=(1, 2), keepdims=True) / (count - 1.0)
+        # sqrt with a zero (not NaN) gradient where the variance is 0 (a dead ReLU channel): same values.
+        positive = lr_var > 0
+        lr_std = ops.where(positive, ops.sqrt(ops.where(positive, lr_var, ops.ones_like(lr_var))), 0.0)
         gamma = self.conv_gamma(style) + lr_std
         beta = self.conv_beta(style) + lr_mean
         return normed * gamma + beta

@@ -178,6 +178,36 @@ def test_one_training_step_moves_every_weight(rng):
     assert unchanged == []
 
 
+def test_gradients_stay_finite_on_all_zero_patches(rng):
+    """ReLU features are often exactly zero over a patch: the cosine matching must not make NaN gradients."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("GradientTape")
+    import tensorflow as tf
+
+    from keras_sr.layers.masa_matching import MatchAndExtraction
+
+    feats = [rng.uniform(0, 1, shape).astype("float32") for shape in
+             [(1, 16, 16, 4), (1, 16, 16, 4), (1, 16, 16, 4), (1, 32, 32, 4), (1, 64, 64, 4)]]
+    feats[0][:, :8, :8] = 0.0   # a whole block of zero LR features
+    feats[1][:, 4:12, 4:12] = 0.0
+    variables = [tf.Variable(f) for f in feats]
+    with tf.GradientTape() as tape:
+        loss = sum(tf.reduce_sum(o) for o in MatchAndExtraction()(variables))
+    grads = tape.gradient(loss, variables)
+    assert all(np.isfinite(g.numpy()).all() for g in grads)
+    assert np.abs(grads[0].numpy()).max() > 0     # the soft attention carries gradient to the LR features
+
+    from keras_sr.layers.spatial_adaptation import SpatialAdaptation
+
+    lr = rng.uniform(0, 1, (1, 6, 7, 4)).astype("float32")
+    lr[..., 1] = 0.0                               # a dead ReLU channel: zero variance (NaN before the fix)
+    lr = tf.Variable(lr)
+    sam = SpatialAdaptation(4, kernel_initializer="ones")
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(sam([lr, tf.constant(rng.normal(size=(1, 6, 7, 4)).astype("float32"))]))
+    assert np.isfinite(tape.gradient(loss, lr).numpy()).all()
+
+
 def test_prepare_inputs_padding_and_errors(rng):
     lr = rng.integers(0, 256, (10, 13, 3), dtype=np.uint8)
     inputs, (h, w) = masa_module.prepare_inputs(lr, rng.integers(0, 256, (70, 30, 3), dtype=np.uint8))
