@@ -184,11 +184,8 @@ def format_refsr_family(rows, baseline=None, scale=4):
     `baseline`: the label of the SISR row (default: the first row whose model is not a RefSR model, i.e.
     whose relevant and unrelated scores are equal, else none).
     """
+    sisr = [r for r in rows if _ignores_reference(r)]
     if baseline is None:
-        sisr = [r for r in rows if all(abs(r["cells"][(d, "warped ref")]["psnr"] - r["cells"][(d, "unrelated ref")]["psnr"])
-                                       < 1e-9 for d in ("BSD100", "Urban100")
-                                       if (d, "warped ref") in r["cells"] and (d, "unrelated ref") in r["cells"])
-                and any((d, "warped ref") in r["cells"] for d in ("BSD100", "Urban100"))]
         base = sisr[0] if sisr else None
     else:
         matches = [r for r in rows if r["label"] == baseline]
@@ -206,9 +203,21 @@ def format_refsr_family(rows, baseline=None, scale=4):
             entry = row["cells"].get(column)
             cells.append(f"{entry['psnr']:.2f} / {entry['ssim']:.4f}" if entry else "-")
         cells.append(f"{row['cpu_ms']:.0f}" if row.get("cpu_ms") else "-")
-        cells.append("(baseline)" if row is base else (robustness_gate(row, base)[1] if base else "-"))
+        if row is base:
+            cells.append("(baseline)")
+        elif any(row is r for r in sisr):
+            cells.append("(SISR: reference ignored)")
+        else:
+            cells.append(robustness_gate(row, base)[1] if base else "-")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _ignores_reference(row):
+    """A SISR row: the same score with the relevant and the unrelated reference on every dataset it has."""
+    pairs = [(row["cells"][(d, "warped ref")], row["cells"][(d, "unrelated ref")]) for d in ("BSD100", "Urban100")
+             if (d, "warped ref") in row["cells"] and (d, "unrelated ref") in row["cells"]]
+    return bool(pairs) and all(abs(a["psnr"] - b["psnr"]) < 1e-9 for a, b in pairs)
 
 
 def _n(rows, column):
