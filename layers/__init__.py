@@ -15,9 +15,13 @@ from keras_sr.layers.correspondence import (ContrastiveFeatureExtractor, Dynamic
 from keras_sr.layers.deformable_conv import DeformableConv2D, deform_conv2d
 from keras_sr.layers.fold_references import FoldReferences
 from keras_sr.layers.depth_to_space import DepthToSpace
+from keras_sr.layers.dual_residual_aggregation import DualResidualAggregation
 from keras_sr.layers.hybrid_attention_block import HybridAttentionBlock
+from keras_sr.layers.flow_similarity_correspondence import FlowSimilarityCorrespondence
+from keras_sr.layers.flow_warp import FlowWarp, flow_warp
 from keras_sr.layers.learned_weighted_sum import LearnedWeightedSum
 from keras_sr.layers.local_implicit_function import LocalImplicitFunction
+from keras_sr.layers.masa_matching import MatchAndExtraction
 from keras_sr.layers.mean_shift import MeanShift
 from keras_sr.layers.overlapping_cross_attention import OverlappingCrossAttentionBlock
 from keras_sr.layers.meta_upscale import MetaUpscale
@@ -35,6 +39,7 @@ from keras_sr.layers.similarity_aware_alignment import SimilarityAwareAlignment
 from keras_sr.layers.similarity_gate import SimilarityGate
 from keras_sr.layers.space_to_depth import SpaceToDepth
 from keras_sr.layers.spectral_normalization import SpectralNormalization
+from keras_sr.layers.spatial_adaptation import SpatialAdaptation
 from keras_sr.layers.subpixel_upsampling import SubPixelUpsampling, depth_to_space
 from keras_sr.layers.swin_transformer_block import SwinTransformerBlock
 from keras_sr.layers.texture_transformer import (CrossScaleFeatureIntegration, LearnableTextureExtractor,

@@ -71,7 +71,10 @@ def test_registry_kinds():
     assert models.list_models(kind="refsr") == [
         "c2_matching",
         "cimr",
+        "crossnet",
+        "datsr",
         "e2ent",
+        "masa_sr",
         "srntt",
         "ssen",
         "ttsr",
