@@ -50,6 +50,8 @@ BUILTIN_MODULES = {
     "hat": "keras_sr.models.hat",
     "liif": "keras_sr.models.liif",
     "meta_rdn": "keras_sr.models.meta_sr",
+    "classsr": "keras_sr.models.classsr",
+    "smsr": "keras_sr.models.smsr",
 }
 
 KINDS = ("sisr", "refsr", "discriminator", "arbitrary_scale")
