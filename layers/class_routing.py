@@ -34,10 +34,21 @@ def routing_weights(logits, training):
 
 @keras.saving.register_keras_serializable(package="keras_sr")
 class ClassRouting(keras.layers.Layer):
-    """`[logits (B, K), y_1, ..., y_K] -> sum_k w_k y_k` with ClassSR's soft (training) / hard (inference) weights."""
+    """`[logits (B, K), y_1, ..., y_K] -> sum_k w_k y_k` with ClassSR's soft (training) / hard (inference) weights.
+
+    Args:
+        stop_branch_gradients: no gradient into the branch outputs (the official `fix_SR_module`: only the
+            classifier learns from this output; the model's variables and their order stay the same).
+    """
+
+    def __init__(self, stop_branch_gradients=False, **kwargs):
+        super().__init__(**kwargs)
+        self.stop_branch_gradients = bool(stop_branch_gradients)
 
     def call(self, inputs, training=False):
         logits, branches = inputs[0], list(inputs[1:])
+        if self.stop_branch_gradients:
+            branches = [ops.stop_gradient(b) for b in branches]
         if logits.shape[-1] is not None and logits.shape[-1] != len(branches):
             raise ValueError(f"ClassRouting: {logits.shape[-1]} logits for {len(branches)} branch outputs.")
         weights = ops.cast(routing_weights(logits, training), branches[0].dtype)
@@ -49,3 +60,8 @@ class ClassRouting(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"stop_branch_gradients": self.stop_branch_gradients})
+        return config

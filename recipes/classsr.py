@@ -115,7 +115,7 @@ class ClassSRRecipe(ClassSRBaseRecipe):
     def train_model_config(self):
         """Every output (routed SR, class probabilities, branches); branches frozen with `fix_sr_modules`."""
         return {**self.model_config(), "intermediate_outputs": True,
-                **({"trainable_branches": False} if self.fix_sr_modules else {})}
+                **({"freeze_branches": True} if self.fix_sr_modules else {})}
 
     def training_loss(self):
         from keras_sr.training.adaptive_losses import ClassSRLoss

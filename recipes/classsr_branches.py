@@ -56,7 +56,8 @@ class ClassSRBranchesRecipe(ClassSRBaseRecipe):
                 "steps_per_epoch": 50, "val_images": 0}
 
     def train_model_config(self):
-        return {**self.model_config(), "intermediate_outputs": True, "trainable_classifier": False}
+        """Every branch's output (the classifier gets no gradient from `BranchLoss`)."""
+        return {**self.model_config(), "intermediate_outputs": True}
 
     def training_loss(self):
         from keras_sr.training.adaptive_losses import BranchLoss

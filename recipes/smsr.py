@@ -22,7 +22,7 @@ weight (full after 5 epochs) move within the run.
 
 Example:
     $ python -m recipes.smsr --scale 2 --data DIV2K/HR --val-data Set5/HR --out runs/smsr_x2
-    >>> SMSRRecipe.for_scale(4).patch_size, SMSRRecipe.for_scale(4).learning_rate_at(200_000)
+    >>> SMSRRecipe.for_scale(4).patch_size, SMSRRecipe.for_scale(4).learning_rate_at(200_001)
     (24, 0.0001)
 """
 

@@ -108,8 +108,8 @@ def fsrcnn_branch(d, s=12, m=4, kernel_initializer=None, name="fsrcnn_branch"):
           test_config=dict(base="fsrcnn", branch_widths=(2, 3, 4), s=2, m=1, classifier_filters=4,
                            classifier_features=4))
 def classsr(scale=SCALE, base="fsrcnn", branch_widths=None, s=12, m=4, num_groups=10, num_blocks=20, reduction=16,
-            classifier_filters=128, classifier_features=32, intermediate_outputs=False, trainable_branches=True,
-            trainable_classifier=True, kernel_initializer=None, name=None):
+            classifier_filters=128, classifier_features=32, intermediate_outputs=False, freeze_branches=False,
+            kernel_initializer=None, name=None):
     """Build ClassSR as a functional `keras.Model` on `(None, None, 3)` RGB in [0, 255].
 
     Args:
@@ -120,9 +120,10 @@ def classsr(scale=SCALE, base="fsrcnn", branch_widths=None, s=12, m=4, num_group
         num_groups, num_blocks, reduction: RCAN's groups, RCABs per group and reduction (10, 20, 16).
         classifier_filters, classifier_features: the Class-Module's widths (128, 32).
         intermediate_outputs: False: the SR image. True: a dict with `"sr"` (the routed output),
-            `"class_probabilities"` (softmax of the logits, `(B, K)`) and `"branch_1"` ... (each branch's SR).
-        trainable_branches / trainable_classifier: False freezes those layers (the official classifier stage
-            trains with `fix_SR_module: true`).
+            `"class_probabilities"` (softmax of the logits, `(B, K)`) and `"sr_branch_1"` ... (each branch's SR; keys
+            chosen so that the layers, hence the weights, keep the order of the plain model).
+        freeze_branches: no gradient from the routed output into the branches (the official classifier
+            stage's `fix_SR_module: true`; a stop-gradient, so the variables are those of the plain model).
         kernel_initializer: None for the official initializations, or one Keras initializer for every layer.
         name: model name (default `classsr_<base>`).
     """
@@ -135,7 +136,6 @@ def classsr(scale=SCALE, base="fsrcnn", branch_widths=None, s=12, m=4, num_group
         raise ValueError(f"ClassSR needs at least two branches, got branch_widths={branch_widths!r}.")
     inputs = keras.Input((None, None, 3), name="lr")
     classifier = classifier_model(classifier_filters, classifier_features, len(widths), kernel_initializer)
-    classifier.trainable = bool(trainable_classifier)
     branches = []
     for index, width in enumerate(widths):
         label = f"branch_{index + 1}"
@@ -144,15 +144,14 @@ def classsr(scale=SCALE, base="fsrcnn", branch_widths=None, s=12, m=4, num_group
         else:
             branch = rcan(scale=SCALE, num_groups=num_groups, num_blocks=num_blocks, filters=width,
                           reduction=reduction, kernel_initializer=kernel_initializer or "glorot_uniform", name=label)
-        branch.trainable = bool(trainable_branches)
         branches.append(branch)
     logits = classifier(inputs)
     outputs = [branch(inputs) for branch in branches]
-    sr = ClassRouting(name="routing", dtype="float32")([logits, *outputs])
+    sr = ClassRouting(bool(freeze_branches), name="routing", dtype="float32")([logits, *outputs])
     if intermediate_outputs:
         probabilities = keras.layers.Softmax(name="class_probabilities", dtype="float32")(logits)
         result = {"sr": sr, "class_probabilities": probabilities}
-        result.update({f"branch_{i + 1}": y for i, y in enumerate(outputs)})
+        result.update({f"sr_branch_{i + 1}": y for i, y in enumerate(outputs)})
     else:
         result = sr
     return keras.Model(inputs, result, name=name or f"classsr_{base}")

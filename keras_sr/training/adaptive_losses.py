@@ -15,7 +15,7 @@ network when a recipe defines `training_loss()`); pixel terms are
   the L1 of [0, 1] intensities (here computed in pixel units and divided by
   255): the official FSRCNN config's `l1w: 1000` on [0, 1] images; its RCAN
   config's `l1w: 4` is on [0, 255] images, i.e. 1020 here.
-* `BranchLoss`: the mean L1 of every branch output (`"branch_1"` ...), to
+* `BranchLoss`: the mean L1 of every branch output (`"sr_branch_1"` ...), to
   pre-train the branches of a ClassSR model together (see recipes/classsr.py).
 * `SparsityLoss` (Wang et al., CVPR 2021, Sec. 3.3; official `trainer.py`):
   `L1(sr, hr) + lambda(t) mean(sparsity)` with
@@ -73,15 +73,15 @@ class ClassSRLoss:
 
 
 class BranchLoss:
-    """Mean L1 (pixel units) of every `"branch_k"` output: the branches trained side by side."""
+    """Mean L1 (pixel units) of every `"sr_branch_k"` output: the branches trained side by side."""
 
     def __init__(self):
         self.pixel = L1Loss()
 
     def __call__(self, y_true, outputs, step=None):
-        keys = sorted(k for k in outputs if k.startswith("branch_"))
+        keys = sorted(k for k in outputs if k.startswith("sr_branch_"))
         if not keys:
-            raise ValueError(f"BranchLoss needs 'branch_1' ... outputs; got {sorted(outputs)}.")
+            raise ValueError(f"BranchLoss needs 'sr_branch_1' ... outputs; got {sorted(outputs)}.")
         return sum(self.pixel(y_true, outputs[k]) for k in keys) / float(len(keys))
 
 
