@@ -10,7 +10,7 @@ rotations, L1 plus the sparsity term with `lambda = 0.1 min(t / 50, 1)`, Adam
 of 1000 iterations (`--test_every 1000`). The Gumbel temperature follows the
 paper, `max(1 - t / 500, 0.4)` for epoch t, which the released trainer never
 applies (`_set_tau` vs `_update_tau`); it is the model's own schedule
-(`keras_sr.layers.AnnealedTemperature`, `epoch_steps` below). Training is
+(`keras_sr.layers.AnnealedTemperature`, `iterations_per_epoch` below). Training is
 dense (masked convolutions computed densely with soft masks); the exported
 model uses hard masks, and `python -m tools.flops_table --model RUN/final.keras
 --data Set5/HR` reports the MACs of the sparse inference beside the dense ones.
@@ -49,7 +49,8 @@ class SMSRRecipe(Recipe):
     learning_rate: float = field(2e-4, "initial learning rate (Adam)")
     steps: int = field(1_000_000, "optimizer steps (1000 epochs of 1000 iterations)")
     lr_milestones: tuple = field((200_000, 400_000, 600_000, 800_000), "steps where the learning rate is halved")
-    epoch_steps: int = field(1_000, "iterations per epoch (the unit of the temperature and sparsity schedules)")
+    iterations_per_epoch: int = field(1_000, "iterations per epoch, the unit of the temperature and sparsity "
+                                             "schedules (official --test_every)")
     tau_minimum: float = field(0.4, "lowest Gumbel-softmax temperature")
     tau_anneal_epochs: int = field(500, "epochs over which the temperature falls by 1 (from 1)")
     sparsity_weight: float = field(0.1, "lambda0 of the sparsity regularization")
@@ -65,14 +66,14 @@ class SMSRRecipe(Recipe):
     @classmethod
     def demo_defaults(cls, scale):
         return {"filters": 32, "num_modules": 3, "patch_size": 24, "batch_size": 8, "steps": 500,
-                "learning_rate": 1e-3, "schedule": "cosine", "epoch_steps": 10, "tau_anneal_epochs": 40,
+                "learning_rate": 1e-3, "schedule": "cosine", "iterations_per_epoch": 10, "tau_anneal_epochs": 40,
                 "sparsity_warmup_epochs": 5, "val_every": 250, "checkpoint_every": 250, "steps_per_epoch": 50,
                 "val_images": 0}
 
     def model_config(self):
         return {"scale": self.scale, "filters": self.filters, "num_modules": self.num_modules,
                 "num_layers": self.num_layers, "reduction": self.reduction, "tau_minimum": self.tau_minimum,
-                "tau_anneal_epochs": self.tau_anneal_epochs, "epoch_steps": self.epoch_steps, "seed": self.seed}
+                "tau_anneal_epochs": self.tau_anneal_epochs, "epoch_steps": self.iterations_per_epoch, "seed": self.seed}
 
     def train_model_config(self):
         """The SR image, the sparsity term and the masks (the same layers and weights as the exported model)."""
@@ -81,7 +82,7 @@ class SMSRRecipe(Recipe):
     def training_loss(self):
         from keras_sr.training.adaptive_losses import SparsityLoss
 
-        return SparsityLoss(self.sparsity_weight, self.sparsity_warmup_epochs, self.epoch_steps)
+        return SparsityLoss(self.sparsity_weight, self.sparsity_warmup_epochs, self.iterations_per_epoch)
 
 
 main = recipe_main(SMSRRecipe, prog="recipes.smsr")

@@ -183,11 +183,13 @@ def test_recipe_defaults_and_training_steps_advance_the_temperature():
     assert (recipe.patch_size, SMSRRecipe.for_scale(2).patch_size, recipe.batch_size, recipe.learning_rate) == (
         24, 48, 16, 2e-4)
     assert recipe.learning_rate_at(200_001) == pytest.approx(1e-4) and recipe.steps == 1_000_000
-    assert (recipe.tau_minimum, recipe.tau_anneal_epochs, recipe.sparsity_weight, recipe.epoch_steps) == (
+    assert recipe.epoch_steps == 1000  # Keras epochs: the checkpoint / validation grid (not shadowed)
+    assert (recipe.tau_minimum, recipe.tau_anneal_epochs, recipe.sparsity_weight, recipe.iterations_per_epoch) == (
         0.4, 500, 0.1, 1000)
     # What the engine builds for recipes.smsr: the dict-output network inside MultiOutputTrainer (fit, eager here)
     tiny = SMSRRecipe.for_scale(2, filters=4, num_modules=1, num_layers=2, reduction=2, batch_size=2, steps=3,
-                                epoch_steps=1, tau_anneal_epochs=2, sparsity_warmup_epochs=1, jit_compile="off")
+                                iterations_per_epoch=1, tau_anneal_epochs=2, sparsity_warmup_epochs=1,
+                                jit_compile="off")
     network = models.build("smsr", **tiny.train_model_config())
     exported = models.build("smsr", **tiny.model_config())
     assert [w.path for w in network.weights] == [w.path for w in exported.weights]

@@ -25,6 +25,7 @@ import numpy as np
 
 from keras_sr.degradation import degrade
 from keras_sr.image_io import ImageError, dataset_name, list_images, load_image
+from keras_sr.models.loading import load_model
 from keras_sr.scoring import score_pair
 
 
@@ -106,8 +107,6 @@ def main(argv=None):
                              "grid (thop, the ClassSR paper)")
     parser.add_argument("--json", default=None, help="write the per-image results here")
     args = parser.parse_args(argv)
-    from keras_sr.models.loading import load_model
-
     path = os.path.join(args.model, "final.keras") if os.path.isdir(args.model) else args.model
     try:
         model = load_model(path)
