@@ -73,7 +73,8 @@ class SMSRRecipe(Recipe):
     def model_config(self):
         return {"scale": self.scale, "filters": self.filters, "num_modules": self.num_modules,
                 "num_layers": self.num_layers, "reduction": self.reduction, "tau_minimum": self.tau_minimum,
-                "tau_anneal_epochs": self.tau_anneal_epochs, "epoch_steps": self.iterations_per_epoch, "seed": self.seed}
+                "tau_anneal_epochs": self.tau_anneal_epochs, "epoch_steps": self.iterations_per_epoch,
+                "seed": self.seed}
 
     def train_model_config(self):
         """The SR image, the sparsity term and the masks (the same layers and weights as the exported model)."""

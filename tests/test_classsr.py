@@ -116,7 +116,8 @@ def test_routed_inference_runs_only_the_chosen_branch_and_counts_its_macs():
     lr = np.random.default_rng(3).uniform(0, 255, (40, 50, 3)).astype("float32")
     result = classsr_upscale(model, lr, patch=16, stride=12)
     patches, positions = split_patches(lr, 16, 12)
-    assert result.sr.shape == (160, 200, 3) and len(result.classes) == len(patches) == 12  # rows 0 12 24, columns 0 12 24 34
+    # rows 0 12 24, columns 0 12 24 34
+    assert result.sr.shape == (160, 200, 3) and len(result.classes) == len(patches) == 12
     # each sub-image's SR is the whole-image model's (hard routing) output on it; overlaps averaged
     expected = [keras.ops.convert_to_numpy(model(p[None], training=False))[0] for p in patches]
     np.testing.assert_allclose(result.sr, merge_patches(expected, positions, (160, 200, 3), 4), rtol=1e-4, atol=1e-3)

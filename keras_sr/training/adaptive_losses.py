@@ -55,7 +55,7 @@ def average_loss(probabilities):
 
 
 class ClassSRLoss:
-    """`pixel_weight * L1_[0,1](sr, hr) + class_weight * L_class + average_weight * L_avg` (official weights 1000, 0.5, 3)."""
+    """`pixel_weight * L1_[0,1](sr, hr) + class_weight * L_class + average_weight * L_avg` (official 1000, 0.5, 3)."""
 
     def __init__(self, pixel_weight=1000.0, class_weight=0.5, average_weight=3.0):
         self.pixel_weight, self.class_weight = float(pixel_weight), float(class_weight)
