@@ -4,11 +4,13 @@ Every layer is registered for serialization under the package name "keras_sr". I
 package applies `keras_sr.torch_backend_fixes` on the PyTorch backend.
 """
 
+from keras_sr.layers.annealed_temperature import AnnealedTemperature
 from keras_sr.layers.bicubic_resize import BicubicResize
 from keras_sr.layers.bilinear_kernel import BilinearKernel
 from keras_sr.layers.bilinear_upsampling import BilinearUpsampling
 from keras_sr.layers.channel_attention import ChannelAttention
 from keras_sr.layers.channel_attention_block import ChannelAttentionBlock
+from keras_sr.layers.class_routing import ClassRouting
 from keras_sr.layers.coordinate_sampling import gather_pixels, make_cell, make_coord, nearest_index, unfold_3x3
 from keras_sr.layers.correspondence import (ContrastiveFeatureExtractor, DynamicAggregation, PatchCorrespondence,
                                            correlation_distillation_loss)
@@ -40,6 +42,8 @@ from keras_sr.layers.similarity_gate import SimilarityGate
 from keras_sr.layers.space_to_depth import SpaceToDepth
 from keras_sr.layers.spectral_normalization import SpectralNormalization
 from keras_sr.layers.spatial_adaptation import SpatialAdaptation
+from keras_sr.layers.sparse_mask_conv import SparseMaskConv
+from keras_sr.layers.sparse_mask_module import SparseMaskModule
 from keras_sr.layers.subpixel_upsampling import SubPixelUpsampling, depth_to_space
 from keras_sr.layers.swin_transformer_block import SwinTransformerBlock
 from keras_sr.layers.texture_transformer import (CrossScaleFeatureIntegration, LearnableTextureExtractor,

@@ -61,6 +61,8 @@ BUILTIN_MODULES = {
     "meta_rdn": "keras_sr.models.meta_sr",
     "srvgg_compact": "keras_sr.models.realesrgan",
     "unet_discriminator_sn": "keras_sr.models.realesrgan",
+    "classsr": "keras_sr.models.classsr",
+    "smsr": "keras_sr.models.smsr",
 }
 
 KINDS = ("sisr", "refsr", "discriminator", "arbitrary_scale")
