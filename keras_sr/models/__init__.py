@@ -50,6 +50,7 @@ BUILTIN_MODULES = {
     "hat": "keras_sr.models.hat",
     "liif": "keras_sr.models.liif",
     "meta_rdn": "keras_sr.models.meta_sr",
+    "dasr": "keras_sr.models.dasr",
 }
 
 KINDS = ("sisr", "refsr", "discriminator", "arbitrary_scale")
