@@ -37,19 +37,17 @@ def torch_default_initializer():
 def dynamic_depthwise_conv(x, kernels):
     """Depthwise cross-correlation of `x` (B, H, W, C) with one kernel per sample, `kernels` (B, k, k, C).
 
-    Zero padding `k // 2` ("same" size), as `F.conv2d(x.view(1, B*C, H, W), kernels, groups=B*C, padding=k//2)`.
+    Zero padding `k // 2` ("same" size). As the official code, the batch is folded into the channels,
+    `F.conv2d(x.view(1, B*C, H, W), kernels, groups=B*C, padding=k//2)`: one depthwise convolution of a
+    single image with `B * C` channels.
     """
-    k = int(kernels.shape[1])
-    p = k // 2
     shape = ops.shape(x)
-    h, w = shape[1], shape[2]
-    padded = ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
-    out = None
-    for i in range(k):
-        for j in range(k):
-            tap = padded[:, i:i + h, j:j + w, :] * kernels[:, i, j, :][:, None, None, :]
-            out = tap if out is None else out + tap
-    return out
+    b, h, w, c = shape[0], shape[1], shape[2], shape[3]
+    k = int(kernels.shape[1])
+    folded = ops.reshape(ops.transpose(x, (1, 2, 0, 3)), (1, h, w, -1))               # (1, H, W, B*C)
+    filters = ops.reshape(ops.transpose(kernels, (1, 2, 0, 3)), (k, k, -1, 1))         # (k, k, B*C, 1)
+    out = ops.depthwise_conv(folded, filters, strides=1, padding="same")
+    return ops.transpose(ops.reshape(out, (h, w, b, c)), (2, 0, 1, 3))
 
 
 @keras.saving.register_keras_serializable(package="keras_sr")
