@@ -147,15 +147,19 @@ class DASRRecipe(Recipe):
         boundaries, values = self.schedule_steps()
         return values[sum(1 for b in boundaries if step > b)]
 
-    def optimizer(self, **adam_kwargs):
-        """`DelayedStartAdam` with the two-phase schedule; the generator's Adam starts after the warm-up."""
+    def learning_rate_schedule(self):
+        """The two-phase schedule as a Keras `PiecewiseConstantDecay` (a float when it is constant)."""
         import keras
 
+        boundaries, values = self.schedule_steps()
+        return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values) if boundaries else values[0]
+
+    def optimizer(self, **adam_kwargs):
+        """`DelayedStartAdam` with the two-phase schedule; the generator's Adam starts after the warm-up."""
         from keras_sr.training.dasr import DelayedStartAdam
 
-        boundaries, values = self.schedule_steps()
-        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values) if boundaries else values[0]
-        return DelayedStartAdam(**{**adam_kwargs, "learning_rate": schedule}, delay=self.encoder_steps)
+        return DelayedStartAdam(**{**adam_kwargs, "learning_rate": self.learning_rate_schedule()},
+                                delay=self.encoder_steps)
 
     def training_model(self, network):
         """The `DASRTrainer` around the `dasr` network (MLP head, momentum key encoder, queue)."""
