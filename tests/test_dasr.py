@@ -279,8 +279,13 @@ def test_recipe_schedule_is_the_official_two_phase_schedule():
             DASRRecipe.for_scale(4, **bad)
 
 
-def test_recipe_runs_resumes_and_exports(tmp_path):
-    from keras_sr.recipes.dasr import main
+def test_recipe_runs_and_checkpoints_the_trainer_state(tmp_path):
+    import keras
+
+    from keras_sr import models
+    from keras_sr.recipes.dasr import DASRRecipe, main
+    from keras_sr.training.checkpoint import CheckpointManager
+    from keras_sr.training.engine import compile_model
 
     folder, val = str(tmp_path / "train"), str(tmp_path / "val")
     os.makedirs(folder)
@@ -288,24 +293,24 @@ def test_recipe_runs_resumes_and_exports(tmp_path):
     _photos(tmp_path / "train", n=3, size=48)
     _photos(tmp_path / "val", n=1, size=32)
     out = str(tmp_path / "run")
-    argv = ["--scale", "2", "--data", folder, "--val-data", val, "--filters", "8", "--num-groups", "1", "--num-blocks", "1",
-            "--reduction", "4", "--encoder-widths", "8", "8", "16", "--patch-size", "8", "--batch-size", "2",
-            "--queue-size", "4", "--encoder-steps", "1", "--encoder-lr-milestones", "--lr-milestones",
-            "--val-every", "2", "--checkpoint-every", "2", "--steps-per-epoch", "2", "--no-export", "--quiet",
-            "--out", out]
-    assert main(argv + ["--steps", "2"]) == 0  # the command line: 1 warm-up step, 1 joint step
-    import keras
-
-    from keras_sr.recipes.dasr import DASRRecipe
-    from keras_sr.training.engine import train
-
-    recipe = DASRRecipe.from_dict(json.load(open(os.path.join(out, "recipe.json")))["recipe"]).replace(steps=4)
-    result = train(recipe, data=[folder], val_data=[val], out=out, resume=True, verbose=0, tensorboard=False, log=lambda *a: None)
-    assert result.steps == 4 and result.resumed_from == 2 and math.isfinite(result.final["psnr"])
-    # the trainer's step counter (its phase) came back from the checkpoint
-    assert float(keras.ops.convert_to_numpy(result.train_model.train_steps)) == 4.0
-    model = keras.saving.load_model(os.path.join(out, "final.keras"), safe_mode=True)
-    assert model.registered_name == "dasr" and [w.shape for w in model.weights] == \
-        [w.shape for w in result.model.weights]
+    argv = ["--scale", "2", "--data", folder, "--val-data", val, "--filters", "8", "--num-groups", "1",
+            "--num-blocks", "1", "--reduction", "4", "--encoder-widths", "8", "8", "16", "--patch-size", "8",
+            "--batch-size", "2", "--queue-size", "4", "--encoder-steps", "1", "--encoder-lr-milestones",
+            "--lr-milestones", "--val-every", "2", "--checkpoint-every", "2", "--steps-per-epoch", "2", "--no-export",
+            "--quiet", "--out", out]
     with pytest.raises(SystemExit, match="one device"):
         main(argv + ["--steps", "2", "--strategy", "mirrored"])
+    assert main(argv + ["--steps", "2"]) == 0  # the command line: 1 warm-up step, 1 joint step
+    summary = json.load(open(os.path.join(out, "summary.json")))
+    assert summary["steps"] == 2 and math.isfinite(summary["final"]["psnr"])
+    model = keras.saving.load_model(os.path.join(out, "final.keras"), safe_mode=True)
+    assert model.registered_name == "dasr" and model.count_params() == models.build("dasr", **TINY).count_params()
+
+    # What --resume restores: the checkpoint holds the trainer's own state (step counter = phase, queue, keys).
+    recipe = DASRRecipe.from_dict(json.load(open(os.path.join(out, "recipe.json")))["recipe"])
+    fresh = compile_model(recipe.training_model(models.build("dasr", **recipe.model_config())), recipe)
+    queue0, key0 = (keras.ops.convert_to_numpy(v).copy() for v in (fresh.queue, fresh.key_encoder.weights[0]))
+    assert CheckpointManager(os.path.join(out, "checkpoints")).restore_latest(fresh, log=None) == 2
+    assert float(keras.ops.convert_to_numpy(fresh.train_steps)) == 2.0
+    assert not np.allclose(keras.ops.convert_to_numpy(fresh.queue), queue0)  # 2 batches of 2 refilled the queue
+    assert not np.allclose(keras.ops.convert_to_numpy(fresh.key_encoder.weights[0]), key0)
