@@ -44,8 +44,11 @@ def dynamic_depthwise_conv(x, kernels):
     shape = ops.shape(x)
     b, h, w, c = shape[0], shape[1], shape[2], shape[3]
     k = int(kernels.shape[1])
-    folded = ops.reshape(ops.transpose(x, (1, 2, 0, 3)), (1, h, w, -1))               # (1, H, W, B*C)
-    filters = ops.reshape(ops.transpose(kernels, (1, 2, 0, 3)), (k, k, -1, 1))         # (k, k, B*C, 1)
+    # B*C as a static number when the batch size is known (a batch-1 export): TFLite's builtin depthwise
+    # convolution needs a static channel count.
+    folded_channels = b * c if isinstance(b, int) and isinstance(c, int) else -1
+    folded = ops.reshape(ops.transpose(x, (1, 2, 0, 3)), (1, h, w, folded_channels))   # (1, H, W, B*C)
+    filters = ops.reshape(ops.transpose(kernels, (1, 2, 0, 3)), (k, k, folded_channels, 1))  # (k, k, B*C, 1)
     out = ops.depthwise_conv(folded, filters, strides=1, padding="same")
     return ops.transpose(ops.reshape(out, (h, w, b, c)), (2, 0, 1, 3))
 
