@@ -171,10 +171,11 @@ class DASRRecipe(Recipe):
     def train_data(self, split, seed=None, steps_per_epoch=None, loader=None, log=None):
         """Query/key patch pairs under random blur (+ noise): `keras_sr.data.blind_pairs.BlindPairDataset`."""
         from keras_sr.data.blind_pairs import BlindPairDataset
+        from keras_sr.data.sources import DataSourceError
 
         if split.kind != "images":
-            raise ValueError(f"DASR degrades HR images itself: --data must be image files or folders, got "
-                             f"{split.kind} data ({split.description}).")
+            raise DataSourceError(f"DASR degrades HR images itself: --data must be image files or folders, got "
+                                  f"{split.kind} data ({split.description}).")
         workers = int(self.workers) or max(1, min(8, os.cpu_count() or 1))
         data = BlindPairDataset(split.train, self.scale, self.patch_size, self.batch_size,
                                 steps_per_epoch or self.epoch_steps, seed=seed, augment=self.augment,
