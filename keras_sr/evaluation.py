@@ -29,6 +29,7 @@ import sys
 
 from keras_sr import upscalers
 from keras_sr.arbitrary_scale import parse_scale
+from keras_sr.blur_kernels import parse_degradation
 from keras_sr.data.reference_sources import open_reference_source
 from keras_sr.degradation import degrade
 from keras_sr.fileio import atomic_write_text
@@ -84,6 +85,10 @@ def add_arguments(parser):
                              "line), synthetic[:SEED[:K]] (K warped views of each HR image) or tfrecord[:K]; SISR "
                              "models ignore the reference, single-reference models take the best-matching one of "
                              "several")
+    parser.add_argument("--degradation", default=None, metavar="SPEC",
+                        help="blind-SR test LR instead of the protocol's bicubic (keras_sr.blur_kernels): "
+                             "gaussian:SIGMA (21x21 isotropic blur, then bicubic), aniso:L1,L2,THETA_DEG, each "
+                             "optionally +noise:LEVEL (0-255 units, seeded per image); default: bicubic")
     parser.add_argument("--rgb", action="store_true", help="score on RGB instead of Y (BT.601)")
     parser.add_argument("--json", default=None, help="write {dataset: {scale: {psnr, ssim, n_images}}} here")
     parser.add_argument("--per-image", action="store_true", help="include per-image scores in the JSON")
@@ -112,23 +117,42 @@ def run(args):
     if getattr(args, "ref_mode", None):
         if set(getattr(args, "metrics", None) or []) - {"psnr", "ssim"}:
             raise ValueError("--metrics ifc/niqe/lpips: not available with --ref-mode yet (PSNR/SSIM only).")
+        if getattr(args, "degradation", None):
+            raise ValueError("--degradation: not available with --ref-mode (reference sources make their own LR).")
         return _run_reference(args, log)
     if not args.data:
         raise ImageError("--data: give one or more folders of HR images.")
 
     scorers = make_scorers(getattr(args, "metrics", None) or [], getattr(args, "lpips_backbone", None),
                            getattr(args, "lpips_net", "alex"))
+    degradation = _degradation(getattr(args, "degradation", None), args.scale)
     results = {}
     for scale in args.scale:
         upscaler = resolve_upscaler(args.model, scale=scale, weights=args.weights)
         for name, per_scale in evaluate_folders(upscaler, args.data, [scale], y_only=not args.rgb, log=log,
-                                                scorers=scorers).items():
+                                                scorers=scorers, degradation=degradation).items():
             results.setdefault(name, {}).update(per_scale)
     channel = "RGB" if args.rgb else "Y"
-    print(format_table(results, title=f"{args.model}: PSNR (dB) / SSIM on {channel}, border = scale"))
+    lr_text = f", LR: {degradation.describe()}" if degradation is not None else ""
+    print(format_table(results, title=f"{args.model}: PSNR (dB) / SSIM on {channel}, border = scale{lr_text}"))
     if args.json:
         atomic_write_text(args.json, json.dumps(results_to_json(results, args.per_image), indent=2))
     return results
+
+
+def _degradation(spec, scales):
+    """`--degradation SPEC` parsed (None: the protocol's bicubic LR, the default, unchanged)."""
+    if spec is None:
+        return None
+    try:
+        degradation = parse_degradation(spec)
+    except ValueError as err:
+        raise ImageError(str(err)) from None
+    if degradation.is_bicubic:
+        return None
+    if any(float(s) != int(s) for s in scales):
+        raise ImageError(f"--degradation {spec}: blurred LR images need integer scales, got {scales}.")
+    return degradation
 
 
 def _reference_sources(modes, data):

@@ -75,25 +75,31 @@ def score_examples(upscale, examples, scale, y_only=True, keep_outputs=False):
     return scores
 
 
-def evaluate_images(upscaler, paths, scale, y_only=True, scorers=None):
-    """Mean PSNR/SSIM (+ `keras_sr.quality.scorers`) of `upscaler(lr, scale)` over image files; per image too."""
+def evaluate_images(upscaler, paths, scale, y_only=True, scorers=None, degradation=None):
+    """Mean PSNR/SSIM (+ `keras_sr.quality.scorers`) of `upscaler(lr, scale)` over image files; per image too.
+
+    `degradation`: `(hr, scale, path) -> (hr_cropped, lr)` instead of the protocol's bicubic `degrade`, e.g.
+    a blind-SR blur (`keras_sr.blur_kernels.parse_degradation("gaussian:1.2")`); its `describe()` is recorded.
+    """
     scorers = scorers or {}
+    make_lr = degradation or degrade
     per_image = []
     for path in paths:
         hr = load_image(path)
         # After cropping `scale` pixels each side, SSIM's 11x11 window must fit.
         check_min_size(hr, 2 * eval_border(scale) + 11, path, f"evaluation at x{scale}")
-        hr, lr = degrade(hr, scale, path)
+        hr, lr = make_lr(hr, scale, path)
         sr = upscaler(lr, scale)
         p, s = score_pair(np.asarray(sr), hr, scale, y_only)
         row = {"image": os.path.basename(path), "psnr": p, "ssim": s}
         row.update({name: score(to_uint8(sr), hr, scale, y_only) for name, score in scorers.items()})
         per_image.append(row)
     means = {name: float(np.mean([r[name] for r in per_image])) for name in ("psnr", "ssim", *scorers)}
-    return {**means, "n_images": len(per_image), "images": per_image}
+    described = {"degradation": degradation.describe()} if hasattr(degradation, "describe") else {}
+    return {**means, "n_images": len(per_image), **described, "images": per_image}
 
 
-def evaluate_folders(upscaler, folders, scales, y_only=True, log=None, scorers=None):
+def evaluate_folders(upscaler, folders, scales, y_only=True, log=None, scorers=None, degradation=None):
     """`{dataset: {scale: {psnr, ssim, [extra metrics,] n_images, images}}}` for HR folders."""
     results = {}
     for folder in folders:
@@ -102,7 +108,8 @@ def evaluate_folders(upscaler, folders, scales, y_only=True, log=None, scorers=N
         results[name] = {}
         for scale in scales:
             start = time.perf_counter()
-            results[name][scale_key(scale)] = evaluate_images(upscaler, paths, scale_key(scale), y_only, scorers)
+            results[name][scale_key(scale)] = evaluate_images(upscaler, paths, scale_key(scale), y_only, scorers,
+                                                              degradation)
             if log:
                 r = results[name][scale_key(scale)]
                 log(f"{name} x{scale}: {r['psnr']:.2f} dB / {r['ssim']:.4f} "
@@ -138,7 +145,7 @@ def results_to_json(results, per_image=False):
         out[name] = {}
         for s, r in per_scale.items():
             entry = {k: r[k] for k in ("psnr", "ssim", "ifc", "niqe", "lpips", "n_images") if k in r}
-            entry.update({k: r[k] for k in ("lr_method", "reference") if k in r})  # reference-based SR rows
+            entry.update({k: r[k] for k in ("lr_method", "reference", "degradation") if k in r})  # RefSR / blur rows
             if per_image:
                 entry["images"] = r["images"]
             out[name][str(s)] = entry

@@ -11,6 +11,9 @@ from keras_sr.layers.bilinear_upsampling import BilinearUpsampling
 from keras_sr.layers.channel_attention import ChannelAttention
 from keras_sr.layers.channel_attention_block import ChannelAttentionBlock
 from keras_sr.layers.class_routing import ClassRouting
+from keras_sr.layers.da_conv import DAConv, dynamic_depthwise_conv
+from keras_sr.layers.degradation_aware_group import DegradationAwareBlock, DegradationAwareGroup
+from keras_sr.layers.degradation_encoder import DegradationEncoder
 from keras_sr.layers.coordinate_sampling import gather_pixels, make_cell, make_coord, nearest_index, unfold_3x3
 from keras_sr.layers.correspondence import (ContrastiveFeatureExtractor, DynamicAggregation, PatchCorrespondence,
                                            correlation_distillation_loss)

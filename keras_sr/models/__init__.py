@@ -63,6 +63,7 @@ BUILTIN_MODULES = {
     "unet_discriminator_sn": "keras_sr.models.realesrgan",
     "classsr": "keras_sr.models.classsr",
     "smsr": "keras_sr.models.smsr",
+    "dasr": "keras_sr.models.dasr",
 }
 
 KINDS = ("sisr", "refsr", "discriminator", "arbitrary_scale")

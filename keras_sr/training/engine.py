@@ -41,7 +41,13 @@ recipe methods (the base `Recipe` has none; each defaults to the plain run):
 * `prepare_network(network)`: called on the built network before it is
   compiled (e.g. freeze the encoder);
 * `init_from_target(network, source)`: the part of the network `--init-from`
-  copies matching layers into (default the whole network).
+  copies matching layers into (default the whole network);
+* `training_model(network)`: the model `fit` trains, a `MultiOutputTrainer`
+  subclass holding `network` and state of its own, with its loss in
+  `compute_loss` (DASR's MoCo encoder and queue, `keras_sr.training.dasr`);
+* `optimizer(**adam_kwargs)`: the optimizer, from the keyword arguments the
+  engine would give Adam (schedule, betas, epsilon, clipping, EMA), e.g.
+  DASR's two-phase schedule and `DelayedStartAdam`.
 
 When the trained model differs, validation and the best checkpoint score a
 float32 copy of the `model_config()` model holding the trained (EMA) weights
@@ -149,6 +155,9 @@ def make_optimizer(recipe):
                   epsilon=recipe.epsilon, **ema_lib.ema_optimizer_kwargs(recipe.ema_decay))
     if recipe.clip_grad_norm:
         kwargs["global_clipnorm"] = float(recipe.clip_grad_norm)
+    hook = getattr(recipe, "optimizer", None)
+    if callable(hook):
+        return hook(**kwargs)
     theta = float(getattr(recipe, "clip_theta", 0.0) or 0.0)
     if theta:
         kwargs["clip_theta"] = theta
@@ -331,7 +340,10 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
         loss_hook = getattr(recipe, "training_loss", None)
         supervision = loss_hook() if callable(loss_hook) else None
         model = MultiOutputTrainer(network, supervision) if supervision is not None else network
-        separate = supervision is not None or train_config != model_config
+        trainer_hook = getattr(recipe, "training_model", None)
+        if callable(trainer_hook):
+            model = trainer_hook(network)
+        separate = model is not network or train_config != model_config
         best_model = build_inference_model(recipe, model_config)
         if separate:
             check_same_variables(network, best_model, (train_config, model_config))
