@@ -7,20 +7,30 @@ package applies `keras_sr.torch_backend_fixes` on the PyTorch backend.
 from keras_sr.layers.bicubic_resize import BicubicResize
 from keras_sr.layers.bilinear_kernel import BilinearKernel
 from keras_sr.layers.bilinear_upsampling import BilinearUpsampling
+from keras_sr.layers.blur import Blur, make_kernel, upfirdn2d
 from keras_sr.layers.channel_attention import ChannelAttention
 from keras_sr.layers.channel_attention_block import ChannelAttentionBlock
+from keras_sr.layers.constant_input import ConstantInput
 from keras_sr.layers.coordinate_sampling import gather_pixels, make_cell, make_coord, nearest_index, unfold_3x3
 from keras_sr.layers.correspondence import (ContrastiveFeatureExtractor, DynamicAggregation, PatchCorrespondence,
                                            correlation_distillation_loss)
 from keras_sr.layers.deformable_conv import DeformableConv2D, deform_conv2d
 from keras_sr.layers.depth_to_space import DepthToSpace
+from keras_sr.layers.equalized_conv import EqualizedConv2D
+from keras_sr.layers.equalized_dense import EqualizedDense, fused_leaky_relu
 from keras_sr.layers.hybrid_attention_block import HybridAttentionBlock
 from keras_sr.layers.learned_weighted_sum import LearnedWeightedSum
 from keras_sr.layers.local_implicit_function import LocalImplicitFunction
 from keras_sr.layers.mean_shift import MeanShift
 from keras_sr.layers.overlapping_cross_attention import OverlappingCrossAttentionBlock
 from keras_sr.layers.meta_upscale import MetaUpscale
+from keras_sr.layers.minibatch_stddev import MinibatchStddev
+from keras_sr.layers.modulated_conv import ModulatedConv2D
+from keras_sr.layers.modulated_style_conv import ModulatedStyleConv
+from keras_sr.layers.modulated_to_rgb import ModulatedToRGB
+from keras_sr.layers.noise_injection import NoiseInjection
 from keras_sr.layers.patch_matching import fold_patches, match_patches, unfold_patches
+from keras_sr.layers.pixel_norm import PixelNorm
 from keras_sr.layers.residual_block import ResidualBlock
 from keras_sr.layers.residual_channel_attention import ResidualChannelAttentionBlock, ResidualGroup
 from keras_sr.layers.residual_dense_block import ResidualDenseBlock, ResidualInResidualDenseBlock

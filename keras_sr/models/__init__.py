@@ -50,6 +50,8 @@ BUILTIN_MODULES = {
     "hat": "keras_sr.models.hat",
     "liif": "keras_sr.models.liif",
     "meta_rdn": "keras_sr.models.meta_sr",
+    "glean": "keras_sr.models.glean",
+    "stylegan2_discriminator": "keras_sr.models.glean",
 }
 
 KINDS = ("sisr", "refsr", "discriminator", "arbitrary_scale")
