@@ -42,6 +42,7 @@ BUILTIN_CONVERTERS = {
     "msrresnet": "keras_sr.convert.srresnet",
     "swinir": "keras_sr.convert.swinir",
     "hat": "keras_sr.convert.hat",
+    "stylegan2": "keras_sr.convert.stylegan2",
 }
 
 _CONVERTERS = {}
