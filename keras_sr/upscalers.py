@@ -13,7 +13,9 @@ model reference (`keras_sr.models.loading.resolve_model` reads the strings):
 RGB models get the RGB LR image; one-channel (Y) models get the Y channel and
 Cb/Cr are upscaled by MATLAB bicubic (`rgb_or_y`). Reference-based models
 (registry kind "refsr": TTSR, C2-Matching) get their inputs from their spec's
-`prepare_inputs(lr, ref, scale)`; single-image models ignore `ref`, so one
+`prepare_inputs(lr, ref, scale)`; denoisers (registry kind "diffusion": SR3)
+get an upscaler that runs the sampler of their config (`keras_sr.diffusion`);
+single-image models ignore `ref`, so one
 benchmark scores a SISR baseline on the same pairs. The kind comes from the
 registry spec (`keras_sr.models.spec_of`), never from guessing.
 
@@ -34,6 +36,7 @@ import numpy as np
 from keras_sr import models
 from keras_sr.arbitrary_scale import is_integer_scale, sr_size
 from keras_sr.color import rgb2ycbcr, ycbcr2rgb
+from keras_sr.diffusion import diffusion_upscaler
 from keras_sr.imresize import imresize
 from keras_sr.metrics import to_uint8
 from keras_sr.models.loading import is_saved_model, resolve_model
@@ -105,7 +108,8 @@ def model_upscaler(model, scale=None, label=None):
         return query_upscaler(model, label=label)
     predict = keras_predict(model)
     channels = int(model.input_shape[-1])
-    actual = model_scale(predict, channels)
+    fixed = model.input_shape[1]  # fixed-size models (GLEAN): probe at their input size
+    actual = model_scale(predict, channels, size=int(fixed) if fixed else 8)
     if scale is not None and int(scale) != actual:
         raise ValueError(f"{label or model.name} is an x{actual} model, asked for x{scale}.")
     upscaler = _upscaler(predict, channels, actual, label or model.name)
@@ -155,7 +159,9 @@ def load_upscaler(model, scale=None, weights=None):
     built = resolve_model(model, scale=scale, weights=weights)
     if built is None:  # a SavedModel folder (bicubic returned above)
         return _saved_model_upscaler(label, scale)
-    _check_not_discriminator(built, label or built.name)
+    spec = _check_not_discriminator(built, label or built.name)
+    if spec is not None and spec.kind == "diffusion":
+        return _diffusion(built, scale, label or built.name)
     return model_upscaler(built, scale, label=label)
 
 
@@ -195,6 +201,19 @@ def ref_model_upscaler(model, scale=None, label=None):
     return upscale
 
 
+def _diffusion(model, scale, label):
+    """A denoiser (registry kind "diffusion", SR3): its upscaler runs the sampler of its config."""
+    upscale = diffusion_upscaler(model, label=label)
+    if scale is not None and upscale.scale is not None and int(scale) != int(upscale.scale):
+        raise ValueError(f"{label} is an x{upscale.scale} diffusion model, asked for x{scale}.")
+
+    def upscaler(lr, scale=upscale.scale):
+        return upscale(lr, None, scale)
+
+    upscaler.scale, upscaler.label, upscaler.sampler = upscale.scale, label, upscale.sampler
+    return upscaler
+
+
 def _sisr(upscaler, label):
     def upscale(lr, ref, scale):
         return upscaler(lr, scale)
@@ -219,7 +238,9 @@ def resolve_ref_upscaler(model, scale=None, weights=None):
         return _sisr(_saved_model_upscaler(label, scale), label)
     if refsr_kind(built) is not None:
         return ref_model_upscaler(built, scale, label=label)
-    _check_not_discriminator(built, label)
+    spec = _check_not_discriminator(built, label)
+    if spec is not None and spec.kind == "diffusion":
+        return _diffusion(built, scale, label)
     return _sisr(model_upscaler(built, scale, label=label), label)
 
 

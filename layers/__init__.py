@@ -18,6 +18,7 @@ from keras_sr.layers.deformable_conv import DeformableConv2D, deform_conv2d
 from keras_sr.layers.depth_to_space import DepthToSpace
 from keras_sr.layers.equalized_conv import EqualizedConv2D
 from keras_sr.layers.equalized_dense import EqualizedDense, fused_leaky_relu
+from keras_sr.layers.film_residual_block import FiLMResidualBlock
 from keras_sr.layers.hybrid_attention_block import HybridAttentionBlock
 from keras_sr.layers.learned_weighted_sum import LearnedWeightedSum
 from keras_sr.layers.local_implicit_function import LocalImplicitFunction
@@ -29,6 +30,7 @@ from keras_sr.layers.modulated_conv import ModulatedConv2D
 from keras_sr.layers.modulated_style_conv import ModulatedStyleConv
 from keras_sr.layers.modulated_to_rgb import ModulatedToRGB
 from keras_sr.layers.noise_injection import NoiseInjection
+from keras_sr.layers.noise_level_embedding import NoiseLevelEmbedding
 from keras_sr.layers.patch_matching import fold_patches, match_patches, unfold_patches
 from keras_sr.layers.pixel_norm import PixelNorm
 from keras_sr.layers.residual_block import ResidualBlock
@@ -37,6 +39,7 @@ from keras_sr.layers.residual_dense_block import ResidualDenseBlock, ResidualInR
 from keras_sr.layers.residual_hybrid_attention_group import ResidualHybridAttentionGroup
 from keras_sr.layers.residual_swin_transformer_block import ResidualSwinTransformerBlock
 from keras_sr.layers.space_to_depth import SpaceToDepth
+from keras_sr.layers.spatial_self_attention import SpatialSelfAttention
 from keras_sr.layers.subpixel_upsampling import SubPixelUpsampling, depth_to_space
 from keras_sr.layers.swin_transformer_block import SwinTransformerBlock
 from keras_sr.layers.texture_transformer import (CrossScaleFeatureIntegration, LearnableTextureExtractor,

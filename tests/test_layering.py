@@ -45,7 +45,7 @@ LAYERS = {
     "keras_sr.layers": 1.0, "keras_sr.keras_metrics": 1.0,
     "keras_sr.models": 1.1, "keras_sr.convert": 1.1,
     "keras_sr.data": 1.2, "keras_sr.tfrecords": 1.2,
-    "keras_sr.upscalers": 2.0, "keras_sr.scoring": 2.0, "keras_sr.results_table": 2.0,
+    "keras_sr.upscalers": 2.0, "keras_sr.diffusion": 2.0, "keras_sr.scoring": 2.0, "keras_sr.results_table": 2.0,
     "keras_sr.testing": 2.0,  # the test harness: builds, fits and saves registered models
     # Former homes that only re-export (nothing in keras-sr imports them; checked below).
     "keras_sr.models.inference": 2.0, "keras_sr.refsr_evaluation": 2.0,

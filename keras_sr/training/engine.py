@@ -34,6 +34,9 @@ recipe methods (the base `Recipe` has none; each defaults to the plain run):
   (`keras_sr.training.losses.RecursiveSupervisionLoss`, `PyramidLoss`); the
   network is then wrapped in `MultiOutputTrainer`, which owns a step counter
   (saved in checkpoints) for step-dependent losses;
+* `training_model(network)`: the model `fit` trains around the network, a
+  `MultiOutputTrainer` subclass with its own `compute_loss` (SR3's
+  `keras_sr.training.diffusion.DiffusionTrainer`: the noise-prediction loss);
 * `train_data(split, seed=, steps_per_epoch=, loader=, log=)`: the training
   batches (default `keras_sr.training.data.make_train_data`), e.g. the
   mixed-scale loader of `keras_sr.training.multiscale`.
@@ -321,7 +324,10 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
         loss_hook = getattr(recipe, "training_loss", None)
         supervision = loss_hook() if callable(loss_hook) else None
         model = MultiOutputTrainer(network, supervision) if supervision is not None else network
-        separate = supervision is not None or train_config != model_config
+        wrap = getattr(recipe, "training_model", None)  # a trainer model of its own (SR3's DiffusionTrainer)
+        if callable(wrap):
+            model = wrap(network)
+        separate = model is not network or train_config != model_config
         best_model = build_inference_model(recipe, model_config)
         if separate:
             check_same_variables(network, best_model, (train_config, model_config))

@@ -22,6 +22,8 @@ import numpy as np
 
 import keras
 
+from keras_sr import models
+from keras_sr.diffusion import diffusion_upscaler
 from keras_sr.scoring import score_pair
 from keras_sr.upscalers import bicubic_upscaler
 
@@ -37,6 +39,9 @@ def predict_image(model, lr, scale):
     exactly as `tools.evaluate` does.
     """
     from keras_sr.upscalers import rgb_or_y
+
+    if getattr(model, "registered_name", None) and models.get_spec(model.registered_name).kind == "diffusion":
+        return diffusion_upscaler(model)(lr, None, int(scale))   # SR3: the sampler of the model's config
 
     def predict(batch):
         return keras.ops.convert_to_numpy(model(batch, training=False))
