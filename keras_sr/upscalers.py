@@ -44,7 +44,7 @@ from keras_sr.models.query_inference import is_query_model, query_upscaler
 from keras_sr.models.query_inference import saved_model_query_upscaler
 
 
-__all__ = ["Upscaler", "load", "bicubic_upscaler", "rgb_or_y", "model_scale", "model_upscaler", "keras_predict", "load_upscaler",
+__all__ = ["Upscaler", "load", "bicubic_upscaler", "rgb_or_y", "model_scale", "model_upscaler", "keras_predict", "fixed_size_tiles", "load_upscaler",
            "refsr_kind", "ref_model_upscaler", "resolve_ref_upscaler"]
 
 
@@ -88,14 +88,40 @@ def _upscaler(predict, channels, expected_scale, label):
     return upscale
 
 
+def fixed_size_tiles(predict, size, batch):
+    """`predict` of a fixed-input-size model (GLEAN: `size` x `size`) on a larger or smaller batch, tile by tile.
+
+    The batch is padded by reflection to a multiple of `size`, cut into non-overlapping tiles, run, stitched and
+    cropped (the model's scale is read from the first tile). For held-out images of other sizes only: GLEAN is
+    trained and meant for whole aligned images of its size.
+    """
+    batch = np.asarray(batch, np.float32)
+    n, h, w = batch.shape[:3]
+    if (h, w) == (size, size):
+        return np.asarray(predict(batch))
+    ph, pw = (-h) % size, (-w) % size
+    padded = np.pad(batch, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="symmetric")
+    rows = []
+    for i in range(0, h + ph, size):
+        row = [np.asarray(predict(padded[:, i:i + size, j:j + size])) for j in range(0, w + pw, size)]
+        rows.append(np.concatenate(row, axis=2))
+    out = np.concatenate(rows, axis=1)
+    s = out.shape[1] // (h + ph)
+    return out[:, :s * h, :s * w]
+
+
 def keras_predict(model):
-    """`predict(batch) -> numpy` running `model` in inference mode."""
+    """`predict(batch) -> numpy` running `model` in inference mode (fixed-size models tile by tile)."""
     import keras  # Keras: imported where a Keras model runs, so bicubic upscalers load without it
 
-    def predict(batch):
+    def run(batch):
         return keras.ops.convert_to_numpy(model(batch, training=False))
 
-    return predict
+    shape = model.input_shape if not isinstance(model.input, dict) else None
+    if shape is not None and len(shape) == 4 and shape[1] is not None and shape[1] == shape[2]:
+        size = int(shape[1])
+        return lambda batch: fixed_size_tiles(run, size, batch)
+    return run
 
 
 def model_upscaler(model, scale=None, label=None):
@@ -108,8 +134,7 @@ def model_upscaler(model, scale=None, label=None):
         return query_upscaler(model, label=label)
     predict = keras_predict(model)
     channels = int(model.input_shape[-1])
-    fixed = model.input_shape[1]  # fixed-size models (GLEAN): probe at their input size
-    actual = model_scale(predict, channels, size=int(fixed) if fixed else 8)
+    actual = model_scale(predict, channels)
     if scale is not None and int(scale) != actual:
         raise ValueError(f"{label or model.name} is an x{actual} model, asked for x{scale}.")
     upscaler = _upscaler(predict, channels, actual, label or model.name)
@@ -240,7 +265,7 @@ def resolve_ref_upscaler(model, scale=None, weights=None):
         return ref_model_upscaler(built, scale, label=label)
     spec = _check_not_discriminator(built, label)
     if spec is not None and spec.kind == "diffusion":
-        return _diffusion(built, scale, label)
+        return _sisr(_diffusion(built, scale, label), label)
     return _sisr(model_upscaler(built, scale, label=label), label)
 
 

@@ -16,7 +16,7 @@ every scale (LR 16 at x8). The model's sampler (validation, the exported model,
 
 Without `--data` it is a CPU-sized demo on the embedded photographs: a small x4
 U-Net (32 channels, multipliers 1/2/2, one block per level, attention at 8x8 of
-32x32 HR crops), batch 8, a few hundred steps at 2e-4, sampled with 25 DDIM
+32x32 HR crops), batch 8, 1200 steps at 2e-4, sampled with 25 DDIM
 steps; it shows the pipeline runs end to end, its PSNR is weak (a diffusion
 model needs far more training than a CPU gives; see the README).
 
@@ -68,10 +68,10 @@ class SR3Recipe(Recipe):
 
     @classmethod
     def demo_defaults(cls, scale):
-        return {"patch_size": 32 // int(scale), "batch_size": 8, "steps": 400, "learning_rate": 2e-4,
+        return {"patch_size": 32 // int(scale), "batch_size": 8, "steps": 1200, "learning_rate": 2e-4,
                 "schedule": "constant", "warmup_steps": 0, "base_channels": 32, "channel_multipliers": (1, 2, 2),
                 "num_res_blocks": 1, "attention_resolutions": (8,), "groups": 8, "sampler_kind": "ddim",
-                "sampler_steps": 25, "val_every": 400, "checkpoint_every": 100, "steps_per_epoch": 50,
+                "sampler_steps": 25, "val_every": 1200, "checkpoint_every": 200, "steps_per_epoch": 100,
                 "val_images": 1, "augment": True}
 
     def sampler(self):

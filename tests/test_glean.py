@@ -1,6 +1,6 @@
 """GLEAN and its StyleGAN2 latent bank: the modulated conv against a numpy oracle, mmagic's parameter counts, the
 StyleGAN2 converter against an independent PyTorch re-implementation (mmagic and rosinality key layouts), on
-TensorFlow here and on JAX in a subprocess (the backend-independent tests)."""
+TensorFlow here; the numpy-oracle tests also run on JAX, in the subprocess of tests/test_sr3.py."""
 
 import math
 import os
@@ -9,7 +9,6 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import run_modules_on_backend
 from keras_sr import models
 from keras_sr.layers import Blur, ModulatedConv2D, MinibatchStddev
 from keras_sr.models import glean as G
@@ -305,8 +304,3 @@ def test_from_checkpoint_loads_the_bank_into_glean():
     bad["generator_ema.convs.1.activate.bias"] = torch.zeros(5)
     with pytest.raises(CheckpointMismatch, match="convs.1.activate.bias"):
         from_checkpoint(bad, name="glean", scale=4, rrdb_channels=4, num_rrdbs=1, growth_rate=2, decoder_channels=4)
-
-
-@pytest.mark.skipif(not MAIN, reason="the subprocess itself")
-def test_glean_on_jax():
-    run_modules_on_backend("jax", "jax", ["tests/test_glean.py"], KERAS_SR_GLEAN_SUBPROCESS="1", JAX_PLATFORMS="cpu")

@@ -38,15 +38,12 @@ def predict_image(model, lr, scale):
     validation during training scores Y-channel models (SRCNN, FSRCNN, ...)
     exactly as `tools.evaluate` does.
     """
-    from keras_sr.upscalers import rgb_or_y
+    from keras_sr.upscalers import keras_predict, rgb_or_y
 
     if getattr(model, "registered_name", None) and models.get_spec(model.registered_name).kind == "diffusion":
         return diffusion_upscaler(model)(lr, None, int(scale))   # SR3: the sampler of the model's config
 
-    def predict(batch):
-        return keras.ops.convert_to_numpy(model(batch, training=False))
-
-    return rgb_or_y(predict, int(model.input_shape[-1]), lr, int(scale))
+    return rgb_or_y(keras_predict(model), int(model.input_shape[-1]), lr, int(scale))
 
 
 def _mean_scores(per_image, seconds):
