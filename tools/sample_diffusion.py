@@ -15,9 +15,17 @@ Example:
 
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
+
+from keras_sr.data.sources import DEFAULT_TRAIN_IMAGES, DEFAULT_VAL_IMAGES
+from keras_sr.degradation import degrade
+from keras_sr.diffusion import AncestralSampler, DDIMSampler, NoiseSchedule, diffusion_upscaler
+from keras_sr.image_io import load_image
+from keras_sr.models.loading import resolve_model
+from keras_sr.scoring import score_pair
 
 
 def main(argv=None):
@@ -33,16 +41,7 @@ def main(argv=None):
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args(argv)
 
-    import os
-
     import skimage.data
-
-    from keras_sr.data.sources import DEFAULT_TRAIN_IMAGES, DEFAULT_VAL_IMAGES
-    from keras_sr.degradation import degrade
-    from keras_sr.diffusion import AncestralSampler, DDIMSampler, NoiseSchedule, diffusion_upscaler
-    from keras_sr.image_io import load_image
-    from keras_sr.models.loading import resolve_model
-    from keras_sr.scoring import score_pair
 
     model = resolve_model(args.model, weights=args.weights)
     sampler = None

@@ -28,8 +28,9 @@ schedule steps.)
 The paper's 16x16 -> 128x128 face model (App. A, Table: channel dim 128,
 multipliers {1, 2, 4, 8, 8}, 3 residual blocks, "550M" parameters) is
 `sr3(**PAPER_16_128)`; `parameter_count` counts this architecture by formula
-(no official implementation to count against). The input height and width must
-be multiples of `2 ** (len(channel_multipliers) - 1)`.
+(no official implementation to count against). Inputs of any height and width
+are padded (symmetric) to a multiple of `2 ** (len(channel_multipliers) - 1)` and the
+output cropped back.
 
 How it fits the registry: the registered model is only the denoiser; the
 sampler (`keras_sr.diffusion`: the paper's ancestral sampler, DDIM) is a
@@ -48,6 +49,7 @@ import keras
 from keras_sr.layers.film_residual_block import FiLMResidualBlock, _groups
 from keras_sr.layers.noise_level_embedding import NoiseLevelEmbedding
 from keras_sr.layers.spatial_self_attention import SpatialSelfAttention
+from keras_sr.layers.window_padding import CropToScaledSize, PadToMultiple
 from keras_sr.models import register
 
 __all__ = ["sr3", "parameter_count", "PAPER_16_128", "INPUT_NAMES", "DEFAULT_SAMPLER", "SAMPLER_KINDS"]
@@ -116,7 +118,8 @@ def sr3(scale=4, image_size=128, base_channels=128, channel_multipliers=(1, 2, 4
     emb = keras.layers.Dense(4 * C, activation="silu", name="noise_level_dense1")(emb)
     emb = keras.layers.Dense(4 * C, name="noise_level_dense2")(emb)
     condition = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="lr_to_signed_unit")(lr_up)
-    h = keras.layers.Concatenate(name="input_concat")([condition, noisy])
+    x = keras.layers.Concatenate(name="input_concat")([condition, noisy])
+    h = PadToMultiple(2 ** (len(mults) - 1), mode="symmetric", name="pad_to_multiple")(x)
     h = keras.layers.Conv2D(C, 3, padding="same", name="conv_in")(h)
     skips = [h]
     for level, mult in enumerate(mults):
@@ -142,7 +145,8 @@ def sr3(scale=4, image_size=128, base_channels=128, channel_multipliers=(1, 2, 4
             h = keras.layers.Conv2D(C * mults[level], 3, padding="same", name=f"up_{level}_upsample")(h)
     h = keras.layers.GroupNormalization(_groups(C * mults[0], groups), epsilon=1e-5, name="norm_out")(h)
     h = keras.layers.Activation("silu", name="silu_out")(h)
-    eps = keras.layers.Conv2D(3, 3, padding="same", dtype="float32", name="conv_out")(h)
+    h = keras.layers.Conv2D(3, 3, padding="same", dtype="float32", name="conv_out")(h)
+    eps = CropToScaledSize(1, dtype="float32", name="crop_to_input")([h, x])
     return keras.Model({"noisy": noisy, "lr_up": lr_up, "gamma": gamma}, eps, name=name or f"sr3_x{int(scale)}")
 
 
