@@ -304,3 +304,20 @@ def test_from_checkpoint_loads_the_bank_into_glean():
     bad["generator_ema.convs.1.activate.bias"] = torch.zeros(5)
     with pytest.raises(CheckpointMismatch, match="convs.1.activate.bias"):
         from_checkpoint(bad, name="glean", scale=4, rrdb_channels=4, num_rrdbs=1, growth_rate=2, decoder_channels=4)
+
+
+def test_glean_recipe_keeps_mmagic_settings():
+    from recipes.glean import GLEANRecipe
+
+    recipe = GLEANRecipe.for_scale(16).validated()
+    assert (recipe.patch_size, recipe.hr_patch_size, recipe.batch_size, recipe.steps) == (16, 256, 16, 300_000)
+    assert (recipe.pixel_weight, recipe.perceptual_weight, recipe.adversarial_weight) == (4.0, 1e-2, 1e-2)
+    assert (recipe.loss, recipe.gan_loss, recipe.vgg_variant, recipe.perceptual_layer) == ("l2", "standard", "vgg16",
+                                                                                         "conv4_3")
+    assert (recipe.learning_rate, recipe.d_learning_rate, recipe.beta_2) == (1e-4, 1e-4, 0.99)
+    assert recipe.discriminator_config() == {"input_size": 256, "channel_multiplier": 2, "max_channels": 512}
+    assert GLEANRecipe.for_scale(16, out_size=1024).patch_size == 64
+    with pytest.raises(ValueError, match="whole images"):
+        GLEANRecipe.for_scale(8, patch_size=16).validated()
+    with pytest.raises(ValueError, match="groups of 4"):
+        GLEANRecipe.for_scale(8, batch_size=6).validated()

@@ -152,3 +152,15 @@ def test_backend_tests_on_jax():
                                           "not parameter_counts and not upscaler and not from_checkpoint "
                                           "and not tiny_glean and not converter and not trainer"],
                            KERAS_SR_SR3_SUBPROCESS="1", KERAS_SR_GLEAN_SUBPROCESS="1", JAX_PLATFORMS="cpu")
+
+
+def test_sr3_recipe_configs():
+    from recipes.sr3 import SR3Recipe
+
+    recipe = SR3Recipe.for_scale(8)
+    config = recipe.model_config()
+    assert {k: config[k] for k in S.PAPER_16_128} == {**S.PAPER_16_128, "channel_multipliers": (1, 2, 4, 8, 8)}
+    assert (recipe.patch_size, recipe.batch_size, recipe.steps, recipe.learning_rate) == (16, 256, 1_000_000, 1e-4)
+    assert config["sampler"] == {"kind": "ancestral", "steps": 100, "beta_start": 1e-4, "beta_end": 0.1}
+    demo = SR3Recipe.for_scale(4, **SR3Recipe.demo_defaults(4))
+    assert demo.model_config()["sampler"]["kind"] == "ddim" and demo.hr_patch_size == 32

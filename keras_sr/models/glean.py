@@ -143,8 +143,8 @@ def stylegan2_generator(out_size=1024, style_channels=512, num_mlps=8, channel_m
     return keras.Model(z, image, name=name or f"stylegan2_generator_{out_size}")
 
 
-@register("glean", test_config=dict(scale=4, out_size=32, style_channels=4, channel_multiplier=1, max_channels=4,
-                                    rrdb_channels=4, num_rrdbs=1, growth_rate=2, decoder_channels=4))
+@register("glean", test_config=dict(scale=2, out_size=16, style_channels=4, channel_multiplier=1, max_channels=4,
+                                    rrdb_channels=4, num_rrdbs=0, growth_rate=2, decoder_channels=4))
 def glean(scale=16, out_size=256, style_channels=512, channel_multiplier=2, max_channels=512, rrdb_channels=64,
           num_rrdbs=23, growth_rate=32, decoder_channels=64, freeze_bank=True, noise_seed=0, name=None):
     """Build GLEAN as a functional `keras.Model` on `(out_size / scale, out_size / scale, 3)` RGB in [0, 255].

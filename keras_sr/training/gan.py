@@ -464,7 +464,7 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
             log("generator from scratch (the papers start it from the PSNR-oriented model: --pretrained)")
     objective = GANObjective(recipe)
     if objective.extractor is not None:
-        log(f"perceptual loss: VGG19 {recipe.perceptual_layer}, weights "
+        log(f"perceptual loss: {getattr(recipe, 'vgg_variant', 'vgg19').upper()} {recipe.perceptual_layer}, weights "
             f"{objective.extractor.weights_path or 'random (tests only)'}, {objective.extractor.input_norm} "
             "preprocessing")
     g_opt = make_optimizer(recipe)
