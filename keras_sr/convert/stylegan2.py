@@ -177,8 +177,6 @@ def load_stylegan2(model, state, layout=None, prefix=None):
         _skip_prefix(state, prefix + names["mapping_prefix"])
     state.skip(*[k for k in state.keys() if k.startswith(prefix) and k.endswith((".blur.kernel", ".upsample.kernel"))])
     state.skip(*[k for k in state.keys() if not k.startswith(prefix)])  # the discriminator, the other generator copy
-    if prefix == "":
-        return model
     return model
 
 
