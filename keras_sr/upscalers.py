@@ -13,7 +13,9 @@ model reference (`keras_sr.models.loading.resolve_model` reads the strings):
 RGB models get the RGB LR image; one-channel (Y) models get the Y channel and
 Cb/Cr are upscaled by MATLAB bicubic (`rgb_or_y`). Reference-based models
 (registry kind "refsr": TTSR, C2-Matching) get their inputs from their spec's
-`prepare_inputs(lr, ref, scale)`; single-image models ignore `ref`, so one
+`prepare_inputs(lr, ref, scale)`; denoisers (registry kind "diffusion": SR3)
+get an upscaler that runs the sampler of their config (`keras_sr.diffusion`);
+single-image models ignore `ref`, so one
 benchmark scores a SISR baseline on the same pairs. The kind comes from the
 registry spec (`keras_sr.models.spec_of`), never from guessing. `ref` may be
 a list of references: multi-reference models (inputs `refs`: SRNTT, E2ENT,
@@ -38,6 +40,7 @@ import numpy as np
 from keras_sr import models
 from keras_sr.arbitrary_scale import is_integer_scale, sr_size
 from keras_sr.color import rgb2ycbcr, ycbcr2rgb
+from keras_sr.diffusion import diffusion_upscaler
 from keras_sr.imresize import imresize
 from keras_sr.metrics import to_uint8
 from keras_sr.models.loading import is_saved_model, resolve_model
@@ -46,7 +49,7 @@ from keras_sr.models.query_inference import saved_model_query_upscaler
 from keras_sr.models.refsr_inputs import best_reference, takes_reference_stack
 
 
-__all__ = ["Upscaler", "load", "bicubic_upscaler", "rgb_or_y", "model_scale", "model_upscaler", "keras_predict", "load_upscaler",
+__all__ = ["Upscaler", "load", "bicubic_upscaler", "rgb_or_y", "model_scale", "model_upscaler", "keras_predict", "fixed_size_tiles", "load_upscaler",
            "refsr_kind", "ref_model_upscaler", "resolve_ref_upscaler"]
 
 
@@ -90,14 +93,40 @@ def _upscaler(predict, channels, expected_scale, label):
     return upscale
 
 
+def fixed_size_tiles(predict, size, batch):
+    """`predict` of a fixed-input-size model (GLEAN: `size` x `size`) on a larger or smaller batch, tile by tile.
+
+    The batch is padded by reflection to a multiple of `size`, cut into non-overlapping tiles, run, stitched and
+    cropped (the model's scale is read from the first tile). For held-out images of other sizes only: GLEAN is
+    trained and meant for whole aligned images of its size.
+    """
+    batch = np.asarray(batch, np.float32)
+    n, h, w = batch.shape[:3]
+    if (h, w) == (size, size):
+        return np.asarray(predict(batch))
+    ph, pw = (-h) % size, (-w) % size
+    padded = np.pad(batch, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="symmetric")
+    rows = []
+    for i in range(0, h + ph, size):
+        row = [np.asarray(predict(padded[:, i:i + size, j:j + size])) for j in range(0, w + pw, size)]
+        rows.append(np.concatenate(row, axis=2))
+    out = np.concatenate(rows, axis=1)
+    s = out.shape[1] // (h + ph)
+    return out[:, :s * h, :s * w]
+
+
 def keras_predict(model):
-    """`predict(batch) -> numpy` running `model` in inference mode."""
+    """`predict(batch) -> numpy` running `model` in inference mode (fixed-size models tile by tile)."""
     import keras  # Keras: imported where a Keras model runs, so bicubic upscalers load without it
 
-    def predict(batch):
+    def run(batch):
         return keras.ops.convert_to_numpy(model(batch, training=False))
 
-    return predict
+    shape = model.input_shape if not isinstance(model.input, dict) else None
+    if shape is not None and len(shape) == 4 and shape[1] is not None and shape[1] == shape[2]:
+        size = int(shape[1])
+        return lambda batch: fixed_size_tiles(run, size, batch)
+    return run
 
 
 def model_upscaler(model, scale=None, label=None):
@@ -160,7 +189,9 @@ def load_upscaler(model, scale=None, weights=None):
     built = resolve_model(model, scale=scale, weights=weights)
     if built is None:  # a SavedModel folder (bicubic returned above)
         return _saved_model_upscaler(label, scale)
-    _check_not_discriminator(built, label or built.name)
+    spec = _check_not_discriminator(built, label or built.name)
+    if spec is not None and spec.kind == "diffusion":
+        return _diffusion(built, scale, label or built.name)
     return model_upscaler(built, scale, label=label)
 
 
@@ -210,6 +241,19 @@ def ref_model_upscaler(model, scale=None, label=None):
     return upscale
 
 
+def _diffusion(model, scale, label):
+    """A denoiser (registry kind "diffusion", SR3): its upscaler runs the sampler of its config."""
+    upscale = diffusion_upscaler(model, label=label)
+    if scale is not None and upscale.scale is not None and int(scale) != int(upscale.scale):
+        raise ValueError(f"{label} is an x{upscale.scale} diffusion model, asked for x{scale}.")
+
+    def upscaler(lr, scale=upscale.scale):
+        return upscale(lr, None, scale)
+
+    upscaler.scale, upscaler.label, upscaler.sampler = upscale.scale, label, upscale.sampler
+    return upscaler
+
+
 def _sisr(upscaler, label):
     def upscale(lr, ref, scale):
         return upscaler(lr, scale)
@@ -234,7 +278,9 @@ def resolve_ref_upscaler(model, scale=None, weights=None):
         return _sisr(_saved_model_upscaler(label, scale), label)
     if refsr_kind(built) is not None:
         return ref_model_upscaler(built, scale, label=label)
-    _check_not_discriminator(built, label)
+    spec = _check_not_discriminator(built, label)
+    if spec is not None and spec.kind == "diffusion":
+        return _sisr(_diffusion(built, scale, label), label)
     return _sisr(model_upscaler(built, scale, label=label), label)
 
 

@@ -47,7 +47,7 @@ LAYERS = {
     "keras_sr.models": 1.1, "keras_sr.convert": 1.1,
     "keras_sr.data": 1.2, "keras_sr.tfrecords": 1.2,
     "keras_sr.degradations": 1.2,  # Real-ESRGAN's degradation data stage (numpy / Pillow host, keras.ops device)
-    "keras_sr.upscalers": 2.0, "keras_sr.scoring": 2.0, "keras_sr.results_table": 2.0,
+    "keras_sr.upscalers": 2.0, "keras_sr.diffusion": 2.0, "keras_sr.scoring": 2.0, "keras_sr.results_table": 2.0,
     "keras_sr.testing": 2.0,  # the test harness: builds, fits and saves registered models
     # Former homes that only re-export (nothing in keras-sr imports them; checked below).
     "keras_sr.models.inference": 2.0, "keras_sr.refsr_evaluation": 2.0,

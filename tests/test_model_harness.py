@@ -84,9 +84,11 @@ def test_registry_kinds():
         "c2_matching_discriminator",
         "esrgan_discriminator",
         "srgan_discriminator",
+        "stylegan2_discriminator",
         "ttsr_discriminator",
         "unet_discriminator_sn",
     ]
+    assert models.list_models(kind="diffusion") == ["sr3"]
     assert models.get_spec("ttsr").inputs == ("lr", "lr_up", "ref", "ref_down_up")
     with pytest.raises(ValueError, match="kind must be one of"):
         models.register("harness_bad_kind", kind="video")

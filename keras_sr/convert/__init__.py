@@ -48,7 +48,7 @@ def _describe_keys(state, count=8):
 
 
 # keras-sr model names that converters produce under another converter name
-MODEL_TO_CONVERTERS = {"rrdbnet": ["esrgan"], "srresnet": ["msrresnet"]}
+MODEL_TO_CONVERTERS = {"rrdbnet": ["esrgan"], "srresnet": ["msrresnet"], "glean": ["stylegan2"]}
 
 
 def _by_model(name):
@@ -89,7 +89,8 @@ def from_checkpoint(checkpoint, name=None, **overrides):
     state = _as_state(checkpoint)
     converter_name, found = detect(state, name)
     converter = get_converter(converter_name)
-    if "scale" in overrides and found["model"] != "mdsr" and overrides["scale"] != found["config"].get("scale"):
+    if "scale" in overrides and found["model"] != "mdsr" and "scale" in found["config"] \
+            and overrides["scale"] != found["config"]["scale"]:
         raise CheckpointMismatch(f"{state.source}: the weights are a x{found['config'].get('scale')} "
                                  f"{found['model']}, not x{overrides['scale']}")
     config = {**found["config"], **overrides}

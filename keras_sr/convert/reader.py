@@ -22,7 +22,7 @@ from keras_sr.convert.registry import CheckpointMismatch, StateDict
 __all__ = ["read_checkpoint", "read_arrays", "unwrap_state_dict", "CONTAINER_KEYS", "TORCH_SUFFIXES"]
 
 # Searched in this order: the EMA generator first, as the official inference scripts do.
-CONTAINER_KEYS = ("params_ema", "params", "state_dict", "model", "net", "generator")
+CONTAINER_KEYS = ("params_ema", "params", "state_dict", "model", "net", "generator", "g_ema")
 TORCH_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
 
 

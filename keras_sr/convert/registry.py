@@ -43,6 +43,7 @@ BUILTIN_CONVERTERS = {
     "swinir": "keras_sr.convert.swinir",
     "hat": "keras_sr.convert.hat",
     "srvgg_compact": "keras_sr.convert.srvgg",
+    "stylegan2": "keras_sr.convert.stylegan2",
 }
 
 _CONVERTERS = {}

@@ -64,9 +64,12 @@ BUILTIN_MODULES = {
     "classsr": "keras_sr.models.classsr",
     "smsr": "keras_sr.models.smsr",
     "dasr": "keras_sr.models.dasr",
+    "glean": "keras_sr.models.glean",
+    "stylegan2_discriminator": "keras_sr.models.glean",
+    "sr3": "keras_sr.models.sr3",
 }
 
-KINDS = ("sisr", "refsr", "discriminator", "arbitrary_scale")
+KINDS = ("sisr", "refsr", "discriminator", "arbitrary_scale", "diffusion")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +81,8 @@ class ModelSpec:
         builder: `(**config) -> keras.Model`.
         kind: "sisr" (`lr -> sr`), "refsr" (named inputs made from an LR image and a
             reference by `prepare_inputs`), "discriminator" (an image -> a score map or
-            logit; not an upscaler) or "arbitrary_scale".
+            logit; not an upscaler), "arbitrary_scale" or "diffusion" (a denoiser `eps = f(noisy, lr_up,
+            gamma)` whose upscaler runs a sampler, `keras_sr.diffusion`; SR3).
         inputs: the model's input names, for "refsr" models (their `INPUT_NAMES`).
         scales: the scales the model supports (None: any positive integer).
         prepare_inputs: `(lr, ref, scale) -> (inputs, (out_h, out_w))` for "refsr" models:

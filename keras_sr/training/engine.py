@@ -44,7 +44,8 @@ recipe methods (the base `Recipe` has none; each defaults to the plain run):
   copies matching layers into (default the whole network);
 * `training_model(network)`: the model `fit` trains, a `MultiOutputTrainer`
   subclass holding `network` and state of its own, with its loss in
-  `compute_loss` (DASR's MoCo encoder and queue, `keras_sr.training.dasr`);
+  `compute_loss` (DASR's MoCo encoder and queue, `keras_sr.training.dasr`;
+  SR3's noise-prediction loss, `keras_sr.training.diffusion.DiffusionTrainer`);
 * `optimizer(**adam_kwargs)`: the optimizer, from the keyword arguments the
   engine would give Adam (schedule, betas, epsilon, clipping, EMA), e.g.
   DASR's two-phase schedule and `DelayedStartAdam`.

@@ -81,7 +81,8 @@ __all__ = ["GANRecipe", "GANNetworks", "GANObjective", "GANTrainer", "train_gan"
 GAN_LOG_COLUMNS = ("step", "epoch", "g_loss", "g_pixel", "g_perceptual", "g_style", "g_adversarial", "d_loss",
                    "d_real", "d_fake", "learning_rate", "d_learning_rate", "steps_per_second", "val_psnr", "val_ssim",
                    "elapsed_s")
-_MULTIPLE = {"esrgan_discriminator": 32, "srgan_discriminator": 16, "unet_discriminator_sn": 8}
+_MULTIPLE = {"esrgan_discriminator": 32, "srgan_discriminator": 16, "unet_discriminator_sn": 8,
+             "stylegan2_discriminator": 8}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,7 +217,9 @@ class GANObjective:
         self.perceptual = self.style = None
         layers = recipe.perceptual_layer_weights()
         if recipe.needs_vgg:
-            self.extractor = VGGFeatureExtractor(tuple(layers), recipe.vgg_weights or None, recipe.vgg_input_norm)
+            variant = getattr(recipe, "vgg_variant", "vgg19")  # GLEAN: VGG16 (mmagic's perceptual loss)
+            self.extractor = VGGFeatureExtractor(tuple(layers), recipe.vgg_weights or None, recipe.vgg_input_norm,
+                                                 variant=variant)
             common = dict(criterion=recipe.perceptual_criterion, feature_scale=recipe.feature_scale,
                           extractor=self.extractor)
             if self.perceptual_weight:
@@ -529,6 +532,9 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
         generator = models.build(recipe.model, **model_config)
         discriminator = models.build(recipe.discriminator, **d_config) if recipe.discriminator else None
     if not run.resuming:  # before the generator gets its optimizer: a weights file of the bare model
+        prepare = getattr(recipe, "prepare_generator", None)  # GLEAN: the released StyleGAN2 bank
+        if callable(prepare):
+            prepare(generator, log)
         pretrained = recipe.pretrained if pretrained is None else pretrained
         if pretrained:
             _load_pretrained(generator, pretrained, recipe, log)
@@ -536,7 +542,7 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
             log("generator from scratch (the papers start it from the PSNR-oriented model: --pretrained)")
     objective = GANObjective(recipe)
     if objective.extractor is not None:
-        log(f"perceptual loss: VGG19 {recipe.perceptual_layer}, weights "
+        log(f"perceptual loss: {getattr(recipe, 'vgg_variant', 'vgg19').upper()} {recipe.perceptual_layer}, weights "
             f"{objective.extractor.weights_path or 'random (tests only)'}, {objective.extractor.input_norm} "
             "preprocessing")
     g_opt = make_optimizer(recipe)

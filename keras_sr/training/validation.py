@@ -18,9 +18,11 @@ Example:
 
 import keras
 
+from keras_sr import models
+from keras_sr.diffusion import diffusion_upscaler
 from keras_sr.models.query_inference import is_query_model, query_upscaler
 from keras_sr.scoring import score_examples
-from keras_sr.upscalers import bicubic_upscaler, rgb_or_y
+from keras_sr.upscalers import bicubic_upscaler, keras_predict, rgb_or_y
 
 
 __all__ = ["predict_image", "evaluate_pairs", "bicubic_scores", "ValidationCallback"]
@@ -37,10 +39,10 @@ def predict_image(model, lr, scale):
     if is_query_model(model):  # LIIF / Meta-SR: the query grid of the output size, as tools.evaluate
         return query_upscaler(model)(lr, scale)
 
-    def predict(batch):
-        return keras.ops.convert_to_numpy(model(batch, training=False))
+    if getattr(model, "registered_name", None) and models.get_spec(model.registered_name).kind == "diffusion":
+        return diffusion_upscaler(model)(lr, None, int(scale))   # SR3: the sampler of the model's config
 
-    return rgb_or_y(predict, int(model.input_shape[-1]), lr, int(scale))
+    return rgb_or_y(keras_predict(model), int(model.input_shape[-1]), lr, int(scale))
 
 
 def evaluate_pairs(model, pairs, scale, y_only=True, keep_outputs=False):
