@@ -307,7 +307,7 @@ def test_from_checkpoint_loads_the_bank_into_glean():
 
 
 def test_glean_recipe_keeps_mmagic_settings():
-    from recipes.glean import GLEANRecipe
+    from keras_sr.recipes.glean import GLEANRecipe
 
     recipe = GLEANRecipe.for_scale(16).validated()
     assert (recipe.patch_size, recipe.hr_patch_size, recipe.batch_size, recipe.steps) == (16, 256, 16, 300_000)

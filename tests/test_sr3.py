@@ -155,7 +155,7 @@ def test_backend_tests_on_jax():
 
 
 def test_sr3_recipe_configs():
-    from recipes.sr3 import SR3Recipe
+    from keras_sr.recipes.sr3 import SR3Recipe
 
     recipe = SR3Recipe.for_scale(8)
     config = recipe.model_config()
