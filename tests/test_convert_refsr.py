@@ -70,6 +70,22 @@ def _nchw(x, scale, offset):
 
 # ------------------------------------------------------------------------------------------ TTSR
 
+def test_pytorch_bicubic_upsample_equals_f_interpolate():
+    import torch.nn.functional as F
+
+    from keras_sr.layers.bicubic_resize import pytorch_bicubic_upsample
+
+    x = np.random.default_rng(0).normal(size=(2, 5, 7, 3)).astype("float32")
+    for factor in (2, 3, 4):
+        got = keras.ops.convert_to_numpy(pytorch_bicubic_upsample(x, factor))
+        want = F.interpolate(torch.from_numpy(x.transpose(0, 3, 1, 2)), scale_factor=factor, mode="bicubic",
+                             align_corners=False).numpy().transpose(0, 2, 3, 1)
+        assert got.shape == want.shape and np.abs(got - want).max() < 1e-5
+    with pytest.raises(ValueError, match="interpolation must be one of"):
+        from keras_sr.layers.texture_transformer import SoftAttentionFusion
+        SoftAttentionFusion(8, 2, interpolation="nearest")
+
+
 def _tiny_ttsr():
     return _randomize(refsr.TTSR(num_res_blocks=(1, 2, 1, 1), n_feats=8, texture_widths=(4, 8, 16)), 1)
 
@@ -81,6 +97,8 @@ def _ttsr_inputs(seed=0, h=6, w=7, ref_size=(28, 32)):
 
 
 def test_ttsr_equals_official_layout_on_an_lr_reference_pair(tmp_path):
+    from keras_sr.cli import main
+
     net = _tiny_ttsr()
     torch.save(_state(net), str(tmp_path / "TTSR.pt"))
     name, found = detect(str(tmp_path / "TTSR.pt"))
@@ -98,6 +116,11 @@ def test_ttsr_equals_official_layout_on_an_lr_reference_pair(tmp_path):
     assert inside > 0.5, f"the output is mostly clamped ({inside:.0%} inside): the comparison would say little"
     assert _report("ttsr (whole model, matching included)", got, want) < RELATIVE
 
+    # keras-sr convert -> .keras (safe_mode): the official interpolation and fold survive serialization
+    out = str(tmp_path / "ttsr.keras")
+    assert main(["convert", str(tmp_path / "TTSR.pt"), "--out", out]) == 0
+    reloaded = keras.saving.load_model(out, safe_mode=True)
+    assert np.abs(keras.ops.convert_to_numpy(reloaded(inputs)) - got).max() <= 1e-3
     # keras-sr's own TTSR (MATLAB bicubic, true overlap count) is another network for the same weights
     own = from_checkpoint(str(tmp_path / "TTSR.pt"), interpolation="matlab", fold_normalization="count")
     assert np.abs(keras.ops.convert_to_numpy(own(inputs)) - want).max() / np.abs(want).max() > 10 * RELATIVE
@@ -141,8 +164,6 @@ def _save_c2(net, folder):
 
 
 def test_c2_matching_equals_official_layout_on_an_lr_reference_pair(tmp_path):
-    from keras_sr.cli import main
-
     net = _tiny_c2()
     paths = _save_c2(net, tmp_path)
     model = from_checkpoint(paths)
@@ -164,14 +185,14 @@ def test_c2_matching_equals_official_layout_on_an_lr_reference_pair(tmp_path):
     assert feat_in.shape[-2:] == (8, 9)
     assert _report("c2_matching (whole model, matching included)", got, want) < RELATIVE
 
-    out = str(tmp_path / "c2.keras")  # the CLI takes the three files; the .keras file reloads (safe_mode)
-    assert main(["convert", *paths, "--out", out]) == 0
-    reloaded = keras.saving.load_model(out, safe_mode=True)
-    assert np.allclose(keras.ops.convert_to_numpy(reloaded(inputs)), got, atol=1e-3)
 
+def test_c2_matching_missing_parts_vgg16_and_duplicates_are_named(tmp_path, capsys):
+    from keras_sr.cli import main
 
-def test_c2_matching_missing_parts_vgg16_and_duplicates_are_named(tmp_path):
     paths = _save_c2(_tiny_c2(), tmp_path)
+    with pytest.raises(SystemExit):  # the CLI merges the files it is given, and names what is missing
+        main(["convert", *paths[:2], "--out", str(tmp_path / "c2.keras")])
+    assert "feature_extraction.pth: a C2-Matching restoration network" in capsys.readouterr().err
     with pytest.raises(CheckpointMismatch, match=r"also needs the contrastive feature extractor \(feature_extraction"
                                                  r"\.pth.*and the reference VGG19"):
         from_checkpoint(paths[0])
