@@ -87,7 +87,7 @@ def test_pytorch_bicubic_upsample_equals_f_interpolate():
 
 
 def _tiny_ttsr():
-    return _randomize(refsr.TTSR(num_res_blocks=(1, 2, 1, 1), n_feats=8, texture_widths=(4, 8, 16)), 1)
+    return _randomize(refsr.TTSR(num_res_blocks=(1, 1, 1, 1), n_feats=8, texture_widths=(4, 8, 16)), 1)
 
 
 def _ttsr_inputs(seed=0, h=6, w=7, ref_size=(28, 32)):
@@ -102,7 +102,7 @@ def test_ttsr_equals_official_layout_on_an_lr_reference_pair(tmp_path):
     net = _tiny_ttsr()
     torch.save(_state(net), str(tmp_path / "TTSR.pt"))
     name, found = detect(str(tmp_path / "TTSR.pt"))
-    assert name == "ttsr" and found["config"]["num_res_blocks"] == [1, 2, 1, 1]
+    assert name == "ttsr" and found["config"]["num_res_blocks"] == [1, 1, 1, 1]
     assert found["config"]["interpolation"] == "pytorch" and found["config"]["fold_normalization"] == "constant"
     model = from_checkpoint(str(tmp_path / "TTSR.pt"))
     assert model.count_params() == _trainable(net)
@@ -116,14 +116,15 @@ def test_ttsr_equals_official_layout_on_an_lr_reference_pair(tmp_path):
     assert inside > 0.5, f"the output is mostly clamped ({inside:.0%} inside): the comparison would say little"
     assert _report("ttsr (whole model, matching included)", got, want) < RELATIVE
 
-    # keras-sr convert -> .keras (safe_mode): the official interpolation and fold survive serialization
+    # keras-sr convert -> .keras (safe_mode): the official interpolation and fold survive serialization.
+    # The file is a full state_dict() this time, with the loss-only LTE_copy (equal to LTE: skipped).
+    state = _state(net)
+    state.update({"LTE_copy." + k[4:]: v.clone() for k, v in state.items() if k.startswith("LTE.")})
+    torch.save(state, str(tmp_path / "full_state_dict.pt"))
     out = str(tmp_path / "ttsr.keras")
-    assert main(["convert", str(tmp_path / "TTSR.pt"), "--out", out]) == 0
+    assert main(["convert", str(tmp_path / "full_state_dict.pt"), "--out", out]) == 0
     reloaded = keras.saving.load_model(out, safe_mode=True)
     assert np.abs(keras.ops.convert_to_numpy(reloaded(inputs)) - got).max() <= 1e-3
-    # keras-sr's own TTSR (MATLAB bicubic, true overlap count) is another network for the same weights
-    own = from_checkpoint(str(tmp_path / "TTSR.pt"), interpolation="matlab", fold_normalization="count")
-    assert np.abs(keras.ops.convert_to_numpy(own(inputs)) - want).max() / np.abs(want).max() > 10 * RELATIVE
 
 
 def test_ttsr_full_size_layout_detects_the_official_config():
@@ -137,10 +138,10 @@ def test_ttsr_full_size_layout_detects_the_official_config():
     assert _trainable(net) == official_parameter_count() == 6_729_603  # paper: 6.73M
 
 
-def test_ttsr_lte_copy_is_checked_and_skipped():
+def test_ttsr_lte_copy_must_equal_lte():
     state = {k: v.numpy() for k, v in _tiny_ttsr().state_dict().items()}
     with_copy = dict(state, **{"LTE_copy." + k[4:]: v for k, v in state.items() if k.startswith("LTE.")})
-    assert from_checkpoint(with_copy).name == "ttsr"
+    assert detect(with_copy)[0] == "ttsr"
     with_copy["LTE_copy.slice2.5.weight"] = with_copy["LTE_copy.slice2.5.weight"] + 1.0
     with pytest.raises(CheckpointMismatch, match=r"LTE_copy\.slice2\.5\.weight is not a copy of LTE\.slice2\.5"):
         from_checkpoint(with_copy)
@@ -285,7 +286,8 @@ def test_meta_rdn_full_size_and_mean():
     assert detect(state)[1]["config"] == {"num_blocks": 16, "num_layers": 8, "growth_rate": 64, "filters": 64,
                                           "hidden_units": 256}
     assert _trainable(net) == OFFICIAL_PARAMETERS == 22_419_072
-    tiny = {k: v.numpy() for k, v in arbitrary.MetaRDN(blocks=1, layers=1, growth=4, g0=8, hidden=8).state_dict().items()}
+    tiny = arbitrary.MetaRDN(blocks=1, layers=1, growth=4, g0=8, hidden=8)
+    tiny = {k: v.numpy() for k, v in tiny.state_dict().items()}
     tiny["add_mean.bias"] = tiny["add_mean.bias"] / 255.0
     with pytest.raises(CheckpointMismatch, match="add_mean.bias is 1 \\* 255 \\* .* not the DIV2K mean"):
         from_checkpoint(tiny)
@@ -299,7 +301,8 @@ def _tiny_states():
     return {
         "ttsr": ({k: v.numpy() for k, v in _tiny_ttsr().state_dict().items()},
                  "MainNet.ex123.conv31_2.weight", "MainNet.merge_tail.conv23.bias", "MainNet.RB22.0.conv1.weight"),
-        "c2_matching": ({k: v.numpy() for m in (c2.restoration, c2.extractor, c2.vgg) for k, v in m.state_dict().items()},
+        "c2_matching": ({k: v.numpy() for m in (c2.restoration, c2.extractor, c2.vgg)
+                         for k, v in m.state_dict().items()},
                         "dyn_agg_restore.medium_dyn_agg.conv_offset_mask.weight",
                         "feature_extraction_image2.model.conv2_1.bias", "dyn_agg_restore.large_dyn_agg.weight"),
         "liif": ({k: v.numpy() for k, v in liif["model"]["sd"].items()}, "imnet.layers.2.bias",

@@ -55,7 +55,8 @@ def detect(state):
         return None
     missing = []
     if not state.has(EXTRACTORS[0] + "conv1_1.weight"):
-        missing.append("the contrastive feature extractor (feature_extraction.pth: feature_extraction_image1/2.model.*)")
+        missing.append("the contrastive feature extractor (feature_extraction.pth: "
+                       "feature_extraction_image1/2.model.*)")
     if not state.has("features.0.weight"):
         missing.append("the reference VGG19 (torchvision's vgg19-dcbb9e9d.pth: features.*)")
     if missing:

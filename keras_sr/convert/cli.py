@@ -25,8 +25,8 @@ def add_arguments(parser):
                         help=".pth / .pt / .safetensors file(s); several are merged into one state dict "
                              "(C2-Matching: restoration, feature extraction, torchvision VGG19)")
     parser.add_argument("--model", default=None, metavar="NAME",
-                        help="converter to use instead of detection (edsr, mdsr, rdn, rcan, esrgan, msrresnet, swinir, hat, "
-                             "ttsr, c2_matching, liif, meta_rdn)")
+                        help="converter to use instead of detection (edsr, mdsr, rdn, rcan, esrgan, msrresnet, "
+                             "swinir, hat, ttsr, c2_matching, liif, meta_rdn)")
     parser.add_argument("--out", required=True, help="the .keras file to write")
     parser.add_argument("--scale", type=int, default=None,
                         help="MDSR: keep only this scale's branch (single-output model, as evaluate/upscale take)")

@@ -53,6 +53,10 @@ def detect(state):
         if len(indices(state, first)) != len(indices(state, second)):
             raise CheckpointMismatch(f"{state.source}: {first}* and {second}* have different block counts "
                                      f"({len(indices(state, first))} and {len(indices(state, second))})")
+    for key in (k for k in state.keys() if k.startswith("LTE_copy.")):
+        original = "LTE." + key[len("LTE_copy."):]
+        if not state.has(original) or not np.array_equal(state.peek(key), state.peek(original)):
+            raise CheckpointMismatch(f"{state.source}: {key} is not a copy of {original}")
     widths = tuple(state.shape(f"LTE.{LTE_CONVS[name]}.weight")[0] for name in ("conv1_1", "conv2_1", "conv3_1"))
     config = {"scale": 4, "num_res_blocks": blocks, "n_feats": state.shape("MainNet.SFE.conv_head.weight")[0],
               "texture_widths": widths, "interpolation": "pytorch", "fold_normalization": "constant"}
@@ -86,12 +90,7 @@ def load(model, state, config):
     lte = model.get_layer("lte")
     for name, key in LTE_CONVS.items():
         load_conv(lte.convs[name], state, f"LTE.{key}")
-    copies = [k for k in state.keys() if k.startswith("LTE_copy.")]
-    for key in copies:
-        original = "LTE." + key[len("LTE_copy."):]
-        if not state.has(original) or not np.array_equal(state.peek(key), state.peek(original)):
-            raise CheckpointMismatch(f"{state.source}: {key} is not a copy of {original}")
-    state.skip(*copies)
+    state.skip(*[k for k in state.keys() if k.startswith("LTE_copy.")])  # equal to LTE.* (checked by detect)
 
     net = model.get_layer("main_net")
     sfe, stage1, stage2, stage3 = config["num_res_blocks"]

@@ -102,14 +102,15 @@ def _main_net(num_res_blocks, n_feats, res_scale, texture_widths, init, interpol
     x = keras.layers.Add(name="sfe_skip")([x, head])
 
     # Stage 1 (LR size): soft-attention fusion of T_lv3.
-    x11 = SoftAttentionFusion(f, 1, kernel_initializer=init, interpolation=interpolation, name="conv11_head")([x, t_lv3, soft])
+    fusion = dict(kernel_initializer=init, interpolation=interpolation)
+    x11 = SoftAttentionFusion(f, 1, name="conv11_head", **fusion)([x, t_lv3, soft])
     x11 = residual_stage(x11, num_res_blocks[1], "rb11")
 
     # Stage 2 (x2).
     x22 = SubPixelUpsampling(2, f, kernel_initializer=init, name="conv12")(x11)
     x22 = keras.layers.ReLU(name="ps12_relu")(x22)
-    x22 = SoftAttentionFusion(f, 2, kernel_initializer=init, interpolation=interpolation, name="conv22_head")([x22, t_lv2, soft])
-    r21, r22 = CrossScaleFeatureIntegration(f, 2, kernel_initializer=init, interpolation=interpolation, name="ex12")([x11, x22])
+    x22 = SoftAttentionFusion(f, 2, name="conv22_head", **fusion)([x22, t_lv2, soft])
+    r21, r22 = CrossScaleFeatureIntegration(f, 2, name="ex12", **fusion)([x11, x22])
     r21 = conv(f, 3, "rb21_tail")(blocks(r21, num_res_blocks[2], "rb21"))
     r22 = conv(f, 3, "rb22_tail")(blocks(r22, num_res_blocks[2], "rb22"))
     x21 = keras.layers.Add(name="rb21_skip")([x11, r21])
@@ -118,17 +119,15 @@ def _main_net(num_res_blocks, n_feats, res_scale, texture_widths, init, interpol
     # Stage 3 (x4).
     x33 = SubPixelUpsampling(2, f, kernel_initializer=init, name="conv23")(x22)
     x33 = keras.layers.ReLU(name="ps23_relu")(x33)
-    x33 = SoftAttentionFusion(f, 4, kernel_initializer=init, interpolation=interpolation, name="conv33_head")([x33, t_lv1, soft])
-    r31, r32, r33 = CrossScaleFeatureIntegration(f, 3, kernel_initializer=init, interpolation=interpolation,
-                                                 name="ex123")([x21, x22, x33])
+    x33 = SoftAttentionFusion(f, 4, name="conv33_head", **fusion)([x33, t_lv1, soft])
+    r31, r32, r33 = CrossScaleFeatureIntegration(f, 3, name="ex123", **fusion)([x21, x22, x33])
     outs = []
     for name, skip, r in (("rb31", x21, r31), ("rb32", x22, r32), ("rb33", x33, r33)):
         r = conv(f, 3, f"{name}_tail")(blocks(r, num_res_blocks[3], name))
         outs.append(keras.layers.Add(name=f"{name}_skip")([skip, r]))
 
     # Merge tail.
-    x = CrossScaleFeatureIntegration(f, 3, finest_only=True, kernel_initializer=init,
-                                     interpolation=interpolation, name="merge_tail")(outs)
+    x = CrossScaleFeatureIntegration(f, 3, finest_only=True, name="merge_tail", **fusion)(outs)
     x = conv(f // 2, 3, "merge_tail_conv_tail1")(x)
     x = conv(3, 1, "merge_tail_conv_tail2")(x)
     return keras.Model([lr, soft, t_lv3, t_lv2, t_lv1], x, name="main_net")
