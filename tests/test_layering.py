@@ -53,7 +53,6 @@ LAYERS = {
     "keras_sr.tiled_inference": 2.1, "keras_sr.streamed_upscale": 2.1, "keras_sr.export": 2.1, "keras_sr.export.cli": 4,
     "keras_sr.analysis": 2.1,  # LAM: gradients of any model, on an upscaler-level model object
     "keras_sr.convert.preset": 4, "keras_sr.convert.cli": 4,  # presets from checkpoints score them; the CLI
-    "keras_sr.training.implicit": 4,  # the LIIF / Meta-SR trainer and its recipe command
     "keras_sr.training": 3, "keras_sr.benchmarks": 3,
     "keras_sr.export.quantization_aware": 3,  # quantization-aware fine-tuning trains (training.losses)
     "keras_sr.cli": 4, "keras_sr.tuning": 4, "keras_sr.evaluation": 4, "keras_sr.upscale_cli": 4, "keras_sr.training.cli": 4,

@@ -184,7 +184,7 @@ def main(argv=None):
     for prec in ("fp32", "bf16"):
         for comp in (False,) if a.no_compile else (False, True):
             r = run(a.model, a.scale, a.batch, a.patch, a.steps, prec, comp, a.device, a.warmup)
-            print(f"torch {prec} compile={comp}: {r:.0f} patches/s ({a.model} x{a.scale})", flush=True)
+            print(f"torch {prec} compile={comp}: {r:.3f} patches/s ({a.model} x{a.scale})", flush=True)
     return 0
 
 
