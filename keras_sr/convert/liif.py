@@ -30,7 +30,7 @@ import numpy as np
 
 from keras_sr.convert.registry import CheckpointMismatch, dense_kernel, assign, indices, load_conv, register_converter
 
-__all__ = ["detect", "load", "load_rdn_body", "check_unit_mean_shift"]
+__all__ = ["detect", "load", "load_rdn_body", "load_dense", "check_unit_mean_shift"]
 
 EDSR_PREFIX, RDN_PREFIX = "encoder.head.0.weight", "encoder.SFENet1.weight"
 
