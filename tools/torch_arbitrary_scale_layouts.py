@@ -27,7 +27,6 @@ Example:
     >>> MetaRDN(blocks=2, layers=2, growth=4, g0=8)(x, 2.5).shape
 """
 
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
