@@ -22,6 +22,8 @@ import sys
 
 import numpy as np
 
+from keras_sr.convert import from_checkpoint
+
 __all__ = ["main"]
 
 
@@ -55,7 +57,6 @@ def check_ttsr(rng, size):
     import torch
     import torch.nn.functional as F
 
-    from keras_sr.convert import from_checkpoint
     from keras_sr.layers.texture_transformer import transfer_patches
     from tools import torch_refsr_layouts as ref
 
@@ -98,7 +99,6 @@ def check_c2_matching(rng, size):
     import keras
     import torch
 
-    from keras_sr.convert import from_checkpoint
     from tools import torch_refsr_layouts as ref
 
     net = _randomize(ref.C2Matching(), 2)
@@ -117,7 +117,6 @@ def check_arbitrary_scale(rng, size):
     import keras
     import torch
 
-    from keras_sr.convert import from_checkpoint
     from keras_sr.layers.coordinate_sampling import make_cell, make_coord
     from tools import torch_arbitrary_scale_layouts as ref
 
