@@ -47,12 +47,13 @@ def make_cell(h, w, n=None, dtype=np.float32):
 def nearest_index(coord, n):
     """Index of the pixel (of `n` along the axis) whose cell holds `coord` in [-1, 1], clipped to `[0, n - 1]`.
 
-    `F.grid_sample(nearest, align_corners=False)` rounds `((c + 1) n - 1) / 2` to the nearest integer
-    (half to even); this is `floor((c + 1) n / 2)`, which is the same except exactly on a cell border
-    (LIIF shifts its queries by 1e-6 off the borders, so they never tie).
+    `F.grid_sample(nearest, align_corners=False)`'s rule exactly: `((c + 1) n - 1) / 2` rounded to the
+    nearest integer, half to even, so a query exactly on a cell border (LIIF without its local
+    ensemble, whose 1e-6 shift keeps the ensemble's queries off the borders: an odd output size over
+    an even input size puts the middle query on one) takes the pixel the official code takes.
     """
     n_float = ops.cast(n, coord.dtype)
-    index = ops.floor((coord + 1.0) * n_float * 0.5)
+    index = ops.round(((coord + 1.0) * n_float - 1.0) * 0.5)
     index = ops.clip(index, 0.0, n_float - 1.0)
     return ops.cast(index, "int32")
 

@@ -28,9 +28,11 @@ Fold normalization: the official code divides folded patches by 9, the
 interior overlap count, so border pixels (1 px at relu3_1, 2 at relu2_1, 4 at
 relu1_1) are darkened; `fold_normalization="count"` (default) divides by the
 true number of overlapping patches, `"constant"` reproduces the official 9.
-Upsampling (CSFI and `up(S)`) is `keras_sr.imresize.imresize_ops`, MATLAB's
-bicubic (Keys a=-0.5, mirrored borders); the official code uses PyTorch's
-bicubic (a=-0.75, clamped borders).
+Upsampling (CSFI and `up(S)`) is by default `keras_sr.imresize.imresize_ops`,
+MATLAB's bicubic (Keys a=-0.5, mirrored borders); the official code uses
+PyTorch's bicubic (a=-0.75, clamped borders), which `interpolation="pytorch"`
+selects (`keras_sr.layers.bicubic_resize.pytorch_bicubic_upsample`; a converted
+official checkpoint uses it, see `keras_sr.convert.ttsr`).
 
 Example:
     >>> lte = LearnableTextureExtractor()
@@ -42,6 +44,7 @@ import keras
 from keras import ops
 
 from keras_sr.imresize import imresize_ops
+from keras_sr.layers.bicubic_resize import pytorch_bicubic_upsample
 from keras_sr.layers.patch_matching import flatten_grid, gather_rows, match_patches, patch_norms, unfold_patches
 from keras_sr.layers.vgg_features import VGGFeatures
 
@@ -55,11 +58,20 @@ __all__ = [
 ]
 
 TEXTURE_LEVELS = ("relu1_1", "relu2_1", "relu3_1")
+INTERPOLATIONS = ("matlab", "pytorch")
 
 
-def bicubic_upsample(x, factor):
-    """Bicubic upsampling of `(B, H, W, C)` by an integer factor (identity for 1)."""
-    return x if factor == 1 else imresize_ops(x, factor)
+def bicubic_upsample(x, factor, interpolation="matlab"):
+    """Bicubic upsampling of `(B, H, W, C)` by an integer factor (identity for 1).
+
+    `interpolation`: "matlab" (`imresize_ops`, a=-0.5, mirrored borders) or "pytorch"
+    (`F.interpolate(mode="bicubic")`, a=-0.75, clamped borders, as the official TTSR).
+    """
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}.")
+    if factor == 1:
+        return x
+    return pytorch_bicubic_upsample(x, factor) if interpolation == "pytorch" else imresize_ops(x, factor)
 
 
 def _shift(x, dy, dx):
@@ -232,6 +244,7 @@ class SoftAttentionFusion(keras.layers.Layer):
         filters: channels of F (and of the conv output).
         scale: upsampling of S to F's size (1, 2 or 4; bicubic).
         kernel_initializer, bias_initializer: for the conv.
+        interpolation: "matlab" (default) or "pytorch" bicubic (see `bicubic_upsample`).
 
     Example:
         >>> fuse = SoftAttentionFusion(64, scale=2)
@@ -239,10 +252,14 @@ class SoftAttentionFusion(keras.layers.Layer):
         >>> fuse.count_params()                         # 9 * (64 + C_t) * 64 + 64
     """
 
-    def __init__(self, filters, scale=1, kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+    def __init__(self, filters, scale=1, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 interpolation="matlab", **kwargs):
         super().__init__(**kwargs)
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}.")
         self.filters = int(filters)
         self.scale = int(scale)
+        self.interpolation = interpolation
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.conv = keras.layers.Conv2D(self.filters, 3, padding="same", kernel_initializer=self.kernel_initializer,
@@ -256,7 +273,7 @@ class SoftAttentionFusion(keras.layers.Layer):
     def call(self, inputs):
         features, texture, soft = inputs
         residual = self.conv(ops.concatenate([features, texture], axis=-1))
-        return features + residual * bicubic_upsample(soft, self.scale)
+        return features + residual * bicubic_upsample(soft, self.scale, self.interpolation)
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
@@ -266,6 +283,7 @@ class SoftAttentionFusion(keras.layers.Layer):
         config.update({
             "filters": self.filters,
             "scale": self.scale,
+            "interpolation": self.interpolation,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
         })
@@ -288,6 +306,7 @@ class CrossScaleFeatureIntegration(keras.layers.Layer):
         num_scales: 2 (CSFI2) or 3 (CSFI3).
         finest_only: compute only the finest output (TTSR's `MergeTail`); returns one tensor.
         kernel_initializer, bias_initializer: for the convs.
+        interpolation: "matlab" (default) or "pytorch" bicubic (see `bicubic_upsample`).
 
     Example:
         >>> csfi = CrossScaleFeatureIntegration(64, num_scales=3)
@@ -296,8 +315,11 @@ class CrossScaleFeatureIntegration(keras.layers.Layer):
     """
 
     def __init__(self, filters, num_scales=2, finest_only=False, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", interpolation="matlab", **kwargs):
         super().__init__(**kwargs)
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}.")
+        self.interpolation = interpolation
         if int(num_scales) < 2:
             raise ValueError(f"CrossScaleFeatureIntegration needs num_scales >= 2, got {num_scales}.")
         self.filters = int(filters)
@@ -337,7 +359,7 @@ class CrossScaleFeatureIntegration(keras.layers.Layer):
 
     def _from(self, x, j, i):
         if j < i:
-            return self.convs[self._route(j, i)[0][0]](bicubic_upsample(x, 2 ** (i - j)))
+            return self.convs[self._route(j, i)[0][0]](bicubic_upsample(x, 2 ** (i - j), self.interpolation))
         for name, _, _ in self._route(j, i):  # PyTorch's padding=1 with stride 2
             x = self.convs[name](ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]))
         return x
@@ -359,6 +381,7 @@ class CrossScaleFeatureIntegration(keras.layers.Layer):
             "filters": self.filters,
             "num_scales": self.num_scales,
             "finest_only": self.finest_only,
+            "interpolation": self.interpolation,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
         })

@@ -11,7 +11,10 @@ nothing is loaded half-way. The result is an ordinary keras-sr model (save it as
 Supported layouts (one converter module each, see `registry.BUILTIN_CONVERTERS`):
 EDSR / EDSR-baseline (EDSR-PyTorch and BasicSR), MDSR, RDN (EDSR-PyTorch), RCAN (official), RRDBNet in the
 ESRGAN old (`model.0 ... model.10`), new (`conv_first`/`RRDB_trunk`) and BasicSR
-(`body`/`rdb1`) layouts incl. Real-ESRGAN x4plus / x2plus, MSRResNet (BasicSR).
+(`body`/`rdb1`) layouts incl. Real-ESRGAN x4plus / x2plus, MSRResNet (BasicSR), SwinIR, HAT,
+TTSR (researchmm/TTSR `TTSR.pt`), C2-Matching (yumingj/C2-Matching: restoration + feature-extraction
+files + torchvision VGG19, passed together as a list), LIIF (yinboc/liif `{'model': {'name', 'args',
+'sd'}}`) and Meta-RDN (XuecaiHu/Meta-SR-Pytorch `model_1000.pt`).
 
 Example:
     >>> from keras_sr.convert import from_checkpoint
@@ -22,11 +25,11 @@ Example:
 import os
 
 from keras_sr.convert.reader import read_arrays, read_checkpoint, unwrap_state_dict
-from keras_sr.convert.registry import (CheckpointMismatch, StateDict, get_converter, list_converters,
+from keras_sr.convert.registry import (CheckpointMismatch, StateDict, get_converter, list_converters, merge_states,
                                        register_converter)
 from keras_sr import models
 
-__all__ = ["CheckpointMismatch", "StateDict", "get_converter", "list_converters", "register_converter",
+__all__ = ["CheckpointMismatch", "StateDict", "get_converter", "list_converters", "register_converter", "merge_states",
            "from_checkpoint", "detect", "read_checkpoint", "read_arrays", "unwrap_state_dict"]
 
 
@@ -34,7 +37,11 @@ def _as_state(checkpoint):
     if isinstance(checkpoint, StateDict):
         return checkpoint
     if isinstance(checkpoint, dict):
-        return StateDict({k: _numpy(v) for k, v in unwrap_state_dict(checkpoint).items()})
+        meta = {}
+        arrays = unwrap_state_dict(checkpoint, meta=meta)
+        return StateDict({k: _numpy(v) for k, v in arrays.items()}, meta=meta)
+    if isinstance(checkpoint, (list, tuple)):
+        return merge_states([_as_state(part) for part in checkpoint])
     return read_checkpoint(checkpoint)
 
 
@@ -80,7 +87,8 @@ def from_checkpoint(checkpoint, name=None, **overrides):
     """The registered keras-sr model holding the weights of a PyTorch checkpoint.
 
     Args:
-        checkpoint: a `.pth`/`.pt`/`.safetensors` path, a state dict, or a `StateDict`.
+        checkpoint: a `.pth`/`.pt`/`.safetensors` path, a state dict, a `StateDict`, or a list of them merged
+            into one (C2-Matching: `[restoration.pth, feature_extraction.pth, vgg19.pth]`).
         name: converter name (`list_converters()`; e.g. "edsr", "esrgan") to skip detection.
         **overrides: builder arguments the weights cannot show (e.g. `res_scale` of EDSR, `scale` to take
             one branch of MDSR); they replace the detected values.
@@ -101,5 +109,7 @@ def from_checkpoint(checkpoint, name=None, **overrides):
 
 
 def default_output_name(checkpoint):
-    """`<checkpoint stem>.keras` beside the current directory."""
+    """`<checkpoint stem>.keras` beside the current directory (the first file of a list)."""
+    if isinstance(checkpoint, (list, tuple)):
+        checkpoint = checkpoint[0]
     return os.path.splitext(os.path.basename(os.fspath(checkpoint)))[0] + ".keras"

@@ -10,6 +10,7 @@ Example:
     $ keras-sr convert RealESRGAN_x4plus.pth --out realesrgan_x4plus.keras
     $ keras-sr convert mdsr_baseline-a00cab12.pt --scale 4 --out mdsr_baseline_x4.keras
     $ keras-sr convert edsr_x4-4f62e9ef.pt --model edsr --out edsr_x4.keras
+    $ keras-sr convert c2_matching_restoration.pth feature_extraction.pth vgg19-dcbb9e9d.pth --out c2.keras
 """
 
 import json
@@ -20,9 +21,12 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser):
-    parser.add_argument("checkpoint", help=".pth / .pt / .safetensors file")
+    parser.add_argument("checkpoint", nargs="+",
+                        help=".pth / .pt / .safetensors file(s); several are merged into one state dict "
+                             "(C2-Matching: restoration, feature extraction, torchvision VGG19)")
     parser.add_argument("--model", default=None, metavar="NAME",
-                        help="converter to use instead of detection (edsr, mdsr, rdn, rcan, esrgan, msrresnet, ...)")
+                        help="converter to use instead of detection (edsr, mdsr, rdn, rcan, esrgan, msrresnet, "
+                             "swinir, hat, ttsr, c2_matching, liif, meta_rdn)")
     parser.add_argument("--out", required=True, help="the .keras file to write")
     parser.add_argument("--scale", type=int, default=None,
                         help="MDSR: keep only this scale's branch (single-output model, as evaluate/upscale take)")
@@ -42,14 +46,15 @@ def run(args):
         raise SystemExit(f"error: {args.out} exists (pass --overwrite to replace it)")
     overrides = {k: v for k, v in (("scale", args.scale), ("res_scale", args.res_scale)) if v is not None}
     try:
-        state = read_checkpoint(args.checkpoint)
+        checkpoint = args.checkpoint[0] if len(args.checkpoint) == 1 else args.checkpoint
+        state = read_checkpoint(checkpoint)
         converter, found = detect(state, args.model)
         model = from_checkpoint(state, converter, **overrides)
     except (CheckpointMismatch, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2)
     config = {**found["config"], **overrides}
-    print(f"{args.checkpoint}: {converter} layout -> keras-sr {found['model']!r} "
+    print(f"{state.source}: {converter} layout -> keras-sr {found['model']!r} "
           f"{json.dumps(config, default=list)} ({model.count_params():,} parameters, {len(state.used)} tensors)")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     model.save(args.out)

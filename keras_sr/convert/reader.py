@@ -4,8 +4,9 @@
 (torch is needed only here, and nothing in the file is executed); `.safetensors`
 files with the `safetensors` package alone (no torch). The usual training
 containers are unwrapped: `params_ema` (preferred, as BasicSR and Real-ESRGAN
-inference do), `params`, `state_dict`, `model`, `net`, `generator`; a
-`module.` prefix (DataParallel) is removed.
+inference do), `params`, `state_dict`, `model`, `net`, `generator`, and LIIF's
+model spec `{"name", "args", "sd"}` (whose `name`/`args` are kept as
+`StateDict.meta["spec"]`); a `module.` prefix (DataParallel) is removed.
 
 Example:
     >>> state = read_checkpoint("RealESRGAN_x4plus.pth")
@@ -17,12 +18,12 @@ import os
 
 import numpy as np
 
-from keras_sr.convert.registry import CheckpointMismatch, StateDict
+from keras_sr.convert.registry import CheckpointMismatch, StateDict, merge_states
 
 __all__ = ["read_checkpoint", "read_arrays", "unwrap_state_dict", "CONTAINER_KEYS", "TORCH_SUFFIXES"]
 
 # Searched in this order: the EMA generator first, as the official inference scripts do.
-CONTAINER_KEYS = ("params_ema", "params", "state_dict", "model", "net", "generator", "g_ema")
+CONTAINER_KEYS = ("params_ema", "params", "state_dict", "model", "net", "generator", "g_ema", "sd")
 TORCH_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
 
 
@@ -39,11 +40,16 @@ def _to_numpy(value):
     return value.detach().cpu().numpy()
 
 
-def unwrap_state_dict(obj, source="<checkpoint>"):
-    """The flat `name -> tensor` mapping inside a checkpoint object (containers unwrapped, `module.` removed)."""
+def unwrap_state_dict(obj, source="<checkpoint>", meta=None):
+    """The flat `name -> tensor` mapping inside a checkpoint object (containers unwrapped, `module.` removed).
+
+    `meta`, a dict, receives `"spec": {"name", "args"}` when a LIIF-style model spec holds the tensors.
+    """
     seen = []
     while isinstance(obj, dict) and obj and not all(_is_tensor(v) for v in obj.values()):
         key = next((k for k in CONTAINER_KEYS if isinstance(obj.get(k), dict)), None)
+        if key == "sd" and meta is not None and "name" in obj:
+            meta["spec"] = {"name": obj.get("name"), "args": obj.get("args") or {}}
         if key is None:
             tensors = [k for k, v in obj.items() if _is_tensor(v)]
             others = [k for k in obj if k not in tensors]
@@ -75,8 +81,8 @@ def _safetensors_with_torch(path, error):
         raise CheckpointMismatch(f"{path}: cannot read as safetensors: {second}") from second
 
 
-def read_arrays(path):
-    """`name -> numpy array` of the checkpoint file at `path` (containers unwrapped)."""
+def read_arrays(path, meta=None):
+    """`name -> numpy array` of the checkpoint file at `path` (containers unwrapped; `meta` as `unwrap_state_dict`)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: checkpoint file not found")
@@ -105,10 +111,18 @@ def read_arrays(path):
     else:
         raise ValueError(f"{path}: unknown checkpoint type; expected one of "
                          f"{', '.join(TORCH_SUFFIXES + ('.safetensors',))}")
-    state = unwrap_state_dict(raw, source=path)
+    state = unwrap_state_dict(raw, source=path, meta=meta)
     return {k: _to_numpy(v) for k, v in state.items()}
 
 
 def read_checkpoint(path):
-    """The checkpoint at `path` as a `StateDict` whose errors name the file."""
-    return StateDict(read_arrays(path), source=os.fspath(path))
+    """The checkpoint at `path` as a `StateDict` whose errors name the file.
+
+    A list or tuple of paths is read file by file and merged (`registry.merge_states`): C2-Matching's
+    released weights are three files.
+    """
+    if isinstance(path, (list, tuple)):
+        return merge_states([read_checkpoint(p) for p in path])
+    meta = {}
+    arrays = read_arrays(path, meta)
+    return StateDict(arrays, source=os.fspath(path), meta=meta)

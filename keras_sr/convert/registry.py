@@ -30,7 +30,7 @@ import numpy as np
 
 __all__ = ["Converter", "register_converter", "get_converter", "list_converters", "StateDict",
            "CheckpointMismatch", "conv_kernel", "conv_transpose_kernel", "dense_kernel", "BUILTIN_CONVERTERS",
-           "assign", "load_conv", "indices"]
+           "assign", "load_conv", "indices", "merge_states"]
 
 # architecture name -> module that registers its converter. Add a line for every converter module.
 BUILTIN_CONVERTERS = {
@@ -44,6 +44,10 @@ BUILTIN_CONVERTERS = {
     "hat": "keras_sr.convert.hat",
     "srvgg_compact": "keras_sr.convert.srvgg",
     "stylegan2": "keras_sr.convert.stylegan2",
+    "ttsr": "keras_sr.convert.ttsr",
+    "c2_matching": "keras_sr.convert.c2_matching",
+    "liif": "keras_sr.convert.liif",
+    "meta_rdn": "keras_sr.convert.meta_sr",
 }
 
 _CONVERTERS = {}
@@ -93,12 +97,14 @@ def list_converters():
 class StateDict:
     """A PyTorch state dict as numpy arrays, recording which keys a converter used.
 
-    `source` names the file in every error message.
+    `source` names the file in every error message. `meta` holds what a container said besides the
+    tensors (e.g. LIIF's `{"name": "liif", "args": {...}}` model spec), for detection.
     """
 
-    def __init__(self, arrays, source="<state dict>"):
+    def __init__(self, arrays, source="<state dict>", meta=None):
         self._arrays = {k: np.asarray(v) for k, v in arrays.items()}
         self.source = source
+        self.meta = dict(meta or {})
         self.used = set()
 
     def keys(self):
@@ -139,6 +145,25 @@ class StateDict:
         if unused:
             shown = ", ".join(unused[:10]) + (f" (and {len(unused) - 10} more)" if len(unused) > 10 else "")
             raise CheckpointMismatch(f"{self.source}: {len(unused)} unused key(s): {shown}")
+
+
+def merge_states(states):
+    """One `StateDict` of several files (e.g. C2-Matching's restoration + feature-extraction + VGG19 files).
+
+    A key in two files is a `CheckpointMismatch` naming both; `source` reads "a.pth + b.pth".
+    """
+    states = list(states)
+    if len(states) == 1:
+        return states[0]
+    arrays, owner, meta = {}, {}, {}
+    for state in states:
+        for key in state.keys():
+            if key in arrays:
+                raise CheckpointMismatch(f"{owner[key]} and {state.source} both hold {key!r}: pass each part once")
+            arrays[key] = state._arrays[key]
+            owner[key] = state.source
+        meta.update(state.meta)
+    return StateDict(arrays, source=" + ".join(s.source for s in states), meta=meta)
 
 
 def conv_kernel(weight):

@@ -71,7 +71,7 @@ def official_parameter_count(num_res_blocks=(16, 16, 8, 4), n_feats=64, texture_
     return sfe + stage1 + stage2 + stage3 + merge_tail + lte
 
 
-def _main_net(num_res_blocks, n_feats, res_scale, texture_widths, init):
+def _main_net(num_res_blocks, n_feats, res_scale, texture_widths, init, interpolation="matlab"):
     """The official `MainNet` as a functional model on [-1, 1] images."""
     f = n_feats
     c1, c2, c3 = texture_widths
@@ -102,14 +102,15 @@ def _main_net(num_res_blocks, n_feats, res_scale, texture_widths, init):
     x = keras.layers.Add(name="sfe_skip")([x, head])
 
     # Stage 1 (LR size): soft-attention fusion of T_lv3.
-    x11 = SoftAttentionFusion(f, 1, kernel_initializer=init, name="conv11_head")([x, t_lv3, soft])
+    fusion = dict(kernel_initializer=init, interpolation=interpolation)
+    x11 = SoftAttentionFusion(f, 1, name="conv11_head", **fusion)([x, t_lv3, soft])
     x11 = residual_stage(x11, num_res_blocks[1], "rb11")
 
     # Stage 2 (x2).
     x22 = SubPixelUpsampling(2, f, kernel_initializer=init, name="conv12")(x11)
     x22 = keras.layers.ReLU(name="ps12_relu")(x22)
-    x22 = SoftAttentionFusion(f, 2, kernel_initializer=init, name="conv22_head")([x22, t_lv2, soft])
-    r21, r22 = CrossScaleFeatureIntegration(f, 2, kernel_initializer=init, name="ex12")([x11, x22])
+    x22 = SoftAttentionFusion(f, 2, name="conv22_head", **fusion)([x22, t_lv2, soft])
+    r21, r22 = CrossScaleFeatureIntegration(f, 2, name="ex12", **fusion)([x11, x22])
     r21 = conv(f, 3, "rb21_tail")(blocks(r21, num_res_blocks[2], "rb21"))
     r22 = conv(f, 3, "rb22_tail")(blocks(r22, num_res_blocks[2], "rb22"))
     x21 = keras.layers.Add(name="rb21_skip")([x11, r21])
@@ -118,15 +119,15 @@ def _main_net(num_res_blocks, n_feats, res_scale, texture_widths, init):
     # Stage 3 (x4).
     x33 = SubPixelUpsampling(2, f, kernel_initializer=init, name="conv23")(x22)
     x33 = keras.layers.ReLU(name="ps23_relu")(x33)
-    x33 = SoftAttentionFusion(f, 4, kernel_initializer=init, name="conv33_head")([x33, t_lv1, soft])
-    r31, r32, r33 = CrossScaleFeatureIntegration(f, 3, kernel_initializer=init, name="ex123")([x21, x22, x33])
+    x33 = SoftAttentionFusion(f, 4, name="conv33_head", **fusion)([x33, t_lv1, soft])
+    r31, r32, r33 = CrossScaleFeatureIntegration(f, 3, name="ex123", **fusion)([x21, x22, x33])
     outs = []
     for name, skip, r in (("rb31", x21, r31), ("rb32", x22, r32), ("rb33", x33, r33)):
         r = conv(f, 3, f"{name}_tail")(blocks(r, num_res_blocks[3], name))
         outs.append(keras.layers.Add(name=f"{name}_skip")([skip, r]))
 
     # Merge tail.
-    x = CrossScaleFeatureIntegration(f, 3, finest_only=True, kernel_initializer=init, name="merge_tail")(outs)
+    x = CrossScaleFeatureIntegration(f, 3, finest_only=True, name="merge_tail", **fusion)(outs)
     x = conv(f // 2, 3, "merge_tail_conv_tail1")(x)
     x = conv(3, 1, "merge_tail_conv_tail2")(x)
     return keras.Model([lr, soft, t_lv3, t_lv2, t_lv1], x, name="main_net")
@@ -140,7 +141,8 @@ def _spec_inputs(lr, ref, scale=SCALE):
 
 @register("ttsr", kind="refsr", inputs=INPUT_NAMES, scales=(SCALE,), prepare_inputs=_spec_inputs)
 def ttsr(scale=4, num_res_blocks=(16, 16, 8, 4), n_feats=64, res_scale=1.0, texture_widths=(64, 128, 256),
-         chunk_size=1024, ref_chunk_size=None, fold_normalization="count", vgg_weights=None, name="ttsr"):
+         chunk_size=1024, ref_chunk_size=None, fold_normalization="count", vgg_weights=None, interpolation="matlab",
+         name="ttsr"):
     """Build TTSR as a functional `keras.Model` with dict inputs `lr`, `lr_up`, `ref`, `ref_down_up`.
 
     Args:
@@ -152,6 +154,9 @@ def ttsr(scale=4, num_res_blocks=(16, 16, 8, 4), n_feats=64, res_scale=1.0, text
         chunk_size, ref_chunk_size: patch matching chunks (see `TextureTransformer`).
         fold_normalization: "count" (true overlap average) or "constant" (official /9).
         vgg_weights: optional `.npz` VGG19 weights for the LTE (otherwise trained from scratch).
+        interpolation: bicubic of CSFI and of the soft-attention map: "matlab" (keras-sr's) or "pytorch"
+            (the official `F.interpolate`; `keras_sr.convert` builds converted checkpoints with it and
+            `fold_normalization="constant"`, the official network exactly).
         name: model name.
 
     Returns:
@@ -173,7 +178,7 @@ def ttsr(scale=4, num_res_blocks=(16, 16, 8, 4), n_feats=64, res_scale=1.0, text
     soft, t_lv3, t_lv2, t_lv1 = TextureTransformer(chunk_size, ref_chunk_size, fold_normalization, dtype="float32",
                                                    name="texture_transformer")([query, key, v_lv1, v_lv2, v_lv3])
     lr = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_signed_unit")(inputs["lr"])
-    main_net = _main_net(num_res_blocks, int(n_feats), float(res_scale), texture_widths, init)
+    main_net = _main_net(num_res_blocks, int(n_feats), float(res_scale), texture_widths, init, interpolation)
     x = main_net([lr, soft, t_lv3, t_lv2, t_lv1])
     x = keras.layers.Rescaling(127.5, offset=127.5, dtype="float32", name="to_pixels")(x)
     outputs = keras.layers.ReLU(max_value=255.0, dtype="float32", name="clamp")(x)  # official clamp(-1, 1)
