@@ -122,7 +122,10 @@ def keras_predict(model):
     def run(batch):
         return keras.ops.convert_to_numpy(model(batch, training=False))
 
-    shape = model.input_shape if not isinstance(model.input, dict) else None
+    try:  # a subclassed wrapper that was never called symbolically (e.g. the QAT model) has no `input`
+        shape = model.input_shape if not isinstance(model.input, dict) else None
+    except AttributeError:
+        shape = None
     if shape is not None and len(shape) == 4 and shape[1] is not None and shape[1] == shape[2]:
         size = int(shape[1])
         return lambda batch: fixed_size_tiles(run, size, batch)

@@ -124,6 +124,7 @@ def l2_normalize(x, axis=-1, epsilon=1e-12):
     Written as `x * rsqrt(max(||x||^2, epsilon^2))`: the same values, and a finite gradient at `x = 0`
     (`sqrt`'s derivative there is infinite, and `0 * inf` made NaN gradients for all-zero patches).
     """
+    x = ops.convert_to_tensor(x)  # numpy input: `ndarray * Tensor` is not defined on torch
     squared = ops.sum(ops.square(x), axis=axis, keepdims=True)
     return x * ops.rsqrt(ops.maximum(squared, epsilon * epsilon))
 
