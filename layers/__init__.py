@@ -26,6 +26,7 @@ from keras_sr.layers.residual_channel_attention import ResidualChannelAttentionB
 from keras_sr.layers.residual_dense_block import ResidualDenseBlock, ResidualInResidualDenseBlock
 from keras_sr.layers.residual_hybrid_attention_group import ResidualHybridAttentionGroup
 from keras_sr.layers.residual_swin_transformer_block import ResidualSwinTransformerBlock
+from keras_sr.layers.separable_residual_block import SeparableResidualBlock
 from keras_sr.layers.space_to_depth import SpaceToDepth
 from keras_sr.layers.subpixel_upsampling import SubPixelUpsampling, depth_to_space
 from keras_sr.layers.swin_transformer_block import SwinTransformerBlock

@@ -50,6 +50,7 @@ BUILTIN_MODULES = {
     "hat": "keras_sr.models.hat",
     "liif": "keras_sr.models.liif",
     "meta_rdn": "keras_sr.models.meta_sr",
+    "srkd": "keras_sr.models.srkd",
 }
 
 KINDS = ("sisr", "refsr", "discriminator", "arbitrary_scale")
