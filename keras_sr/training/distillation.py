@@ -198,7 +198,8 @@ def tap_model(model, layer_names, label="model"):
             raise TeacherError(f"{label} {model.name!r} has no layer {name!r} (layers: {', '.join(names)})")
         taps.append(model.get_layer(name).output)
     output = model.outputs[0] if isinstance(model.outputs, (list, tuple)) else model.outputs
-    return keras.Model(model.inputs, [output, *taps], name=f"{model.name}_taps")
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, [output, *taps], name=f"{model.name}_taps")
 
 
 def _as_list(outputs):
