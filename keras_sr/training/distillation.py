@@ -66,7 +66,7 @@ from keras_sr.training.losses import get_loss
 from keras_sr.training.multi_output import MultiOutputTrainer
 
 __all__ = ["FEATURE_LOSSES", "TeacherError", "spatial_affinity", "affinity_loss", "attention_map", "attention_loss",
-           "feature_l1_loss", "parse_feature_pairs", "check_teacher_reference", "resolve_teacher", "tap_model",
+           "feature_l1_loss", "parse_feature_pairs", "gray_rgb_from_y", "gray_view", "check_teacher_reference", "resolve_teacher", "tap_model",
            "DistillationTrainer", "distillation_trainer", "describe_distillation"]
 
 AFFINITY_EPSILON = 1e-7  # official feature_transformation.spatial_similarity
@@ -214,6 +214,23 @@ def _channels(model):
 _GRAY_GAIN = 255.0 / float(YCBCR_MATRIX[0].sum())  # RGB level of a gray pixel per Y level above the offset
 
 
+def gray_rgb_from_y(y):
+    """The gray RGB image whose BT.601 Y is `y` (`(..., 1)` in [16, 235] -> `(..., 3)`, R = G = B)."""
+    gray = (ops.cast(y, "float32") - float(YCBCR_OFFSET[0])) * _GRAY_GAIN
+    return ops.concatenate([gray, gray, gray], axis=-1)
+
+
+def gray_view(teacher):
+    """`keras.Model`: Y in, Y out, the RGB `teacher` as a Y student sees it (gray RGB in, BT.601 Y of its output).
+
+    Example:
+        >>> view = gray_view(presets.load_preset("edsr_baseline_x3"))
+        >>> evaluate_folders(model_upscaler(view, 3), ["Set5/HR"], [3])      # how good the target is on Y
+    """
+    inputs = keras.Input((None, None, 1), name="lr")
+    return keras.Model(inputs, rgb_to_y_ops(teacher(gray_rgb_from_y(inputs))), name=f"{teacher.name}_gray_view")
+
+
 class DistillationTrainer(MultiOutputTrainer):
     """The student network trained with a frozen teacher's outputs and features (the module docstring's loss).
 
@@ -283,8 +300,7 @@ class DistillationTrainer(MultiOutputTrainer):
     def _teacher_input(self, x):
         if not self.gray_teacher:
             return x
-        gray = (ops.cast(x, "float32") - float(YCBCR_OFFSET[0])) * _GRAY_GAIN
-        return ops.concatenate([gray, gray, gray], axis=-1)
+        return gray_rgb_from_y(x)
 
     def _teacher_output(self, sr):
         return rgb_to_y_ops(sr) if self.gray_teacher else ops.cast(sr, "float32")
