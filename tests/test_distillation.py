@@ -185,6 +185,8 @@ def test_mismatches_and_bad_teacher_references(tmp_path):
     (tmp_path / "saved_model.pb").write_bytes(b"")
     with pytest.raises(TeacherError, match="SavedModel cannot teach"):
         check_teacher_reference(str(tmp_path))
+    with pytest.raises(TeacherError, match="a refsr model"):
+        check_teacher_reference("ttsr")
     with pytest.raises(TeacherError, match="--teacher-weights .*file not found"):
         check_teacher_reference("rcan", str(tmp_path / "none.weights.h5"))
     check_teacher_reference("edsr_baseline_x3")  # a shipped preset
@@ -244,9 +246,13 @@ def test_fakd_and_srkd_recipes():
 
 
 @pytest.mark.skipif(not MAIN, reason="TensorFlow process only")
-def test_teacher_is_refused_by_other_trainers(capsys):
+def test_teacher_is_refused_by_other_trainers_and_checked_before_training(tmp_path):
+    from keras_sr.recipes.espcn import main as espcn_main
     from keras_sr.recipes.srgan import main
 
+    with pytest.raises(SystemExit, match=r"--teacher .*missing.keras: file not found"):
+        espcn_main(["--scale", "3", "--teacher", str(tmp_path / "missing.keras"), "--out", str(tmp_path / "run")])
+    assert not (tmp_path / "run").exists()
     with pytest.raises(SystemExit, match="distillation runs on the fit trainer"):
         main(["--scale", "4", "--teacher", "edsr_baseline_x4", "--vgg-weights", "random", "--steps", "1",
               "--out", "unused_run"])

@@ -167,6 +167,10 @@ def check_teacher_reference(reference, weights=""):
     if reference in models.list_models():
         if reference == "bicubic":
             raise TeacherError("--teacher bicubic: bicubic interpolation has nothing to teach")
+        kind = models.get_spec(reference).kind
+        if kind != "sisr":
+            raise TeacherError(f"--teacher {reference}: a {kind} model; a teacher maps the LR image alone to SR "
+                               "(a single-image SR model)")
         return
     available = ", ".join(p.name for p in presets.list_presets()) or "none"
     raise TeacherError(f"--teacher {reference}: not a run directory, a .keras file, a preset ({available}) or a "
@@ -185,6 +189,9 @@ def resolve_teacher(reference, scale, weights=""):
         raise TeacherError(f"--teacher {reference}: {err}") from None
     if model is None:
         raise TeacherError(f"--teacher {reference}: not a Keras model")
+    if len(model.inputs) != 1:
+        raise TeacherError(f"--teacher {reference}: {model.name} takes {len(model.inputs)} inputs; a teacher maps "
+                           "the LR image alone to SR (a single-image SR model)")
     model.trainable = False
     return model
 
