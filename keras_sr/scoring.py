@@ -35,7 +35,7 @@ from keras_sr.metrics import psnr, ssim, to_uint8
 from keras_sr.quality.scorers import EXTRA_METRICS
 
 
-__all__ = ["EVAL_JSON", "score_pair", "evaluate_images", "evaluate_folders", "format_table", "results_to_json",
+__all__ = ["EVAL_JSON", "score_pair", "score_examples", "evaluate_images", "evaluate_folders", "format_table", "results_to_json",
            "evaluate_reference_source", "evaluate_reference_sources"]
 
 EVAL_JSON = "eval.json"  # a run directory's benchmark scores (`tools.make_table` reads them)
@@ -48,6 +48,30 @@ def score_pair(sr, hr, scale, y_only=True):
         raise ValueError(f"SR output has shape {sr.shape}, HR has {hr.shape}: the model's scale is not x{scale}?")
     border = eval_border(scale)  # ceil(scale) at non-integer scales (keras_sr.arbitrary_scale)
     return psnr(sr, hr, border, y_only), ssim(sr, hr, border, y_only)
+
+
+def score_examples(upscale, examples, scale, y_only=True, keep_outputs=False):
+    """Mean PSNR/SSIM over in-memory examples already degraded by the protocol (what trainers validate on).
+
+    `examples`: `(lr, hr)` pairs scored with `upscale(lr, scale)`, or `(lr, hr, ref)` triples scored with
+    `upscale(lr, ref, scale)` (reference-based SR). Returns `{"psnr", "ssim", "images": [{"psnr", "ssim"}],
+    "seconds"}` (NaN means when there are no examples), plus `"outputs"` (the SR images) with `keep_outputs`.
+    """
+    start = time.perf_counter()
+    per_image, outputs = [], []
+    for example in examples:
+        lr, hr, *ref = example
+        sr = upscale(lr, *ref, scale)
+        p, s = score_pair(np.asarray(sr), hr, scale, y_only)
+        per_image.append({"psnr": p, "ssim": s})
+        if keep_outputs:
+            outputs.append(sr)
+    scores = {name: float(np.mean([r[name] for r in per_image])) if per_image else float("nan")
+              for name in ("psnr", "ssim")}
+    scores.update(images=per_image, seconds=time.perf_counter() - start)
+    if keep_outputs:
+        scores["outputs"] = outputs
+    return scores
 
 
 def evaluate_images(upscaler, paths, scale, y_only=True, scorers=None):

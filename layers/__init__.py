@@ -28,6 +28,7 @@ from keras_sr.layers.residual_hybrid_attention_group import ResidualHybridAttent
 from keras_sr.layers.residual_swin_transformer_block import ResidualSwinTransformerBlock
 from keras_sr.layers.separable_residual_block import SeparableResidualBlock
 from keras_sr.layers.space_to_depth import SpaceToDepth
+from keras_sr.layers.spectral_normalization import SpectralNormalization
 from keras_sr.layers.subpixel_upsampling import SubPixelUpsampling, depth_to_space
 from keras_sr.layers.swin_transformer_block import SwinTransformerBlock
 from keras_sr.layers.texture_transformer import (CrossScaleFeatureIntegration, LearnableTextureExtractor,

@@ -8,27 +8,36 @@ official code (keras-sr's evaluation stays MATLAB), 2,304 query pixels per
 image, batch 16, L1, Adam 1e-4 halved every 200 epochs, 1000 epochs of 1000
 batches (800 images x 20 repeats / 16), random h/v/diagonal flips.
 
+Training runs on the `fit` engine (`keras_sr.training.implicit`): run folder,
+atomic checkpoints, `--resume`, `log.csv`, held-out validation at `--scale`
+through the query upscaler; `--eval-data DIR` scores the final model at every
+`--eval-scales` value.
+
 Without `--data` it is a CPU demo on the scikit-image photographs (`chelsea`
 and `coffee` held out): the EDSR-baseline encoder starts from the shipped
-`edsr_baseline_x4` preset's body (`--init-from`, with EDSR's mean-shift input
-normalisation so the body sees what it was trained on) and stays frozen, the
-MLP decoder trains for 120 batches of 6 LR patches of 24 with 576 queries
-each, Adam 1e-3 with cosine decay; then held-out PSNR/SSIM beside bicubic at
-x4 (`--eval-scales` for more; every HR pixel is one MLP query, which is
-what makes LIIF's inference slow on a CPU).
+`edsr_baseline_x4` preset's body (`--init-from edsr_baseline_x4`, the demo's
+default, with EDSR's mean-shift input normalisation so the body sees what it
+was trained on) and stays frozen, the MLP decoder trains for 120 batches of 6
+LR patches of 24 with 576 queries each, Adam 1e-3 with cosine decay; then
+held-out PSNR/SSIM beside bicubic at x4 (every HR pixel is one MLP query,
+which is what makes LIIF's inference slow on a CPU).
 
 Example:
     $ python -m recipes.liif --out runs/liif_demo
     $ python -m recipes.liif --data DIV2K/train_HR --encoder rdn --out runs/liif_rdn
+    $ python -m recipes.liif --resume --out runs/liif_rdn
 """
 
 import dataclasses
 import sys
 
-from keras_sr.training.implicit import ImplicitRecipe, recipe_main
+from keras_sr.training.cli import recipe_main
+from keras_sr.training.implicit import ImplicitRecipe
 from keras_sr.training.recipe import field
 
-__all__ = ["LIIFRecipe", "main"]
+__all__ = ["LIIFRecipe", "main", "DEMO_INIT_FROM"]
+
+DEMO_INIT_FROM = "edsr_baseline_x4"  # the demo's encoder: the shipped preset's body
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,17 +47,21 @@ class LIIFRecipe(ImplicitRecipe):
     model: str = field("liif", "registered model name", flag=False)
 
     @classmethod
-    def model_name_default(cls):
-        return "liif"
-
-    @classmethod
-    def demo_defaults(cls):
-        return {"normalization": "mean_shift", "init_from": "edsr_baseline_x4", "freeze_encoder": True,
-                "patch_size": 24, "batch_size": 6, "sample_q": 576, "epochs": 3, "steps_per_epoch": 40,
-                "learning_rate": 1e-3, "schedule": "cosine", "eval_scales": (4,)}
+    def demo_defaults(cls, scale):
+        return {"normalization": "mean_shift", "freeze_encoder": True, "patch_size": 24, "batch_size": 6,
+                "sample_q": 576, "steps": 120, "steps_per_epoch": 40, "learning_rate": 1e-3, "schedule": "cosine",
+                "val_every": 120, "checkpoint_every": 40, "eval_scales": (4,)}
 
 
-main = recipe_main(LIIFRecipe, prog="recipes.liif")
+def _run(recipe_cls, args):
+    from keras_sr.training.cli import run_recipe
+
+    if not args.data and args.init_from is None and not args.resume:
+        args.init_from = DEMO_INIT_FROM
+    return run_recipe(recipe_cls, args)
+
+
+main = recipe_main(LIIFRecipe, prog="recipes.liif", run=_run)
 
 if __name__ == "__main__":
     sys.exit(main())

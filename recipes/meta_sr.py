@@ -3,7 +3,8 @@
 Official setup (Hu et al., CVPR 2019; XuecaiHu/Meta-SR-Pytorch): DIV2K,
 LR patches of 50, one scale per batch drawn from 1.1, 1.2, ..., 4.0, every HR
 pixel of the crop supervised (`sample_q 0`), batch 16, L1, Adam 1e-4 halved
-every 200 epochs, 1000 epochs. keras-sr makes the LR with PIL bicubic as the
+every 200 epochs, 1000 epochs (1,000,000 steps on the `fit` engine,
+`keras_sr.training.implicit`). keras-sr makes the LR with PIL bicubic as the
 LIIF recipe (the official Meta-SR pre-computes its LR images with MATLAB
 `imresize`; keras-sr's evaluation is MATLAB). Without `--data` it is a
 short CPU demo with a tiny Meta-RDN (2 blocks), only to show the pipeline
@@ -17,7 +18,8 @@ import dataclasses
 import sys
 
 from keras_sr.data.implicit_dataset import meta_sr_scales
-from keras_sr.training.implicit import ImplicitRecipe, recipe_main
+from keras_sr.training.cli import recipe_main
+from keras_sr.training.implicit import ImplicitRecipe
 from keras_sr.training.recipe import field
 
 __all__ = ["MetaSRRecipe", "main"]
@@ -36,13 +38,9 @@ class MetaSRRecipe(ImplicitRecipe):
     sample_q: int = field(0, "query pixels per image (0: every HR pixel, as Meta-SR)")
 
     @classmethod
-    def model_name_default(cls):
-        return "meta_rdn"
-
-    @classmethod
-    def demo_defaults(cls):
-        return {"num_blocks": 2, "patch_size": 16, "batch_size": 4, "epochs": 1, "steps_per_epoch": 20,
-                "learning_rate": 1e-3, "eval_scales": (2, 3.5, 4)}
+    def demo_defaults(cls, scale):
+        return {"num_blocks": 2, "patch_size": 16, "batch_size": 4, "steps": 20, "steps_per_epoch": 20,
+                "learning_rate": 1e-3, "val_every": 20, "checkpoint_every": 20, "eval_scales": (2, 3.5, 4)}
 
     def model_config(self):
         config = {}

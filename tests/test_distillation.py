@@ -253,6 +253,10 @@ def test_teacher_is_refused_by_other_trainers_and_checked_before_training(tmp_pa
     with pytest.raises(SystemExit, match=r"--teacher .*missing.keras: file not found"):
         espcn_main(["--scale", "3", "--teacher", str(tmp_path / "missing.keras"), "--out", str(tmp_path / "run")])
     assert not (tmp_path / "run").exists()
+    from keras_sr.recipes.liif import main as liif_main
+
+    with pytest.raises(SystemExit, match="liif is arbitrary-scale SR"):
+        liif_main(["--teacher", "edsr_baseline_x4", "--out", str(tmp_path / "run")])
     with pytest.raises(SystemExit, match="distillation runs on the fit trainer"):
         main(["--scale", "4", "--teacher", "edsr_baseline_x4", "--vgg-weights", "random", "--steps", "1",
               "--out", "unused_run"])

@@ -45,6 +45,7 @@ LAYERS = {
     "keras_sr.layers": 1.0, "keras_sr.keras_metrics": 1.0,
     "keras_sr.models": 1.1, "keras_sr.convert": 1.1,
     "keras_sr.data": 1.2, "keras_sr.tfrecords": 1.2,
+    "keras_sr.degradations": 1.2,  # Real-ESRGAN's degradation data stage (numpy / Pillow host, keras.ops device)
     "keras_sr.upscalers": 2.0, "keras_sr.scoring": 2.0, "keras_sr.results_table": 2.0,
     "keras_sr.testing": 2.0,  # the test harness: builds, fits and saves registered models
     # Former homes that only re-export (nothing in keras-sr imports them; checked below).
@@ -53,7 +54,6 @@ LAYERS = {
     "keras_sr.tiled_inference": 2.1, "keras_sr.streamed_upscale": 2.1, "keras_sr.export": 2.1, "keras_sr.export.cli": 4,
     "keras_sr.analysis": 2.1,  # LAM: gradients of any model, on an upscaler-level model object
     "keras_sr.convert.preset": 4, "keras_sr.convert.cli": 4,  # presets from checkpoints score them; the CLI
-    "keras_sr.training.implicit": 4,  # the LIIF / Meta-SR trainer and its recipe command
     "keras_sr.training": 3, "keras_sr.benchmarks": 3,
     "keras_sr.export.quantization_aware": 3,  # quantization-aware fine-tuning trains (training.losses)
     "keras_sr.cli": 4, "keras_sr.tuning": 4, "keras_sr.evaluation": 4, "keras_sr.upscale_cli": 4, "keras_sr.training.cli": 4,

@@ -69,7 +69,13 @@ def test_a_model_without_a_tiny_config_fails():
 
 def test_registry_kinds():
     assert models.list_models(kind="refsr") == ["c2_matching", "ttsr"]
-    assert models.list_models(kind="discriminator") == ["esrgan_discriminator", "srgan_discriminator"]
+    assert models.list_models(kind="discriminator") == [
+        "c2_matching_discriminator",
+        "esrgan_discriminator",
+        "srgan_discriminator",
+        "ttsr_discriminator",
+        "unet_discriminator_sn",
+    ]
     assert models.get_spec("ttsr").inputs == ("lr", "lr_up", "ref", "ref_down_up")
     with pytest.raises(ValueError, match="kind must be one of"):
         models.register("harness_bad_kind", kind="video")

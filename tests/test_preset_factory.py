@@ -4,11 +4,14 @@ The whole factory runs as a CPU dry run: tiny networks, the same job code,
 the same packing and unpacking, the same preset writing.
 """
 
+import argparse
 import json
 import os
 
 import numpy as np
 import pytest
+
+from keras_sr.training import cli
 
 from tools import preset_factory
 
@@ -31,7 +34,17 @@ def test_default_queue_and_schedule_compression(tmp_path):
 
     jobs = preset_factory.read_queue(preset_factory.DEFAULT_QUEUE)
     assert [j["name"] for j in jobs] == ["edsr_baseline_x2", "edsr_baseline_x3", "edsr_baseline_x4", "fsrcnn_x3",
-                                         "espcn_x3", "srcnn_x3", "vdsr_x3"]
+                                         "espcn_x3", "srcnn_x3", "vdsr_x3", "swinir_light_x4", "liif_edsr_baseline"]
+    for job in jobs:  # every job's planned command is its recipe's own command line (the dry-run sizes too)
+        recipe_cls = preset_factory._recipe_class(job["recipe"])
+        for dry in (False, True):
+            parser = cli.add_recipe_arguments(argparse.ArgumentParser(), recipe_cls)
+            recipe = cli.recipe_from_args(recipe_cls, parser.parse_args(
+                preset_factory.job_command(job, "D", 3000, "OUT", dry_run=dry)))
+            assert recipe.steps == 3000 and recipe.scale == job["scale"], job["name"]
+    swinir = next(j for j in jobs if j["recipe"] == "swinir")
+    assert "--variant" in preset_factory.job_command(swinir, "D", 10, "OUT") and "variant" in str(
+        preset_factory.BENCH_FLAGS)  # the rate is measured on the lightweight network it trains
     assert preset_factory.compressed_schedule(EDSRRecipe, 4, 3000) == ["--lr-milestones", "2000"]  # 2e5 of 3e5
     assert preset_factory.compressed_schedule(FSRCNNRecipe, 3, 3000) == []  # cosine follows --steps
     argv = preset_factory.job_command(jobs[2], "D", 3000, "OUT")

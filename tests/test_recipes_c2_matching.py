@@ -156,7 +156,8 @@ def _torch_image_discriminator(torch, ndf):
 def test_c2_matching_critic_is_the_official_image_discriminator(tmp_path):
     """Official size (5,242,529 parameters at ndf 32) and, with copied weights, the official output (eval mode)."""
     torch = pytest.importorskip("torch")
-    from keras_sr.training.refsr_losses import build_critic, c2_matching_discriminator
+    from keras_sr.models.c2_matching import c2_matching_discriminator
+    from keras_sr.training.refsr_losses import build_critic
 
     assert c2_matching_discriminator(32).count_params() - 4 * (32 + 64 + 128 + 256 + 512) == \
         sum(p.numel() for p in _torch_image_discriminator(torch, 32).parameters()) == 5_242_529  # BN statistics

@@ -59,30 +59,83 @@ def test_recipe_defaults_are_the_official_settings():
 
     liif = LIIFRecipe()
     assert (liif.patch_size, liif.scale_min, liif.scale_max, liif.sample_q, liif.batch_size) == (48, 1.0, 4.0, 2304, 16)
-    assert (liif.learning_rate, liif.lr_decay_epochs, liif.lr_gamma, liif.epochs) == (1e-4, 200, 0.5, 1000)
+    # 1000 epochs of 1000 batches, Adam 1e-4 halved every 200 epochs
+    assert (liif.learning_rate, liif.lr_gamma, liif.steps, liif.steps_per_epoch) == (1e-4, 0.5, 1_000_000, 1000)
+    assert liif.lr_milestones == (200_000, 400_000, 600_000, 800_000) and liif.schedule == "step"
+    assert liif.learning_rate_at(199_999) == 1e-4 and liif.learning_rate_at(200_001) == 5e-5
+    assert liif.trainer == "fit" and liif.hr_patch_size == 192
     meta = MetaSRRecipe()
     assert meta.scales == meta_sr_scales() and meta.scale_per == "batch" and meta.patch_size == 50
-    assert meta.model_config() == {}
+    assert meta.model_config() == {} and meta.hr_patch_size == 200
 
 
-def test_train_writes_a_run_that_evaluates_at_real_scales(tmp_path):
-    from keras_sr.models.inference import load_upscaler
-    from keras_sr.training.implicit import train
-    from keras_sr.recipes.liif import LIIFRecipe
-
+def _folders(tmp_path):
     train_dir, val_dir = tmp_path / "train", tmp_path / "val"
     train_dir.mkdir()
     val_dir.mkdir()
     for i, img in enumerate(_images(3, 44)):
         save_image(str(train_dir / f"{i}.png"), img)
+    save_image(str(train_dir / "small.png"), _images(1, 10, seed=4)[0])  # below the x4 crop: skipped
     save_image(str(val_dir / "v.png"), _images(1, 48, seed=9)[0])
-    recipe = LIIFRecipe(num_blocks=1, filters=8, patch_size=6, batch_size=2, sample_q=16, epochs=1,
-                        steps_per_epoch=2, eval_scales=(2.5, 3), jit_compile="off")
+    return str(train_dir), str(val_dir)
+
+
+def test_recipe_trains_on_the_fit_engine_and_evaluates_at_real_scales(tmp_path, capsys):
+    """The recipe command: the engine's run folder (checkpoints, log, final files), --eval-data at real scales,
+    and the arbitrary-scale SavedModel export."""
+    from keras_sr.recipes import liif as recipe_module
+    from keras_sr.upscalers import load_upscaler
+
+    train_dir, val_dir = _folders(tmp_path)
     out = str(tmp_path / "run")
-    result = train(recipe, out, data=[str(train_dir)], val_data=[str(val_dir)], log=lambda *_: None)
-    assert set(result["eval"]) == {"x2.5", "x3"}
-    assert np.isfinite(result["eval"]["x2.5"]["psnr"])
+    argv = ["--data", train_dir, "--val-data", val_dir, "--eval-data", val_dir, "--out", out, "--num-blocks", "1",
+            "--filters", "8", "--patch-size", "6", "--batch-size", "2", "--sample-q", "16", "--steps", "2",
+            "--checkpoint-every", "2", "--val-every", "2", "--eval-scales", "2.5", "3", "--jit-compile", "off",
+            "--tflite", "none", "--quiet"]
+    assert recipe_module.main(argv) == 0
+    for name in ("recipe.json", "model.json", "log.csv", "summary.json", "final.keras", "final.weights.h5",
+                 "checkpoints/ckpt-00000002.weights.h5", "eval.json", "saved_model"):
+        assert os.path.exists(os.path.join(out, name)), name
     saved = json.load(open(os.path.join(out, "recipe.json")))
-    assert saved["recipe"]["sample_q"] == 16 and np.isfinite(saved["loss"][0])
+    assert saved["recipe"]["sample_q"] == 16 and saved["recipe"]["eval_scales"] == [2.5, 3]
+    summary = json.load(open(os.path.join(out, "summary.json")))
+    assert summary["steps"] == 2 and np.isfinite(summary["final"]["psnr"]) and np.isfinite(summary["final_loss"])
+    scores = json.load(open(os.path.join(out, "eval.json")))["val"]
+    assert set(scores) == {"2.5", "3"} and all(np.isfinite(s["psnr"]) for s in scores.values())
     upscaler = load_upscaler("liif", scale=2.5, weights=os.path.join(out, "final.weights.h5"))
     assert upscaler(np.zeros((7, 8, 3), np.uint8), 2.5).shape == (18, 20, 3)
+    assert load_upscaler(os.path.join(out, "saved_model"))(np.zeros((7, 8, 3), np.uint8), 2.5).shape == (18, 20, 3)
+
+
+def test_resume_continues_the_implicit_run_exactly(tmp_path):
+    """Killed after 2 of 4 steps and resumed == 4 uninterrupted steps (weights), as every fit recipe."""
+    from keras_sr.recipes.liif import LIIFRecipe
+    from keras_sr.training.engine import train
+
+    train_dir, val_dir = _folders(tmp_path)
+    recipe = LIIFRecipe.for_scale(4, num_blocks=1, filters=4, patch_size=6, batch_size=2, sample_q=8, steps=4,
+                                  steps_per_epoch=2, checkpoint_every=2, val_every=2, jit_compile="off",
+                                  freeze_encoder=True)
+    quiet = dict(data=[train_dir], val_data=[val_dir], verbose=0, log=lambda *_: None, tensorboard=False)
+    whole = train(recipe, out=str(tmp_path / "whole"), **quiet)
+    train(recipe.replace(steps=2), out=str(tmp_path / "cut"), **quiet)
+    resumed = train(recipe, out=str(tmp_path / "cut"), resume=True, **quiet)
+    assert resumed.resumed_from == 2 and resumed.steps == 4
+    assert whole.train_model.get_layer("encoder").trainable is False  # frozen: only the decoder trained
+    assert len(whole.train_model.trainable_weights) == len(whole.train_model.get_layer("decoder").trainable_weights)
+    for a, b in zip(whole.model.get_weights(), resumed.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_the_training_benchmark_measures_the_recipes_own_query_batches(tmp_path):
+    """`tools.benchmark train --model liif` (what the preset factory plans LIIF's steps with) fits query batches."""
+    import argparse
+
+    from keras_sr.benchmarks import train as bench
+
+    train_dir, _ = _folders(tmp_path)
+    args = bench.add_arguments(argparse.ArgumentParser()).parse_args(
+        ["--model", "liif", "--scale", "4", "--batch-size", "2", "--patch-size", "6", "--steps", "2", "--warmup", "1",
+         "--jit-compile", "off", "--data", train_dir, "--set", "num_blocks=1", "filters=4", "sample_q=8"])
+    result = bench.measure(args)
+    assert result["loader"] == "recipe (ImplicitSRDataset)" and result["steps_per_second"] > 0

@@ -101,9 +101,11 @@ def test_cli_trains_the_rec_variant_on_a_folder(tmp_path, capsys):
 
 
 def test_ttsr_discriminator_matches_the_official_size():
-    from keras_sr.training.refsr_losses import ttsr_discriminator
+    from keras_sr import models
+    from keras_sr.models.ttsr import ttsr_discriminator
 
-    critic = ttsr_discriminator(160)
+    critic = models.build("ttsr_discriminator", input_size=160)
+    assert models.get_spec("ttsr_discriminator").kind == "discriminator" and critic.name == "ttsr_discriminator"
     widths = [3, 32, 32, 64, 64, 128, 128, 256, 256, 512, 512]
     convs = sum(9 * a * b + b for a, b in zip(widths[:-1], widths[1:]))
     dense = (5 * 5 * 512) * 1024 + 1024 + 1024 + 1

@@ -361,7 +361,7 @@ def _one_error_line(captured):
 
 def test_entry_points_name_a_corrupt_image_in_one_line(bad_data, tmp_path, capsys):
     from keras_sr.cli import main as keras_sr_main
-    from keras_sr.data.patch_pairs import main as data_aug_main
+    from tools.data_aug import main as data_aug_main
     from keras_sr.tfrecords.writer import main as make_tfrecords_main
 
     truncated = bad_data["truncated"]

@@ -1,11 +1,13 @@
 """The backend-agnostic core again under KERAS_BACKEND=torch (README: layers and models run on PyTorch too).
 
-The suite runs on TensorFlow and tests/test_jax_backend.py re-runs the core on JAX; this
-test re-runs, in a subprocess on PyTorch (CPU), the layers, every model family (shapes,
-parameter counts, serialization, numpy oracles), the metrics, the TensorFlow-free loader,
-the training engine (`model.fit` on the PyDataset loader, checkpoints, the recipe CLI), RefSR
-evaluation and tiled upscaling, plus `keras_sr.torch_backend_fixes`, whose tests fail on
-torch without it. The GAN and RefSR custom training loops are TensorFlow/JAX only and say so.
+The suite runs on TensorFlow. Every registered model is built, called, round-tripped and (SISR)
+fitted on PyTorch by tests/test_model_harness.py; this test re-runs, in a subprocess on PyTorch
+(CPU), what the harness does not cover: the layer modules (numpy oracles), imresize_ops and the
+metrics, the RefSR models' training step, the TensorFlow-free loader, the training engine
+(`model.fit` on the PyDataset loader, checkpoints, resume, the recipe CLI) and tiled upscaling,
+plus `keras_sr.torch_backend_fixes`, whose tests fail on torch without it. The model-family
+modules (parameter counts: the same on every backend; builds and calls: the harness) run on
+TensorFlow. The GAN and RefSR custom training loops are TensorFlow/JAX only and say so.
 """
 
 from conftest import run_modules_on_backend
@@ -17,11 +19,7 @@ TORCH_MODULES = [
     "tests/test_layers_sr_blocks.py",
     "tests/test_layers_deep.py",
     "tests/test_layers_refsr.py",
-    "tests/test_edsr.py",
-    "tests/test_models_classic.py",
-    "tests/test_models_deep.py",
-    "tests/test_models_refsr.py",
-    "tests/test_refsr_evaluation.py",
+    "tests/test_models_refsr.py::test_one_training_step_l1",
     "tests/test_data_py_dataset.py",
     "tests/test_training_engine.py",
     "tests/test_upscale.py",

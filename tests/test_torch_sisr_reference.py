@@ -7,6 +7,7 @@ copied in, the PyTorch model must compute the same image. Needs torch
 """
 
 import importlib.util
+import json
 import os
 
 import numpy as np
@@ -85,8 +86,9 @@ def test_peer_with_copied_weights_computes_the_keras_image(name, scale):
 def test_timing_loop_prints_the_lines_device_run_parses(capsys):
     from tools.device_run import parse_torch_lines
 
+    # a tiny RDN: the paper's 22M-parameter network in bfloat16 takes minutes per step on a shared CPU
     assert peer.main(["--model", "rdn", "--scale", "2", "--batch", "2", "--patch", "8", "--steps", "1",
-                      "--warmup", "1", "--device", "cpu", "--no-compile"]) == 0
+                      "--warmup", "1", "--device", "cpu", "--no-compile", "--config", json.dumps(TINY["rdn"][1])]) == 0
     rows = parse_torch_lines(capsys.readouterr().out)
     assert [(r["precision"], r["compile"]) for r in rows] == [("fp32", False), ("bf16", False)]
     assert all(r["patches_per_second"] > 0 for r in rows)

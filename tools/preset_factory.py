@@ -71,9 +71,16 @@ MAX_FILE_MB = 16.0
 MAX_FILES = 8
 # Smallest networks per recipe for --dry-run on a CPU (recipe fields, as tools.device_run's DRY_RUN_FIELDS).
 DRY_RUN_FLAGS = {"edsr": ["--num-blocks", "1", "--filters", "8"], "fsrcnn": ["--d", "8", "--s", "4", "--m", "1"],
-                 "espcn": [], "srcnn": [], "vdsr": ["--depth", "3", "--filters", "8"]}
+                 "espcn": [], "srcnn": [], "vdsr": ["--depth", "3", "--filters", "8", "--batch-size", "3"],  # a patch of each scale
+                 "swinir": ["--embed-dim", "8", "--num-groups", "1", "--blocks-per-group", "2", "--window-size", "4"],
+                 "liif": ["--num-blocks", "1", "--filters", "8", "--sample-q", "16"]}
 DRY_RUN_SET = {"edsr": ["num_blocks=1", "filters=8"], "fsrcnn": ["d=8", "s=4", "m=1"], "espcn": [], "srcnn": [],
-               "vdsr": ["depth=3", "filters=8"]}
+               "vdsr": ["depth=3", "filters=8"], "swinir": ["embed_dim=8", "num_groups=1", "blocks_per_group=2",
+                                                          "window_size=4"],
+               "liif": ["num_blocks=1", "filters=8", "sample_q=16"]}
+# Recipe flags the rate measurement (tools.benchmark train) takes over from a job's flags: the network measured
+# is the one trained (e.g. SwinIR's lightweight variant).
+BENCH_FLAGS = ("--variant",)
 
 
 class QueueError(ValueError):
@@ -146,13 +153,13 @@ def job_command(job, data_root, steps, run_dir, dry_run=False, steps_per_epoch=N
             "--no-export", "--quiet", "--out", run_dir,
             "--eval-data", *[os.path.join(data_root, s, "HR") for s in SCORE_SETS]]
     if dry_run:
-        argv += DRY_RUN_FLAGS.get(job["recipe"], []) + ["--jit-compile", "off", "--batch-size", "2",
-                                                        "--patch-size", "8"]
+        argv += ["--jit-compile", "off", "--batch-size", "2", "--patch-size", "8"] + DRY_RUN_FLAGS.get(job["recipe"], [])
     return argv
 
 
 def _flag_value(argv, flag, default=None):
-    return argv[argv.index(flag) + 1] if flag in argv else default
+    """The value of `flag` in `argv` as argparse reads it: the last occurrence wins."""
+    return argv[len(argv) - 1 - argv[::-1].index(flag) + 1] if flag in argv else default
 
 
 def _measure_rate(job, data_root, argv, dry_run, steps, warmup):
@@ -166,6 +173,9 @@ def _measure_rate(job, data_root, argv, dry_run, steps, warmup):
                   "--steps", str(steps), "--warmup", str(warmup), "--loader", "auto",
                   "--mixed-precision", _flag_value(argv, "--mixed-precision", "off"),
                   "--data", *[os.path.join(data_root, s, "HR") for s in TRAIN_SETS]]
+    for flag in BENCH_FLAGS:
+        if flag in argv:
+            bench_argv += [flag, _flag_value(argv, flag)]
     if dry_run:
         bench_argv += ["--jit-compile", "off", "--set", *DRY_RUN_SET.get(job["recipe"], [])]
     return bench.measure(bench.add_arguments(argparse.ArgumentParser()).parse_args(bench_argv))

@@ -21,6 +21,7 @@ Example:
 """
 
 import argparse
+import json
 import time
 
 import torch
@@ -132,9 +133,9 @@ def build(model, scale, **kwargs):
     return classes[model](scale, **kwargs)
 
 
-def run(model, scale, batch, patch, steps, precision, compile_, device="cuda", warmup=20):
-    """LR patches per second of L1 + Adam training steps on random tensors."""
-    m = build(model, scale).to(device).to(memory_format=torch.channels_last)
+def run(model, scale, batch, patch, steps, precision, compile_, device="cuda", warmup=20, config=None):
+    """LR patches per second of L1 + Adam training steps on random tensors (`config`: `build` kwargs)."""
+    m = build(model, scale, **(config or {})).to(device).to(memory_format=torch.channels_last)
     if compile_:
         m = torch.compile(m)
     opt = torch.optim.Adam(m.parameters(), 1e-4)
@@ -177,14 +178,17 @@ def main(argv=None):
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--no-compile", action="store_true", help="eager only (torch.compile needs a compiler)")
     ap.add_argument("--params", action="store_true", help="print the parameter count and exit")
+    ap.add_argument("--config", type=json.loads, default=None, metavar="JSON",
+                    help='size of the network instead of the paper\'s, e.g. \'{"blocks": 3, "layers": 2}\' (build kwargs)')
     a = ap.parse_args(argv)
     if a.params:
-        print(f"torch {a.model} x{a.scale}: {sum(p.numel() for p in build(a.model, a.scale).parameters())} parameters")
+        count = sum(p.numel() for p in build(a.model, a.scale, **(a.config or {})).parameters())
+        print(f"torch {a.model} x{a.scale}: {count} parameters")
         return 0
     for prec in ("fp32", "bf16"):
         for comp in (False,) if a.no_compile else (False, True):
-            r = run(a.model, a.scale, a.batch, a.patch, a.steps, prec, comp, a.device, a.warmup)
-            print(f"torch {prec} compile={comp}: {r:.0f} patches/s ({a.model} x{a.scale})", flush=True)
+            r = run(a.model, a.scale, a.batch, a.patch, a.steps, prec, comp, a.device, a.warmup, a.config)
+            print(f"torch {prec} compile={comp}: {r:.3f} patches/s ({a.model} x{a.scale})", flush=True)
     return 0
 
 

@@ -171,10 +171,15 @@ def measure(args):
     per_call = max(1, args.steps_per_execution)
     total = (args.warmup + args.steps) // per_call * per_call
     chosen = []
-    data = make_train_data(split, recipe, seed=0, steps_per_epoch=total, loader=args.loader, log=chosen.append)
-    loader = args.loader or "default"
-    if args.loader == "auto":
-        loader = "auto: " + chosen[0].split("(")[0].replace("training data path: ", "").strip()
+    hook = getattr(recipe, "train_data", None)  # a recipe's own batches (e.g. LIIF's queries), as the engine uses
+    if callable(hook):
+        data = hook(split, seed=0, steps_per_epoch=total, loader=args.loader, log=chosen.append)
+        loader = f"recipe ({type(data).__name__})"
+    else:
+        data = make_train_data(split, recipe, seed=0, steps_per_epoch=total, loader=args.loader, log=chosen.append)
+        loader = args.loader or "default"
+        if args.loader == "auto":
+            loader = "auto: " + chosen[0].split("(")[0].replace("training data path: ", "").strip()
     result = {"backend": keras.backend.backend(), "device": _device(), "model": args.model, "scale": args.scale,
               "batch": args.batch_size, "patch": args.patch_size, "loader": loader,
               "policy": resolve_policy(args.mixed_precision)}

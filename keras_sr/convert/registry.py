@@ -42,6 +42,7 @@ BUILTIN_CONVERTERS = {
     "msrresnet": "keras_sr.convert.srresnet",
     "swinir": "keras_sr.convert.swinir",
     "hat": "keras_sr.convert.hat",
+    "srvgg_compact": "keras_sr.convert.srvgg",
 }
 
 _CONVERTERS = {}

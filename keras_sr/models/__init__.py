@@ -45,11 +45,15 @@ BUILTIN_MODULES = {
     "rrdbnet": "keras_sr.models.rrdbnet",
     "esrgan_discriminator": "keras_sr.models.rrdbnet",
     "ttsr": "keras_sr.models.ttsr",
+    "ttsr_discriminator": "keras_sr.models.ttsr",
     "c2_matching": "keras_sr.models.c2_matching",
+    "c2_matching_discriminator": "keras_sr.models.c2_matching",
     "swinir": "keras_sr.models.swinir",
     "hat": "keras_sr.models.hat",
     "liif": "keras_sr.models.liif",
     "meta_rdn": "keras_sr.models.meta_sr",
+    "srvgg_compact": "keras_sr.models.realesrgan",
+    "unet_discriminator_sn": "keras_sr.models.realesrgan",
     "srkd": "keras_sr.models.srkd",
 }
 

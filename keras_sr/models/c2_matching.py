@@ -44,7 +44,7 @@ from keras_sr.layers.vgg_features import VGGFeatures
 from keras_sr.models import register
 
 
-__all__ = ["c2_matching", "prepare_inputs", "official_parameter_count", "INPUT_NAMES"]
+__all__ = ["c2_matching_discriminator", "c2_matching", "prepare_inputs", "official_parameter_count", "INPUT_NAMES"]
 
 INPUT_NAMES = ("lr", "lr_up", "ref")
 SCALE = 4
@@ -178,3 +178,39 @@ def prepare_inputs(lr, ref, scale=SCALE):
     ref = np.pad(ref, [(0, height - ref.shape[0]), (0, width - ref.shape[1]), (0, 0)])
     batch = {"lr": lr, "lr_up": imresize(lr, scale), "ref": ref}
     return {k: np.asarray(v, np.float32)[None] for k, v in batch.items()}, (out_h, out_w)
+
+
+@register("c2_matching_discriminator", kind="discriminator", test_config=dict(filters=2, dense_units=4))
+def c2_matching_discriminator(filters=32, dense_units=1024, name="c2_matching_discriminator"):
+    """C2-Matching's `ImageDiscriminator` (ndf `filters`) for RGB [0, 255] images of any size (rescaled to [0, 1]).
+
+    SRNTT initialization (`srntt_init_weights`, normal 0.02): conv kernels N(0, 0.02) with zero biases, BN
+    scales N(1, 0.02) with zero offsets; PyTorch's BN (momentum 0.1, eps 1e-5) and its symmetric padding of
+    1 on the stride-2 convs. 5,242,529 trainable parameters at ndf 32, as the official network.
+
+    Example:
+        >>> critic = c2_matching_discriminator()
+        >>> critic(keras.ops.zeros((2, 160, 160, 3))).shape    # (2, 1), in (0, 1)
+    """
+    f = int(filters)
+    conv_init = keras.initializers.RandomNormal(0.0, 0.02)
+    x = inputs = keras.Input((None, None, 3), name="image")
+    x = keras.layers.Rescaling(1.0 / 255.0, name="to_unit")(x)
+    for block, width in enumerate((f, 2 * f, 4 * f, 8 * f, 16 * f), start=1):
+        for part, strides in ((1, 1), (2, 2)):
+            prefix = f"block{block}_{part}"
+            if strides == 2:  # PyTorch padding=1 with stride 2 (Keras "same" would pad 0 on the left)
+                x = keras.layers.ZeroPadding2D(1, name=f"{prefix}_pad")(x)
+            x = keras.layers.Conv2D(width, 3, strides=strides, padding="same" if strides == 1 else "valid",
+                                    kernel_initializer=conv_init, name=f"{prefix}_conv")(x)
+            x = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
+                                                gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02),
+                                                name=f"{prefix}_bn")(x)
+            x = keras.layers.LeakyReLU(0.2, name=f"{prefix}_lrelu")(x)
+    x = keras.layers.GlobalAveragePooling2D(keepdims=True, name="pool")(x)
+    x = keras.layers.Conv2D(int(dense_units), 1, kernel_initializer=conv_init, name="out_conv1")(x)
+    x = keras.layers.LeakyReLU(0.2, name="out_lrelu")(x)
+    x = keras.layers.Conv2D(1, 1, kernel_initializer=conv_init, name="out_conv2")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    outputs = keras.layers.Activation("sigmoid", dtype="float32", name="sigmoid")(x)
+    return keras.Model(inputs, outputs, name=name)

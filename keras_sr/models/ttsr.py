@@ -40,7 +40,7 @@ from keras_sr.models import register
 from keras_sr.models.refsr_inputs import make_inputs
 
 
-__all__ = ["ttsr", "prepare_inputs", "official_parameter_count", "INPUT_NAMES"]
+__all__ = ["ttsr_discriminator", "ttsr", "prepare_inputs", "official_parameter_count", "INPUT_NAMES"]
 
 INPUT_NAMES = ("lr", "lr_up", "ref", "ref_down_up")
 SCALE = 4
@@ -189,3 +189,35 @@ def prepare_inputs(lr, ref, scale=SCALE):
     loader builds the same inputs (`keras_sr.models.refsr_inputs.make_inputs`).
     """
     return make_inputs(INPUT_NAMES, lr, ref, scale)
+
+
+@register("ttsr_discriminator", kind="discriminator", test_config=dict(input_size=32, filters=2, dense_units=4))
+def ttsr_discriminator(input_size=160, filters=32, dense_units=1024, name="ttsr_discriminator"):
+    """TTSR's WGAN-GP critic for `input_size` x `input_size` RGB [0, 255] images (a multiple of 32).
+
+    `filters` is the first width (official 32; it doubles every two convs up to 16x).
+
+    Example:
+        >>> critic = ttsr_discriminator(160)
+        >>> critic(keras.ops.zeros((2, 160, 160, 3))).shape    # (2, 1)
+    """
+    size = int(input_size)
+    if size % 32:
+        raise ValueError(f"ttsr_discriminator: input_size must be a multiple of 32 (five stride-2 convs), got {size}.")
+    f = int(filters)
+    x = inputs = keras.Input((size, size, 3), name="image")
+    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_signed_unit")(x)
+    init = keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")  # PyTorch's default
+    widths = [f, f, 2 * f, 2 * f, 4 * f, 4 * f, 8 * f, 8 * f, 16 * f, 16 * f]
+    for i, width in enumerate(widths):
+        strides = 2 if i % 2 else 1
+        if strides == 2:  # PyTorch padding=1 with stride 2
+            x = keras.layers.ZeroPadding2D(1, name=f"pad{i + 1}")(x)
+        x = keras.layers.Conv2D(width, 3, strides=strides, padding="valid" if strides == 2 else "same",
+                                kernel_initializer=init, name=f"conv{i + 1}")(x)
+        x = keras.layers.LeakyReLU(0.2, name=f"lrelu{i + 1}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(int(dense_units), kernel_initializer=init, name="fc1")(x)
+    x = keras.layers.LeakyReLU(0.2, name="lrelu11")(x)
+    outputs = keras.layers.Dense(1, kernel_initializer=init, dtype="float32", name="fc2")(x)
+    return keras.Model(inputs, outputs, name=name)

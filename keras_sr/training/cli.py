@@ -37,6 +37,12 @@ def _flag(name):
     return "--" + name.replace("_", "-")
 
 
+def _scale_number(text):
+    """A scale flag's value: an integer where it is one (x4 stays 4), else a real (2.5)."""
+    value = float(text)
+    return int(value) if value.is_integer() and "." not in text else value
+
+
 def add_recipe_arguments(parser, recipe_cls):
     """Run options and one flag per recipe field (defaults None: the recipe decides)."""
     from keras_sr.training.distribution import STRATEGIES
@@ -105,8 +111,10 @@ def add_recipe_field_arguments(group, recipe_cls, help_text=None):
                                help=text + "; the bare flag means auto (float16 on TF GPUs, else bfloat16)")
         elif hints[f.name] is bool:
             group.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, default=None, help=text)
-        elif hints[f.name] is tuple:
-            group.add_argument(_flag(f.name), nargs="*", type=int, default=None, help=text)
+        elif hints[f.name] is tuple:  # numbers: integers, or reals where the default holds one (scales)
+            number = float if any(isinstance(v, float) for v in default) else int
+            group.add_argument(_flag(f.name), nargs="*", type=_scale_number if f.name.endswith("scales") else number,
+                               default=None, help=text)
         else:
             kind = hints[f.name] if hints[f.name] in (int, float, str) else str
             group.add_argument(_flag(f.name), type=kind, default=None, choices=choices, help=text)
@@ -255,9 +263,14 @@ def run_spec(recipe_cls, args, log=print, recipe=None):
     if getattr(recipe, "teacher", ""):
         from keras_sr.training.distillation import TeacherError, check_teacher_reference
 
+        from keras_sr import models
+
         if recipe_cls.trainer != "fit":
             raise SystemExit(f"error: --teacher: distillation runs on the fit trainer; {recipe_cls.__name__} "
                              f"trains with the {recipe_cls.trainer} trainer")
+        if models.get_spec(recipe.model).kind != "sisr":
+            raise SystemExit(f"error: --teacher: distillation trains single-image SR students; {recipe.model} is "
+                             f"{models.get_spec(recipe.model).kind.replace('_', '-')} SR")
         try:
             check_teacher_reference(recipe.teacher, recipe.teacher_weights)
         except TeacherError as err:
@@ -317,9 +330,20 @@ def export_run(result, spec, log, representative_data=None):
     """SavedModel and TFLite (`spec.tflite`) exports of `RUN/final.keras`; a failure is logged, not raised."""
     from keras_sr.export.saved_model import export_saved_model
 
+    from keras_sr.models.query_inference import is_query_model
+
     paths = {}
     saved = os.path.join(result.run_dir, "saved_model")
     try:
+        if is_query_model(result.model):  # (image, scale) signature; TFLite float from the single-call graph
+            from keras_sr.export.arbitrary_scale import convert_tflite, export_query_saved_model
+
+            paths["saved_model"] = export_query_saved_model(result.model, saved)
+            if spec.tflite != "none":
+                graph = export_query_saved_model(result.model, os.path.join(result.run_dir, "saved_model_tflite"),
+                                                 row_by_row=False)
+                paths["tflite"] = convert_tflite(graph, os.path.join(result.run_dir, "model_float.tflite"))
+            return paths
         export_saved_model(os.path.join(result.run_dir, "final.keras"), saved)
         paths["saved_model"] = saved
         if spec.tflite != "none":
@@ -354,9 +378,12 @@ def benchmark_run(result, folders, log):
     from keras_sr.upscalers import model_upscaler
 
     scale = result.recipe.scale
-    results = evaluate_folders(model_upscaler(result.model, scale), folders, [scale], log=log)
+    scales = list(getattr(result.recipe, "eval_scales", ()) or [scale])  # arbitrary-scale recipes: several
+    upscaler = model_upscaler(result.model, None if len(scales) > 1 else scale)
+    results = evaluate_folders(upscaler, folders, scales, log=log)
     atomic_write_text(os.path.join(result.run_dir, EVAL_JSON), json.dumps(results_to_json(results), indent=2))
-    print(format_table(results, title=f"{result.recipe.model} x{scale} (final weights): PSNR / SSIM on Y"))
+    label = "/".join(f"x{s}" for s in scales)
+    print(format_table(results, title=f"{result.recipe.model} {label} (final weights): PSNR / SSIM on Y"))
     return results
 
 
@@ -382,7 +409,7 @@ def finish_run(spec, result, val_pairs, log=print):
         name = f"{label} ({result.steps} steps)"
         title = (f"Held-out images ({len(val_pairs)}), x{scale}, PSNR/SSIM on Y, border {scale} (a GAN trades PSNR "
                  "for texture; no perceptual metric is computed):")
-        files.append("discriminator.weights.h5")
+        files += ["discriminator.weights.h5"] if recipe.discriminator else []
     else:
         label = recipe.model.upper()
         name = f"{label} ({spec.mode}, {result.steps} steps)"

@@ -46,7 +46,9 @@ stably (measurements in issue #7): lower `learning_rate` when
 training from scratch.
 
 The step is a `keras.Model` subclass overriding `compute_loss`, so `fit`
-trains it on TensorFlow and JAX (both tested). Run directory: `config.json`,
+trains it on TensorFlow and JAX (both tested), in a `keras_sr.training.run.Run`
+(the run folder, atomic checkpoints, the logger, the summary of every
+trainer). Run directory: `config.json`,
 `checkpoints/` (atomic, last K: `keras_sr.training.checkpoint`), `log.csv`
 (loss terms and held-out accuracy per checkpoint), `extractor.npz` (the
 trained extractor in the official `net_g` / `net_student` key layout,
@@ -62,12 +64,10 @@ Example:
     >>> model = models.build("c2_matching", contrastive_weights=student.extractor_path)
 """
 
-import csv
 import dataclasses
 import json
 import math
 import os
-import time
 
 import numpy as np
 
@@ -80,7 +80,10 @@ from keras_sr.training.contrastive_losses import (contrastive_loss, contrastive_
                                                   masked_distillation_loss)
 from keras_sr.training.contrastive_model import (STAGES, ContrastiveCorrespondenceModel, _check_stage,
                                                  load_and_freeze_extractor, load_extractor_npz, save_extractor_npz)
+from keras_sr.fileio import atomic_write_text
+from keras_sr.training.checkpoint import CheckpointCallback
 from keras_sr.training.engine import fit_jit_compile
+from keras_sr.training.run import Run
 
 # the stage's data (keras_sr.data.contrastive_pairs), losses (contrastive_losses) and model and weights files
 # (contrastive_model) are re-exported: this module is the stages' one entry point
@@ -195,12 +198,11 @@ def _schedule(config):
 
 
 class _LogCallback(keras.callbacks.Callback):
-    """Held-out accuracy and a `log.csv` row at every epoch end (= every checkpoint interval)."""
+    """Held-out accuracy and a row of the run's logger (`log.csv`) at every epoch end (= every checkpoint interval)."""
 
-    def __init__(self, path, eval_batches, epoch_steps, started, log):
+    def __init__(self, logger, eval_batches, run, log):
         super().__init__()
-        self.path, self.eval_batches, self.epoch_steps, self.started, self.log = path, eval_batches, epoch_steps, \
-            started, log
+        self.logger, self.eval_batches, self.run, self.log = logger, eval_batches, run, log
         self.rows = []
 
     def on_epoch_end(self, epoch, logs=None):
@@ -208,16 +210,11 @@ class _LogCallback(keras.callbacks.Callback):
         step = int(ops.convert_to_numpy(self.model.optimizer.iterations))
         accuracy = evaluate_accuracy(self.model, self.eval_batches)
         lr = self.model.optimizer.learning_rate
-        row = {"step": step, "accuracy": accuracy, "elapsed_s": round(time.time() - self.started, 1),
+        row = {"step": step, "accuracy": accuracy, "elapsed_s": round(self.run.seconds, 1),
                "learning_rate": float(ops.convert_to_numpy(lr))}
         row.update({k: float(logs[k]) for k in LOG_COLUMNS if k in logs})
         self.rows.append(row)
-        new = not os.path.isfile(self.path)
-        with open(self.path, "a", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, LOG_COLUMNS, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+        self.logger.write(step, row, train_keys=[k for k in LOG_COLUMNS[1:-1] if k in row])
         self.log(f"step {step}: loss {row.get('loss', float('nan')):.4f} pos {row.get('pos_dist', float('nan')):.3f} "
                  f"neg {row.get('neg_dist', float('nan')):.3f}"
                  + (f" distill {row['distill']:.4f}" if "distill" in row else "")
@@ -259,8 +256,6 @@ def train_contrastive(stage, steps, data, out, teacher_weights=None, config=None
         train_data: a ready `ContrastivePairDataset` (overrides `data`).
         log: a print function; verbose: `fit` verbosity.
     """
-    from keras_sr.training.checkpoint import CheckpointCallback, CheckpointManager
-
     _check_stage(stage)
     config = config or ContrastiveConfig.official(stage)
     steps = int(steps)
@@ -274,12 +269,8 @@ def train_contrastive(stage, steps, data, out, teacher_weights=None, config=None
             raise FileNotFoundError(f"{path}: {label} file not found.")
     if stage == "student" and init_weights is None:
         init_weights = teacher_weights
-    out = os.fspath(out)
-    os.makedirs(out, exist_ok=True)
-    manager = CheckpointManager(os.path.join(out, "checkpoints"), keep=config.keep_checkpoints)
-    resuming = bool(resume and manager.latest_path())
-    if resume and not resuming:
-        log(f"resume: no checkpoint in {out}/checkpoints, starting from step 0")
+    run = Run(config, os.fspath(out), resume, log=log)
+    out, manager, resuming = run.dir, run.checkpoints, run.resuming
 
     epoch_steps = max(1, math.gcd(int(config.checkpoint_every), steps))
     common = dict(patch_size=config.patch_size, batch_size=config.batch_size, scale=config.scale,
@@ -309,15 +300,14 @@ def train_contrastive(stage, steps, data, out, teacher_weights=None, config=None
     start = manager.restore_latest(model) if resuming else 0
     if resuming:
         log(f"resumed {out} at step {start}")
-    with open(os.path.join(out, "config.json"), "w", encoding="utf-8") as f:
-        json.dump({"stage": stage, "steps": steps, "teacher_weights": teacher_weights,
-                   "init_weights": init_weights, "config": config.to_dict()}, f, indent=2, default=str)
+    atomic_write_text(run.path("config.json"), json.dumps(
+        {"stage": stage, "steps": steps, "teacher_weights": teacher_weights, "init_weights": init_weights,
+         "config": config.to_dict()}, indent=2, default=str))
 
-    started = time.time()
     accuracy_before = evaluate_accuracy(model, eval_batches)
     log(f"{stage}: correspondence accuracy at step {start}: {accuracy_before:.3f} "
         f"({len(eval_batches)} held-out batches)")
-    logger = _LogCallback(os.path.join(out, "log.csv"), eval_batches, epoch_steps, started, log)
+    logger = _LogCallback(run.logger(LOG_COLUMNS), eval_batches, run, log)
     if start < steps:
         initial_epoch = start // epoch_steps
         train_data.epoch = initial_epoch
@@ -325,9 +315,9 @@ def train_contrastive(stage, steps, data, out, teacher_weights=None, config=None
         model.fit(train_data, epochs=math.ceil(steps / epoch_steps), initial_epoch=initial_epoch,
                   steps_per_epoch=epoch_steps, callbacks=callbacks, verbose=verbose)
     accuracy_after = evaluate_accuracy(model, eval_batches) if start < steps else accuracy_before
-    extractor_path = save_extractor_npz(model.extractor, os.path.join(out, "extractor.npz"))
-    seconds = time.time() - started
-    summary_path = os.path.join(out, "summary.json")
+    extractor_path = save_extractor_npz(model.extractor, run.path("extractor.npz"))
+    seconds = run.seconds
+    summary_path = run.path("summary.json")
     previous = {}
     if os.path.isfile(summary_path):
         with open(summary_path, encoding="utf-8") as f:
@@ -337,9 +327,7 @@ def train_contrastive(stage, steps, data, out, teacher_weights=None, config=None
                "accuracy_before": accuracy_before, "accuracy_after": accuracy_after,
                "eval_locations": int(sum(float(b["valid"].sum()) for b in eval_batches)),
                "seconds": round(seconds, 1), "backend": keras.backend.backend(), "extractor": extractor_path}
-    from keras_sr.fileio import atomic_write_text
-
-    atomic_write_text(summary_path, json.dumps(summary, indent=2))
+    run.write_summary(summary)
     log(f"{stage}: correspondence accuracy {accuracy_before:.3f} -> {accuracy_after:.3f}; extractor: "
         f"{extractor_path}")
     return ContrastiveResult(out, model, extractor_path, logger.rows, accuracy_before, accuracy_after,

@@ -265,6 +265,9 @@ class DistillationTrainer(MultiOutputTrainer):
             raise TeacherError(f"feature loss must be one of {', '.join(FEATURE_LOSSES)}, got {feature_loss!r}")
         if not 0.0 <= float(alpha) <= 1.0:
             raise TeacherError(f"distill_alpha must be in [0, 1], got {alpha}")
+        if len(network.inputs) != 1:
+            raise TeacherError(f"the student {network.name!r} takes {len(network.inputs)} inputs: distillation "
+                               "trains single-image SR students (LR in, SR out)")
         super().__init__(network, loss=None, name=name or f"{network.name}_distillation", **kwargs)
         teacher.trainable = False
         self.teacher = teacher

@@ -40,7 +40,12 @@ recipe methods (the base `Recipe` has none; each defaults to the plain run):
   student only;
 * `train_data(split, seed=, steps_per_epoch=, loader=, log=)`: the training
   batches (default `keras_sr.training.data.make_train_data`), e.g. the
-  mixed-scale loader of `keras_sr.training.multiscale`.
+  mixed-scale loader of `keras_sr.training.multiscale` or the query batches of
+  the arbitrary-scale recipes (`keras_sr.training.implicit`);
+* `prepare_network(network)`: called on the built network before it is
+  compiled (e.g. freeze the encoder);
+* `init_from_target(network, source)`: the part of the network `--init-from`
+  copies matching layers into (default the whole network).
 
 When the trained model differs, validation and the best checkpoint score a
 float32 copy of the `model_config()` model holding the trained (EMA) weights
@@ -71,8 +76,6 @@ from keras_sr.training.schedules import make_schedule
 from keras_sr.training.multi_output import (InferenceModelValidation, MultiOutputTrainer, check_same_variables,
                                             inference_weights)
 from keras_sr.training.optimizers import AdjustableClippingAdam, AdjustableClippingAdamW
-from keras_sr.training.recipe import write_recipe_json
-from keras_sr.training.schedules import make_schedule
 from keras_sr.training.validation import ValidationCallback
 
 
@@ -191,10 +194,14 @@ def build_inference_model(recipe, model_config=None):
         return models.build(recipe.model, **(model_config or recipe.model_config()))
 
 
-def _load_init_weights(model, init_weights, log, via=None):
-    """Load a `.weights.h5` / preset / `TransferFrom` into `model`; through `via` (the exported layout) when given."""
+def _load_init_weights(model, init_weights, log, via=None, target_hook=None):
+    """Load a `.weights.h5` / preset / `TransferFrom` into `model`; through `via` (the exported layout) when given.
+
+    `target_hook(model, source)` (a recipe's `init_from_target`) picks the part of the model a `TransferFrom`
+    copies into (default: the whole model).
+    """
     from keras_sr.models import presets
-    from keras_sr.models.weight_transfer import TransferFrom, transfer_from
+    from keras_sr.models.weight_transfer import TransferFrom, load_source_model, transfer_weights
 
     if init_weights is None:
         return
@@ -202,7 +209,8 @@ def _load_init_weights(model, init_weights, log, via=None):
         target = model if via is None else via
         if via is not None:
             via.set_weights(model.get_weights())
-        report = transfer_from(target, init_weights.source)
+        source = load_source_model(init_weights.source)
+        report = transfer_weights(source, target_hook(target, source) if target_hook else target)
         log(f"initial weights: from {init_weights.source}: {report.summary()}")
         if via is not None:
             model.set_weights(via.get_weights())
@@ -323,6 +331,8 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
         from keras_sr import models
 
         network = models.build(recipe.model, **train_config)
+        if callable(getattr(recipe, "prepare_network", None)):  # e.g. freeze a part before compiling
+            recipe.prepare_network(network)
         loss_hook = getattr(recipe, "training_loss", None)
         supervision = loss_hook() if callable(loss_hook) else None
         teacher = getattr(recipe, "teacher", "")
@@ -344,7 +354,8 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
             step0 = manager.restore_latest(model, log=log)
             log(f"resumed from {manager.latest_path()} at step {step0}")
         else:
-            _load_init_weights(network, init_weights, log, via=best_model if separate else None)
+            _load_init_weights(network, init_weights, log, via=best_model if separate else None,
+                               target_hook=getattr(recipe, "init_from_target", None))
             ema_lib.warn_if_short(recipe.ema_decay, recipe.steps, log)
         corrupt = None
         if train_data is None:

@@ -26,6 +26,15 @@ training steps:
   are an argument (not constants baked into the program). The state is written
   back into the Keras variables before validation, checkpoints and the end.
 
+Batches are `(lr, hr)`, or `(lr, target, real)` where the pixel / perceptual
+target differs from the discriminator's real images (Real-ESRGAN: the
+USM-sharpened HR, and the HR itself). A recipe's `batch_transform()` (None by
+default) runs inside the compiled step before the generator, with a state
+carried from step to step (Real-ESRGAN's on-device degradations and pair pool,
+`keras_sr.degradations.stage.DeviceDegradation`); a recipe's `train_data(split,
+...)` replaces the loader. A recipe without a discriminator (Real-ESRNet: L1
+only) trains the generator alone on the same loop.
+
 A single `fit` cannot hold two optimizers (its JAX trainer threads one
 optimizer's state), so `GANTrainer` is a family of the one custom loop
 (`keras_sr.training.loop.train_loop`, the run folder of
@@ -72,7 +81,7 @@ __all__ = ["GANRecipe", "GANNetworks", "GANObjective", "GANTrainer", "train_gan"
 GAN_LOG_COLUMNS = ("step", "epoch", "g_loss", "g_pixel", "g_perceptual", "g_style", "g_adversarial", "d_loss",
                    "d_real", "d_fake", "learning_rate", "d_learning_rate", "steps_per_second", "val_psnr", "val_ssim",
                    "elapsed_s")
-_MULTIPLE = {"esrgan_discriminator": 32, "srgan_discriminator": 16}
+_MULTIPLE = {"esrgan_discriminator": 32, "srgan_discriminator": 16, "unet_discriminator_sn": 8}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +139,18 @@ class GANRecipe(Recipe):
             raise ValueError(f"{name}: {self.discriminator} needs HR patches that are a multiple of {multiple} "
                              f"pixels; patch_size {self.patch_size} x scale {self.scale} = {self.hr_patch_size}")
         return self
+
+    def perceptual_layer_weights(self):
+        """`{VGG layer: weight}` of the perceptual (and style) loss: `perceptual_layer` alone by default."""
+        return {self.perceptual_layer: 1.0}
+
+    def batch_transform(self):
+        """An in-step batch stage `(batch, state) -> ((lr, target, real), state)` with `init_state()`, or None.
+
+        It runs inside the compiled train step before the generator (Real-ESRGAN's on-device degradation,
+        `keras_sr.degradations.stage.DeviceDegradation`); None: batches are `(lr, hr)` or `(lr, target, real)`.
+        """
+        return None
 
     @property
     def needs_vgg(self):
@@ -193,15 +214,19 @@ class GANObjective:
         self.pixel = get_loss(recipe.loss, **kwargs) if self.pixel_weight else None
         self.extractor = None
         self.perceptual = self.style = None
+        layers = recipe.perceptual_layer_weights()
         if recipe.needs_vgg:
-            self.extractor = VGGFeatureExtractor((recipe.perceptual_layer,), recipe.vgg_weights or None,
-                                                 recipe.vgg_input_norm)
+            self.extractor = VGGFeatureExtractor(tuple(layers), recipe.vgg_weights or None, recipe.vgg_input_norm)
             common = dict(criterion=recipe.perceptual_criterion, feature_scale=recipe.feature_scale,
                           extractor=self.extractor)
             if self.perceptual_weight:
-                self.perceptual = PerceptualLoss(recipe.perceptual_layer, **common)
+                self.perceptual = PerceptualLoss(layers, **common)
             if self.style_weight:
-                self.style = GramLoss(recipe.perceptual_layer, **common)
+                self.style = GramLoss(layers, **common)
+        self.has_discriminator = bool(recipe.discriminator)
+        if self.adversarial_weight and not self.has_discriminator:
+            raise ValueError(f"{type(recipe).__name__}: adversarial_weight {self.adversarial_weight:g} needs a "
+                             "discriminator.")
         self.adversarial_g, self.adversarial_d = adversarial_losses(recipe.gan_loss)
 
     @property
@@ -211,11 +236,14 @@ class GANObjective:
     def log_keys(self):
         """The names of the logged losses, in the order the steps return them."""
         terms = (("g_pixel", self.pixel), ("g_perceptual", self.perceptual), ("g_style", self.style))
-        return tuple(k for k, term in terms if term is not None) + ("g_adversarial", "g_loss", "d_loss", "d_real",
-                                                                      "d_fake")
+        keys = tuple(k for k, term in terms if term is not None)
+        if not self.has_discriminator:
+            return keys + ("g_loss",)
+        return keys + ("g_adversarial", "g_loss", "d_loss", "d_real", "d_fake")
 
     def generator_terms(self, sr, hr, real_logits, fake_logits, vgg_values=None):
-        """`(L_G, logs)`; `real_logits` must not carry gradients; `vgg_values`: stateless VGG weights (JAX)."""
+        """`(L_G, logs)`; `hr`: the pixel / perceptual target; `real_logits` must not carry gradients (both logits
+        None without a discriminator); `vgg_values`: stateless VGG weights (JAX)."""
         sr = ops.cast(sr, "float32")
         hr = ops.stop_gradient(ops.cast(hr, "float32"))
         logs = {}
@@ -232,8 +260,9 @@ class GANObjective:
             if self.style is not None:
                 logs["g_style"] = self.style.from_features(true_features, pred_features)
                 total = total + self.style_weight * logs["g_style"]
-        logs["g_adversarial"] = self.adversarial_g(real_logits, fake_logits)
-        total = total + self.adversarial_weight * logs["g_adversarial"]
+        if self.has_discriminator:
+            logs["g_adversarial"] = self.adversarial_g(real_logits, fake_logits)
+            total = total + self.adversarial_weight * logs["g_adversarial"]
         logs["g_loss"] = total
         return total, logs
 
@@ -247,58 +276,87 @@ class GANObjective:
 # Train steps ----------------------------------------------------------------------------------------------------
 
 
-def _tf_step(networks, objective, jit_compile):
-    """The stateful TensorFlow step `(lr, hr) -> logs` (two tapes, in-place optimizer updates)."""
+def _split(batch):
+    """`(lr, target, real)` of a `(lr, hr)` or `(lr, target, real)` batch (target: pixel / perceptual losses)."""
+    if len(batch) == 2:
+        return batch[0], batch[1], batch[1]
+    if len(batch) == 3:
+        return tuple(batch)
+    raise ValueError(f"GAN batches are (lr, hr) or (lr, target, real), got {len(batch)} elements.")
+
+
+def _as_arrays(batch):
+    if isinstance(batch, dict):
+        return {k: np.asarray(v) for k, v in batch.items()}
+    return tuple(np.asarray(x, np.float32) for x in batch)
+
+
+def _tf_step(networks, objective, jit_compile, transform=None):
+    """The stateful TensorFlow step `(batch, state) -> (logs, state)` (two tapes, in-place optimizer updates);
+    `state` is the batch transform's (e.g. Real-ESRGAN's pair pool), `{}` without one."""
     import tensorflow as tf
 
-    generator, discriminator = networks.generator, networks.discriminator
-    g_opt, d_opt = networks.g_optimizer, networks.d_optimizer
+    generator, discriminator = networks.generator, getattr(networks, "discriminator", None)
+    g_opt, d_opt = networks.g_optimizer, getattr(networks, "d_optimizer", None)
 
-    def step(lr, hr):
+    def step(batch, state):
+        if transform is not None:
+            (lr, target, real), state = transform(batch, state)
+        else:
+            lr, target, real = _split(batch)
+        lr, target, real = (tf.stop_gradient(tf.cast(x, tf.float32)) for x in (lr, target, real))
         with tf.GradientTape() as tape:
             sr = generator(lr, training=True)
-            real_logits = tf.stop_gradient(discriminator(hr, training=True))
-            fake_logits = discriminator(sr, training=True)
-            g_total, g_logs = objective.generator_terms(sr, hr, real_logits, fake_logits)
+            real_logits = fake_logits = None
+            if discriminator is not None:
+                real_logits = tf.stop_gradient(discriminator(real, training=True))
+                fake_logits = discriminator(sr, training=True)
+            g_total, g_logs = objective.generator_terms(sr, target, real_logits, fake_logits)
         g_vars = generator.trainable_variables
         g_opt.apply(tape.gradient(g_total, g_vars), g_vars)
+        if discriminator is None:
+            return g_logs, state
         sr = tf.stop_gradient(sr)
         with tf.GradientTape() as tape:
-            real_logits = discriminator(hr, training=True)
+            real_logits = discriminator(real, training=True)
             fake_logits = discriminator(sr, training=True)
             d_total, d_logs = objective.discriminator_terms(real_logits, fake_logits)
         d_vars = discriminator.trainable_variables
         d_opt.apply(tape.gradient(d_total, d_vars), d_vars)
-        return {**g_logs, **d_logs}
+        return {**g_logs, **d_logs}, state
 
     compiled = tf.function(step, jit_compile=jit_compile, reduce_retracing=True)
 
-    def run(lr, hr):
-        return compiled(tf.convert_to_tensor(lr, tf.float32), tf.convert_to_tensor(hr, tf.float32))
+    def run(batch, state):
+        return compiled(tf.nest.map_structure(tf.convert_to_tensor, _as_arrays(batch)), state)
 
     return run
 
 
 class _JaxState(StatelessState):
-    """The stateless JAX step `(lr, hr) -> logs` and its state (`sync()` writes it back into the Keras variables)."""
+    """The stateless JAX step `(batch, state) -> (logs, state)` and its network state (`sync()` writes it back into
+    the Keras variables); the batch transform's state passes through as in the TensorFlow step."""
 
-    def __init__(self, networks, objective, jit):
+    def __init__(self, networks, objective, jit, transform=None):
         import jax
 
         self.networks = networks
         self.objective = objective
-        generator, discriminator = networks.generator, networks.discriminator
-        g_opt, d_opt = networks.g_optimizer, networks.d_optimizer
+        generator, discriminator = networks.generator, getattr(networks, "discriminator", None)
+        g_opt, d_opt = networks.g_optimizer, getattr(networks, "d_optimizer", None)
 
-        def generator_loss(g_tv, g_ntv, d_tv, d_ntv, vgg, lr, hr):
+        def generator_loss(g_tv, g_ntv, d_tv, d_ntv, vgg, lr, target, real):
             sr, g_ntv = generator.stateless_call(g_tv, g_ntv, lr, training=True)
-            real_logits, d_ntv = discriminator.stateless_call(d_tv, d_ntv, hr, training=True)
-            fake_logits, d_ntv = discriminator.stateless_call(d_tv, d_ntv, sr, training=True)
-            total, logs = objective.generator_terms(sr, hr, jax.lax.stop_gradient(real_logits), fake_logits, vgg)
+            real_logits = fake_logits = None
+            if discriminator is not None:
+                real_logits, d_ntv = discriminator.stateless_call(d_tv, d_ntv, real, training=True)
+                fake_logits, d_ntv = discriminator.stateless_call(d_tv, d_ntv, sr, training=True)
+                real_logits = jax.lax.stop_gradient(real_logits)
+            total, logs = objective.generator_terms(sr, target, real_logits, fake_logits, vgg)
             return total, (sr, g_ntv, d_ntv, logs)
 
-        def discriminator_loss(d_tv, d_ntv, sr, hr):
-            real_logits, d_ntv = discriminator.stateless_call(d_tv, d_ntv, hr, training=True)
+        def discriminator_loss(d_tv, d_ntv, sr, real):
+            real_logits, d_ntv = discriminator.stateless_call(d_tv, d_ntv, real, training=True)
             fake_logits, d_ntv = discriminator.stateless_call(d_tv, d_ntv, sr, training=True)
             total, logs = objective.discriminator_terms(real_logits, fake_logits)
             return total, (d_ntv, logs)
@@ -306,14 +364,21 @@ class _JaxState(StatelessState):
         g_grad = jax.value_and_grad(generator_loss, has_aux=True)
         d_grad = jax.value_and_grad(discriminator_loss, has_aux=True)
 
-        def step(state, vgg, lr, hr):
+        def step(state, vgg, batch, t_state):
+            if transform is not None:
+                (lr, target, real), t_state = transform(batch, t_state)
+            else:
+                lr, target, real = _split(batch)
+            lr, target, real = (jax.lax.stop_gradient(x.astype("float32")) for x in (lr, target, real))
             g_tv, g_ntv, d_tv, d_ntv, g_ov, d_ov = state
-            (_, (sr, g_ntv, d_ntv, g_logs)), grads = g_grad(g_tv, g_ntv, d_tv, d_ntv, vgg, lr, hr)
+            (_, (sr, g_ntv, d_ntv, g_logs)), grads = g_grad(g_tv, g_ntv, d_tv, d_ntv, vgg, lr, target, real)
             g_tv, g_ov = g_opt.stateless_apply(g_ov, grads, g_tv)
+            if discriminator is None:
+                return (g_tv, g_ntv, d_tv, d_ntv, g_ov, d_ov), g_logs, t_state
             sr = jax.lax.stop_gradient(sr)
-            (_, (d_ntv, d_logs)), grads = d_grad(d_tv, d_ntv, sr, hr)
+            (_, (d_ntv, d_logs)), grads = d_grad(d_tv, d_ntv, sr, real)
             d_tv, d_ov = d_opt.stateless_apply(d_ov, grads, d_tv)
-            return (g_tv, g_ntv, d_tv, d_ntv, g_ov, d_ov), {**g_logs, **d_logs}
+            return (g_tv, g_ntv, d_tv, d_ntv, g_ov, d_ov), {**g_logs, **d_logs}, t_state
 
         self._step = jax.jit(step) if jit else step
         self.vgg = [v.value for v in objective.vgg_variables]
@@ -321,13 +386,17 @@ class _JaxState(StatelessState):
 
     def groups(self):
         n = self.networks
+        discriminator = getattr(n, "discriminator", None)
+        if discriminator is None:
+            return (n.generator.trainable_variables, n.generator.non_trainable_variables, [], [],
+                    n.g_optimizer.variables, [])
         return (n.generator.trainable_variables, n.generator.non_trainable_variables,
-                n.discriminator.trainable_variables, n.discriminator.non_trainable_variables,
+                discriminator.trainable_variables, discriminator.non_trainable_variables,
                 n.g_optimizer.variables, n.d_optimizer.variables)
 
-    def __call__(self, lr, hr):
-        self.state, logs = self._step(self.state, self.vgg, np.asarray(lr, np.float32), np.asarray(hr, np.float32))
-        return logs
+    def __call__(self, batch, t_state):
+        self.state, logs, t_state = self._step(self.state, self.vgg, _as_arrays(batch), t_state)
+        return logs, t_state
 
 
 class GANTrainer(LoopTrainer):
@@ -346,8 +415,10 @@ class GANTrainer(LoopTrainer):
         self.validates = bool(val_pairs)
         self.log_keys = objective.log_keys()
         jit = custom_loop_jit(recipe)
-        self.jax = _JaxState(networks, objective, jit) if keras.backend.backend() == "jax" else None
-        self._step = self.jax if self.jax is not None else _tf_step(networks, objective, jit)
+        transform = recipe.batch_transform()
+        self.transform_state = transform.init_state() if transform is not None else {}
+        self.jax = _JaxState(networks, objective, jit, transform) if keras.backend.backend() == "jax" else None
+        self._step = self.jax if self.jax is not None else _tf_step(networks, objective, jit, transform)
         self.validation = ValidationCallback(val_pairs, recipe.scale, recipe.val_every, recipe.steps, y_only=True,
                                              weights_context=ema_lib.ema_weights, on_result=on_validation, log=log)
         self.validation.set_model(networks.generator)
@@ -356,16 +427,18 @@ class GANTrainer(LoopTrainer):
         self._best = self.inference_model()
 
     def step(self, step, batch):
-        lr, hr = batch
-        return self._step(lr, hr)
+        logs, self.transform_state = self._step(batch, self.transform_state)
+        return logs
 
     def sync(self):
         if self.jax is not None:
             self.jax.sync()
 
     def learning_rates(self):
-        return {"learning_rate": optimizer_learning_rate(self.networks.g_optimizer),
-                "d_learning_rate": optimizer_learning_rate(self.networks.d_optimizer)}
+        rates = {"learning_rate": optimizer_learning_rate(self.networks.g_optimizer)}
+        if getattr(self.networks, "d_optimizer", None) is not None:
+            rates["d_learning_rate"] = optimizer_learning_rate(self.networks.d_optimizer)
+        return rates
 
     def validate(self, step):
         return self.validation.validate(step)
@@ -388,10 +461,12 @@ class GANTrainer(LoopTrainer):
         return evaluate_pairs(model, self.val_pairs, self.recipe.scale) if self.val_pairs else NO_SCORES
 
     def final_files(self):
-        return {"discriminator.weights.h5": self.networks.discriminator}
+        discriminator = getattr(self.networks, "discriminator", None)
+        return {"discriminator.weights.h5": discriminator} if discriminator is not None else {}
 
     def summary_fields(self):
-        return {"discriminator_steps": int(ops.convert_to_numpy(self.networks.d_optimizer.iterations))}
+        optimizer = getattr(self.networks, "d_optimizer", None)
+        return {"discriminator_steps": int(ops.convert_to_numpy(optimizer.iterations)) if optimizer is not None else 0}
 
 
 def _load_pretrained(generator, path, recipe, log):
@@ -438,11 +513,12 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
         raise ValueError(f"GAN training runs on the tensorflow and jax backends, not {backend!r}.")
     if strategy not in ("auto", "none", None):
         raise ValueError(f"GAN training runs on one device (strategy auto or none), got strategy={strategy!r}.")
-    if not recipe.discriminator:
+    if not recipe.discriminator and recipe.adversarial_weight:
         raise ValueError(f"{type(recipe).__name__}: no discriminator set.")
     run = Run(recipe, out, resume, name=recipe.run_dir_name(), log=log)
     log = run.log
-    model_config, d_config = recipe.model_config(), recipe.discriminator_config()
+    model_config = recipe.model_config()
+    d_config = recipe.discriminator_config() if recipe.discriminator else None
     run.write_records(model_config, {"trainer": "gan", "discriminator": {"name": recipe.discriminator,
                                                                           "config": d_config}, "data": data})
     policy = run.seed_and_policy(float16=False, trainer="GAN training")
@@ -451,7 +527,7 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
 
     with dtype_policy(policy):
         generator = models.build(recipe.model, **model_config)
-        discriminator = models.build(recipe.discriminator, **d_config)
+        discriminator = models.build(recipe.discriminator, **d_config) if recipe.discriminator else None
     if not run.resuming:  # before the generator gets its optimizer: a weights file of the bare model
         pretrained = recipe.pretrained if pretrained is None else pretrained
         if pretrained:
@@ -464,9 +540,11 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
             f"{objective.extractor.weights_path or 'random (tests only)'}, {objective.extractor.input_norm} "
             "preprocessing")
     g_opt = make_optimizer(recipe)
-    d_opt = make_optimizer(recipe.replace(learning_rate=recipe.d_learning_rate, ema_decay=0.0))
     g_opt.build(generator.trainable_variables)
-    d_opt.build(discriminator.trainable_variables)
+    d_opt = None
+    if discriminator is not None:
+        d_opt = make_optimizer(recipe.replace(learning_rate=recipe.d_learning_rate, ema_decay=0.0))
+        d_opt.build(discriminator.trainable_variables)
     generator.compile(optimizer=g_opt)  # `generator.optimizer`: the EMA helpers and validation read it
     networks = GANNetworks(generator, discriminator, g_opt, d_opt)
 
@@ -478,15 +556,16 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
     if train_data is None:
         # PyDataset batches are drawn by global step (the same batches whether or not the run was interrupted);
         # a tf.data stream restarts, so a resumed one is re-seeded (as engine.train does).
-        train_data = make_train_data(split, recipe, seed=recipe.seed, steps_per_epoch=recipe.epoch_steps,
-                                     loader=loader, log=log)
+        hook = getattr(recipe, "train_data", None)  # a recipe's own data stage (Real-ESRGAN's degradations)
+        make = hook if callable(hook) else (lambda split, **kwargs: make_train_data(split, recipe, **kwargs))
+        train_data = make(split, seed=recipe.seed, steps_per_epoch=recipe.epoch_steps, loader=loader, log=log)
         if step0 and not is_indexed(train_data):
-            train_data = make_train_data(split, recipe, seed=recipe.seed + step0, steps_per_epoch=recipe.epoch_steps,
-                                         loader=loader)
+            train_data = make(split, seed=recipe.seed + step0, steps_per_epoch=recipe.epoch_steps, loader=loader)
     logger = run.logger(GAN_LOG_COLUMNS, tensorboard)
     trainer = GANTrainer(recipe, networks, objective, val_pairs, model_config, log=log,
                          on_validation=validation_image_hook(logger.board, val_pairs, recipe.scale, image_summaries))
-    describe = (f"training {type(recipe).run_name} ({recipe.model} + {recipe.discriminator}) x{recipe.scale}: steps "
+    describe = (f"training {type(recipe).run_name} ({recipe.model} + {recipe.discriminator or 'no discriminator'}) "
+                f"x{recipe.scale}: steps "
                 f"{step0} -> {recipe.steps}, batch {recipe.batch_size}, HR patch {recipe.hr_patch_size}, "
                 f"{recipe.gan_loss} loss, weights pixel {recipe.pixel_weight:g} / perceptual "
                 f"{recipe.perceptual_weight:g} / adversarial {recipe.adversarial_weight:g}")

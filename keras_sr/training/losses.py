@@ -31,6 +31,11 @@ from keras import ops
 __all__ = ["L1Loss", "CharbonnierLoss", "L2Loss", "get_loss", "RecursiveSupervisionLoss", "PyramidLoss"]
 
 
+def _per_example(diff):
+    """Every axis but the batch axis: images (B, H, W, C) and query values (B, Q, C) alike."""
+    return tuple(range(1, len(diff.shape)))
+
+
 @keras.saving.register_keras_serializable(package="keras_sr")
 class L1Loss(keras.losses.Loss):
     """Mean absolute error in pixel units."""
@@ -40,7 +45,7 @@ class L1Loss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         diff = ops.cast(y_pred, "float32") - ops.cast(y_true, "float32")
-        return ops.mean(ops.abs(diff), axis=(1, 2, 3))
+        return ops.mean(ops.abs(diff), axis=_per_example(diff))
 
 
 @keras.saving.register_keras_serializable(package="keras_sr")
@@ -52,7 +57,7 @@ class L2Loss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         diff = ops.cast(y_pred, "float32") - ops.cast(y_true, "float32")
-        return ops.mean(ops.square(diff), axis=(1, 2, 3))
+        return ops.mean(ops.square(diff), axis=_per_example(diff))
 
 
 @keras.saving.register_keras_serializable(package="keras_sr")
@@ -72,7 +77,7 @@ class CharbonnierLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         diff = ops.cast(y_pred, "float32") - ops.cast(y_true, "float32")
         eps = self.epsilon * self.data_range
-        return ops.mean(ops.sqrt(ops.square(diff) + eps * eps), axis=(1, 2, 3))
+        return ops.mean(ops.sqrt(ops.square(diff) + eps * eps), axis=_per_example(diff))
 
     def get_config(self):
         config = super().get_config()

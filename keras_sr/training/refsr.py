@@ -48,7 +48,6 @@ Example:
 import dataclasses
 import importlib
 import os
-import time
 import typing
 
 import numpy as np
@@ -61,6 +60,7 @@ from keras_sr.training.loop import LoopTrainer, Networks, StatelessState, custom
 from keras_sr.training.recipe import Recipe, field
 from keras_sr.training.refsr_losses import CRITICS
 from keras_sr.training.run import NO_SCORES
+from keras_sr.training.validation import bicubic_scores
 
 __all__ = ["RefSRRecipe", "RefSRNetworks", "RefSRObjective", "RefSRTrainer", "train_refsr", "validation_triples",
            "evaluate_refsr", "predict_refsr", "REFSR_LOG_COLUMNS"]
@@ -572,31 +572,11 @@ def predict_refsr(model, lr, ref, scale):
 
 
 def evaluate_refsr(model, triples, scale, keep_outputs=False):
-    """Mean PSNR/SSIM (`score_pair`: Y, border = scale) over `(lr, hr, ref)` triples."""
-    from keras_sr.scoring import score_pair
+    """Mean PSNR/SSIM (`keras_sr.scoring.score_examples`: Y, border = scale) over `(lr, hr, ref)` triples."""
+    from keras_sr.scoring import score_examples
     from keras_sr.upscalers import ref_model_upscaler
 
-    start = time.perf_counter()
-    upscale = ref_model_upscaler(model, scale)
-    per_image, outputs = [], []
-    for lr, hr, ref in triples:
-        sr = upscale(lr, ref, scale)
-        p, s = score_pair(sr, hr, scale)
-        per_image.append({"psnr": p, "ssim": s})
-        if keep_outputs:
-            outputs.append(sr)
-    result = {"psnr": float(np.mean([r["psnr"] for r in per_image])) if per_image else float("nan"),
-              "ssim": float(np.mean([r["ssim"] for r in per_image])) if per_image else float("nan"),
-              "images": per_image, "seconds": time.perf_counter() - start}
-    if keep_outputs:
-        result["outputs"] = outputs
-    return result
-
-
-def _bicubic(triples, scale):
-    from keras_sr.training.validation import bicubic_scores
-
-    return bicubic_scores([(lr, hr) for lr, hr, _ in triples], scale)
+    return score_examples(ref_model_upscaler(model, scale), triples, scale, keep_outputs=keep_outputs)
 
 
 # Loop ---------------------------------------------------------------------------------------------------------
@@ -643,7 +623,7 @@ class RefSRTrainer(LoopTrainer):
         self.log_keys = tuple(objective.log_keys(self.critic is not None))
         self.val_triples = val_triples
         self.validates = bool(val_triples)
-        self.bicubic = _bicubic(val_triples, recipe.scale) if val_triples else None
+        self.bicubic = bicubic_scores(val_triples, recipe.scale) if val_triples else None
         self.validation_history = []
         self.last_entry = None
         if keras.backend.backend() == "jax":

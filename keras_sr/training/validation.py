@@ -16,27 +16,26 @@ Example:
     >>> scores = evaluate_pairs(model, pairs, 4)       # {"psnr":..., "ssim":..., "images": [...]}
 """
 
-import time
-
-import numpy as np
-
 import keras
 
-from keras_sr.scoring import score_pair
-from keras_sr.upscalers import bicubic_upscaler
+from keras_sr.models.query_inference import is_query_model, query_upscaler
+from keras_sr.scoring import score_examples
+from keras_sr.upscalers import bicubic_upscaler, rgb_or_y
 
 
 __all__ = ["predict_image", "evaluate_pairs", "bicubic_scores", "ValidationCallback"]
 
 
 def predict_image(model, lr, scale):
-    """`model` on one RGB uint8 LR image -> RGB float SR; Y (1-channel) models get Y, Cb/Cr go bicubic.
+    """`model` on one RGB uint8 LR image -> RGB float SR; Y (1-channel) models get Y, Cb/Cr go bicubic;
+    arbitrary-scale models (inputs lr, coord, cell) are queried at every output pixel.
 
     The same rule as `keras_sr.upscalers` (the evaluation protocol), so
     validation during training scores Y-channel models (SRCNN, FSRCNN, ...)
     exactly as `tools.evaluate` does.
     """
-    from keras_sr.upscalers import rgb_or_y
+    if is_query_model(model):  # LIIF / Meta-SR: the query grid of the output size, as tools.evaluate
+        return query_upscaler(model)(lr, scale)
 
     def predict(batch):
         return keras.ops.convert_to_numpy(model(batch, training=False))
@@ -44,39 +43,14 @@ def predict_image(model, lr, scale):
     return rgb_or_y(predict, int(model.input_shape[-1]), lr, int(scale))
 
 
-def _mean_scores(per_image, seconds):
-    return {
-        "psnr": float(np.mean([r["psnr"] for r in per_image])) if per_image else float("nan"),
-        "ssim": float(np.mean([r["ssim"] for r in per_image])) if per_image else float("nan"),
-        "images": per_image,
-        "seconds": seconds,
-    }
-
-
 def evaluate_pairs(model, pairs, scale, y_only=True, keep_outputs=False):
-    """PSNR/SSIM of `model` over `(lr, hr)` uint8 pairs (`score_pair`: Y, border = scale)."""
-    start = time.perf_counter()
-    per_image, outputs = [], []
-    for lr, hr in pairs:
-        sr = predict_image(model, lr, scale)
-        p, s = score_pair(sr, hr, scale, y_only)
-        per_image.append({"psnr": p, "ssim": s})
-        if keep_outputs:
-            outputs.append(sr)
-    scores = _mean_scores(per_image, time.perf_counter() - start)
-    if keep_outputs:
-        scores["outputs"] = outputs
-    return scores
+    """PSNR/SSIM of `model` over `(lr, hr)` uint8 pairs (`keras_sr.scoring.score_examples`: Y, border = scale)."""
+    return score_examples(lambda lr, s: predict_image(model, lr, s), pairs, scale, y_only, keep_outputs)
 
 
 def bicubic_scores(pairs, scale, y_only=True):
-    """The bicubic baseline's PSNR/SSIM on the same pairs."""
-    start = time.perf_counter()
-    per_image = []
-    for lr, hr in pairs:
-        p, s = score_pair(bicubic_upscaler(lr, scale), hr, scale, y_only)
-        per_image.append({"psnr": p, "ssim": s})
-    return _mean_scores(per_image, time.perf_counter() - start)
+    """The bicubic baseline's PSNR/SSIM on the same pairs (or `(lr, hr, ref)` triples: the reference is unused)."""
+    return score_examples(bicubic_upscaler, [example[:2] for example in pairs], scale, y_only)
 
 
 class ValidationCallback(keras.callbacks.Callback):
