@@ -31,7 +31,9 @@ student with FAKD 32.462 dB, teacher 32.638 dB (not reproduced here: no RCAN
 teacher is shipped and DIV2K training needs a GPU).
 
 No teacher is shipped: train one with `python -m recipes.rcan` and pass its
-run directory (or `final.keras`) as `--teacher`. Without `--data`: a CPU demo
+run directory (or `final.keras`) as `--teacher`, or convert the official
+`RCAN_BIX4.pt` (the checkpoint FAKD's `train.py` loads as its teacher) with
+`keras-sr convert RCAN_BIX4.pt --out rcan_x4.keras` and pass that file. Without `--data`: a CPU demo
 on the embedded photographs, a small RCAN student (2 groups of 4 RCABs, 32
 channels) distilled from the shipped `edsr_baseline_x<scale>` preset, its
 group outputs and long skip paired with EDSR's `block_7`, `block_15` and
