@@ -18,6 +18,7 @@ PACKAGES = [
     "keras_sr.benchmarks",
     "keras_sr.convert",
     "keras_sr.data",
+    "keras_sr.degradations",
     "keras_sr.export",
     "keras_sr.models",
     "keras_sr.quality",

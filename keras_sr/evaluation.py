@@ -13,7 +13,7 @@ LR = MATLAB-faithful bicubic `imresize(hr, 1/s)` on uint8, SR rounded to uint8,
 PSNR and SSIM on Y (BT.601, default) or RGB with `s` pixels cropped. This
 reproduces the published bicubic table (see README).
 
-Reference-based SR (`--ref-mode cufed5:K|self-lr|pairs:FILE|synthetic:SEED`)
+Reference-based SR (`--ref-mode cufed5:K|cufed5:all|self-lr|pairs:FILE|synthetic:SEED[:K]`)
 pairs every HR image with a reference (`keras_sr.data.reference_sources`)
 (CUFED5 takes its LR from PIL bicubic, as the TTSR / C2-Matching test sets;
 every other mode from MATLAB bicubic).
@@ -79,9 +79,11 @@ def add_arguments(parser):
                         help="one or more folders of HR images (CUFED5 folders for --ref-mode cufed5:K; "
                              "TFRecord shards for tfrecord:K; not needed for pairs:FILE)")
     parser.add_argument("--ref-mode", nargs="+", default=None, metavar="MODE",
-                        help="reference-based SR: cufed5:K (CUFED5 level-K refs, PIL bicubic LR), self-lr (the LR "
-                             "image is the reference), pairs:FILE (`hr ref` per line), synthetic[:SEED] (a warped "
-                             "view of each HR image) or tfrecord[:K]; SISR models ignore the reference")
+                        help="reference-based SR: cufed5:K (CUFED5 level-K refs, PIL bicubic LR; cufed5:all: the "
+                             "five), self-lr (the LR image is the reference), pairs:FILE (`hr ref [ref ...]` per "
+                             "line), synthetic[:SEED[:K]] (K warped views of each HR image) or tfrecord[:K]; SISR "
+                             "models ignore the reference, single-reference models take the best-matching one of "
+                             "several")
     parser.add_argument("--rgb", action="store_true", help="score on RGB instead of Y (BT.601)")
     parser.add_argument("--json", default=None, help="write {dataset: {scale: {psnr, ssim, n_images}}} here")
     parser.add_argument("--per-image", action="store_true", help="include per-image scores in the JSON")

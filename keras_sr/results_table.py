@@ -23,7 +23,8 @@ from keras_sr.benchmarks.published import DATASETS, reference_row
 from keras_sr.image_io import dataset_name
 
 
-__all__ = ["training_set_name", "load_run", "merge_runs", "format_runs"]
+__all__ = ["training_set_name", "load_run", "merge_runs", "format_runs", "load_family_runs", "format_refsr_family",
+           "robustness_gate"]
 
 
 def training_set_name(data):
@@ -125,3 +126,101 @@ def format_run(run):
 def format_runs(runs):
     """All runs' tables, merged per model/training set/steps, separated by blank lines."""
     return "\n\n".join(format_run(run) for run in merge_runs(runs))
+
+
+# The reference-based SR family table (`tools.make_table --refsr-family`) --------------------------------------
+
+FAMILY_COLUMNS = (("Urban100", "LR ref"), ("BSD100", "warped ref"), ("BSD100", "unrelated ref"),
+                  ("Urban100", "warped ref"), ("Urban100", "unrelated ref"))
+CPU_TIME_JSON = "cpu_time.json"  # {"params": N, "cpu_ms": ms, "lr_size": [160, 160]}, tools.refsr_cpu_time
+GATE_TOLERANCE_DB = 0.1
+
+
+def load_family_runs(eval_jsons, scale=4):
+    """One row per run folder: `{label, model, folder, params, cpu_ms, steps, cells: {(dataset, ref): result}}`.
+
+    Every eval JSON of a folder is merged (the `tools.evaluate --ref-mode` labels `"<dataset> (<ref>)"`); the
+    folder's `recipe.json` / `summary.json` name the model and steps; `cpu_time.json` gives the parameters
+    and the CPU time.
+    """
+    rows = {}
+    for path in eval_jsons:
+        run = load_run(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        row = rows.setdefault(folder, {"label": run["label"], "model": run["model"], "folder": folder,
+                                       "steps": run["steps"], "train": run["train"], "cells": {}})
+        raw = _read_json(path)
+        for label, per_scale in run["results"].items():
+            dataset, _, ref = label.partition(" (")
+            entry = per_scale.get(int(scale))
+            if entry is not None:
+                n = (raw.get(label, {}).get(str(scale)) or raw.get(label, {}).get(scale) or {}).get("n_images")
+                row["cells"][(dataset, ref.rstrip(")") or "no ref")] = {**entry, "n_images": n}
+        timing = _read_json(os.path.join(folder, CPU_TIME_JSON)) or {}
+        row["params"], row["cpu_ms"] = timing.get("params"), timing.get("cpu_ms")
+    return list(rows.values())
+
+
+def robustness_gate(row, baseline, tolerance=GATE_TOLERANCE_DB):
+    """`(passes, text)`: beats `baseline` with the relevant (warped) reference and loses at most `tolerance` dB
+    with the unrelated one, on every dataset both rows have."""
+    checks = []
+    for dataset in sorted({d for d, _ in row["cells"]}):
+        ours_rel, base_rel = row["cells"].get((dataset, "warped ref")), baseline["cells"].get((dataset, "warped ref"))
+        ours_un, base_un = row["cells"].get((dataset, "unrelated ref")), baseline["cells"].get((dataset, "unrelated ref"))
+        if None in (ours_rel, base_rel, ours_un, base_un):
+            continue
+        gain, loss = ours_rel["psnr"] - base_rel["psnr"], ours_un["psnr"] - base_un["psnr"]
+        checks.append((gain > 0 and loss >= -tolerance, f"{dataset}: {gain:+.2f} / {loss:+.2f}"))
+    if not checks:
+        return None, "-"
+    passes = all(ok for ok, _ in checks)
+    return passes, ("pass" if passes else "FAIL") + " (" + "; ".join(text for _, text in checks) + ")"
+
+
+def format_refsr_family(rows, baseline=None, scale=4):
+    """The RefSR family table: one row per model; the gate compares each RefSR row with the SISR `baseline`.
+
+    `baseline`: the label of the SISR row (default: the first row whose model is not a RefSR model, i.e.
+    whose relevant and unrelated scores are equal, else none).
+    """
+    sisr = [r for r in rows if _ignores_reference(r)]
+    if baseline is None:
+        base = sisr[0] if sisr else None
+    else:
+        matches = [r for r in rows if r["label"] == baseline]
+        if not matches:
+            raise ValueError(f"--baseline {baseline!r}: no such row (rows: {[r['label'] for r in rows]}).")
+        base = matches[0]
+    columns = [c for c in FAMILY_COLUMNS if any(c in r["cells"] for r in rows)]
+    head = ["model", "params"] + [f"{d} x{scale} ({ref}, n={_n(rows, (d, ref))})" for d, ref in columns] \
+        + ["CPU ms / 160x160 LR", "gate vs " + (base["label"] if base else "-") + " (relevant gain / unrelated loss, dB)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = [f"{row['label']}" + (f" ({row['steps']:,} steps)" if row.get("steps") else ""),
+                 f"{row['params']:,}" if row.get("params") else "-"]
+        for column in columns:
+            entry = row["cells"].get(column)
+            cells.append(f"{entry['psnr']:.2f} / {entry['ssim']:.4f}" if entry else "-")
+        cells.append(f"{row['cpu_ms']:.0f}" if row.get("cpu_ms") else "-")
+        if row is base:
+            cells.append("(baseline)")
+        elif any(row is r for r in sisr):
+            cells.append("(SISR: reference ignored)")
+        else:
+            cells.append(robustness_gate(row, base)[1] if base else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _ignores_reference(row):
+    """A SISR row: the same score with the relevant and the unrelated reference on every dataset it has."""
+    pairs = [(row["cells"][(d, "warped ref")], row["cells"][(d, "unrelated ref")]) for d in ("BSD100", "Urban100")
+             if (d, "warped ref") in row["cells"] and (d, "unrelated ref") in row["cells"]]
+    return bool(pairs) and all(abs(a["psnr"] - b["psnr"]) < 1e-9 for a, b in pairs)
+
+
+def _n(rows, column):
+    counts = sorted({r["cells"][column]["n_images"] for r in rows if column in r["cells"]
+                     and r["cells"][column].get("n_images")})
+    return "/".join(str(c) for c in counts) or "?"

@@ -8,7 +8,8 @@ For every HR image of every folder and every scale `s`:
 4. PSNR and SSIM on Y (BT.601, default) or RGB, with `s` pixels cropped.
 
 Reference-based SR scores `(HR, reference)` pairs of a reference source
-(`keras_sr.data.reference_sources`) with the source's LR method (PIL bicubic for
+(`keras_sr.data.reference_sources`; several references per image go to the
+upscaler as a list) with the source's LR method (PIL bicubic for
 CUFED5, as the TTSR / C2-Matching test sets; MATLAB bicubic otherwise), and the
 same metrics. (The official TTSR code scores with no border; we keep one protocol.)
 
@@ -154,7 +155,9 @@ def evaluate_reference_source(upscale, source, scale, y_only=True):
         hr = source.hr(i)
         check_min_size(hr, 2 * scale + 11, name, f"evaluation at x{scale}")
         hr, lr = make_lr(hr, scale, name)
-        ref = source.reference(i, lr=lr)
+        # Several references (cufed5:all, pairs with several per line, synthetic:SEED:K) go to the upscaler as a
+        # list: multi-reference models take them all, single-reference ones reduce them (keras_sr.upscalers).
+        ref = source.reference(i, lr=lr) if getattr(source, "num_refs", 1) == 1 else source.references(i, lr=lr)
         try:
             sr = upscale(lr, ref, scale)
         except ValueError as err:  # e.g. a reference too small for the model: say which pair

@@ -15,7 +15,10 @@ Cb/Cr are upscaled by MATLAB bicubic (`rgb_or_y`). Reference-based models
 (registry kind "refsr": TTSR, C2-Matching) get their inputs from their spec's
 `prepare_inputs(lr, ref, scale)`; single-image models ignore `ref`, so one
 benchmark scores a SISR baseline on the same pairs. The kind comes from the
-registry spec (`keras_sr.models.spec_of`), never from guessing.
+registry spec (`keras_sr.models.spec_of`), never from guessing. `ref` may be
+a list of references: multi-reference models (inputs `refs`: SRNTT, E2ENT,
+CIMR-SR) take them all; single-reference models get the best-matching one
+(`keras_sr.models.refsr_inputs.best_reference`, the documented reduction).
 
 The scoring side (`keras_sr.scoring`) takes these callables and never imports
 `keras_sr.models`. The older call forms stay: `upscaler(lr, scale)` (SISR
@@ -25,6 +28,7 @@ Example:
     >>> up = load("edsr_baseline_x4")
     >>> sr = up.upscale(lr_uint8)                               # float32 (4H, 4W, 3)
     >>> sr = load("ttsr", scale=4, weights="runs/ttsr/final.weights.h5").upscale(lr_uint8, ref_uint8)
+    >>> sr = load("srntt", scale=4, weights="runs/srntt/final.weights.h5").upscale(lr_uint8, [ref1, ref2, ref3])
 """
 
 import os
@@ -39,6 +43,7 @@ from keras_sr.metrics import to_uint8
 from keras_sr.models.loading import is_saved_model, resolve_model
 from keras_sr.models.query_inference import is_query_model, query_upscaler
 from keras_sr.models.query_inference import saved_model_query_upscaler
+from keras_sr.models.refsr_inputs import best_reference, takes_reference_stack
 
 
 __all__ = ["Upscaler", "load", "bicubic_upscaler", "rgb_or_y", "model_scale", "model_upscaler", "keras_predict", "load_upscaler",
@@ -184,14 +189,24 @@ def ref_model_upscaler(model, scale=None, label=None):
     if scale is not None and int(scale) not in scales:
         raise ValueError(f"{label} ({kind}) is an x{model_scale_} model, asked for x{scale}.")
 
+    multi = takes_reference_stack(spec.inputs)
+
     def upscale(lr, ref, scale=model_scale_):
         if int(scale) not in scales:
             raise ValueError(f"{label} ({kind}) upscales x{model_scale_}, asked for x{scale}.")
+        if isinstance(ref, (list, tuple)):
+            if not ref:
+                raise ValueError(f"{label} ({kind}): an empty list of references.")
+            if len(ref) == 1:
+                ref = ref[0]
+            elif not multi:  # the documented reduction: the best-matching reference
+                ref = ref[best_reference(lr, ref, int(scale))[0]]
         inputs, (h, w) = spec.prepare_inputs(lr, ref, int(scale))
         sr = keras.ops.convert_to_numpy(model(inputs, training=False))
         return np.asarray(sr, np.float32)[0, :h, :w]
 
     upscale.scale, upscale.label, upscale.kind = model_scale_, label, kind
+    upscale.reference_reduction = "all (multi-reference model)" if multi else "best-matching reference"
     return upscale
 
 
@@ -245,7 +260,8 @@ class Upscaler:
         if self.scale is not None and scale != self.scale:
             raise ValueError(f"{self.label} upscales x{self.scale}, asked for x{scale}.")
         if self.kind == "refsr" and ref is None:
-            raise ValueError(f"{self.label} is a reference-based model: give ref= (an RGB reference image).")
+            raise ValueError(f"{self.label} is a reference-based model: give ref= (an RGB reference image, or a "
+                             "list of them).")
         return np.asarray(self._function(lr, ref, scale), np.float32)
 
     def __call__(self, lr, *args):

@@ -11,6 +11,10 @@ masks 0.5), on the input itself or on separate `offset_features` (EDVR's and
 C2-Matching's "DCN_sep"). Optional `pre_offsets` are added to the learned
 offsets, as C2-Matching's dynamic aggregation (`DCN_sep_pre_multi_offset`)
 injects the correspondence found by patch matching (Jiang et al., CVPR 2021).
+DATSR's variant (Cao et al., ECCV 2022, `DCN_sep_pre_multi_offset_flow_similarity`)
+bounds the learned offsets by `max_residue_magnitude * tanh(.)` before the
+pre-offsets are added and scales the mask logits by the matching similarity
+(`mask_scale`: `sigmoid(logits * similarity)`).
 
 Layouts (channels last), for `G` deformable groups and `K = kh * kw` taps in
 row-major order (`k = ky * kw + kx`):
@@ -168,6 +172,7 @@ class DeformableConv2D(keras.layers.Layer):
         use_bias: add a bias to the output.
         kernel_initializer, bias_initializer: for the main kernel and bias.
         offset_initializer: for the offset/mask conv kernel and bias ("zeros" as DCNv2).
+        max_residue_magnitude: if set, learned offsets are `m * tanh(offsets)` (DATSR: 10).
 
     Call arguments:
         inputs: `(B, H, W, C)` features that are sampled.
@@ -175,6 +180,8 @@ class DeformableConv2D(keras.layers.Layer):
             predicted from (default: `inputs`). Its conv output grid is the output grid.
         pre_offsets: optional `(B, Ho, Wo, K * 2)` or `(B, Ho, Wo, G * K * 2)` offsets
             `(k, [dy, dx])` added to the learned ones (C2-Matching's correspondence).
+        mask_scale: optional `(B, Ho, Wo, 1)` factors on the mask logits before the sigmoid (DATSR's
+            matching similarity).
 
     Example:
         >>> dcn = DeformableConv2D(16, 3, deformable_groups=2)
@@ -184,9 +191,10 @@ class DeformableConv2D(keras.layers.Layer):
 
     def __init__(self, filters, kernel_size=3, strides=1, padding="same", dilation_rate=1, deformable_groups=1,
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 offset_initializer="zeros", **kwargs):
+                 offset_initializer="zeros", max_residue_magnitude=None, **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
+        self.max_residue_magnitude = None if max_residue_magnitude is None else float(max_residue_magnitude)
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.strides = _pair(strides, "strides")
         self.dilation_rate = _pair(dilation_rate, "dilation_rate")
@@ -205,7 +213,7 @@ class DeformableConv2D(keras.layers.Layer):
             dilation_rate=self.dilation_rate, kernel_initializer=self.offset_initializer,
             bias_initializer=self.offset_initializer, dtype=self.dtype_policy, name="conv_offset_mask")
 
-    def build(self, inputs_shape, offset_features_shape=None, pre_offsets_shape=None):
+    def build(self, inputs_shape, offset_features_shape=None, pre_offsets_shape=None, mask_scale_shape=None):
         channels = inputs_shape[-1]
         if channels is None:
             raise ValueError("DeformableConv2D needs a known number of input channels.")
@@ -223,13 +231,18 @@ class DeformableConv2D(keras.layers.Layer):
             raise ValueError(f"DeformableConv2D pre_offsets need {2 * taps} or {2 * taps * self.deformable_groups} "
                              f"channels, got {pre_offsets_shape[-1]}.")
 
-    def offsets_and_masks(self, inputs, offset_features=None, pre_offsets=None):
+    def offsets_and_masks(self, inputs, offset_features=None, pre_offsets=None, mask_scale=None):
         """The `(offsets, masks)` the convolution samples with (learned + pre_offsets, sigmoid masks)."""
         taps = self.kernel_size[0] * self.kernel_size[1]
         groups = self.deformable_groups
         out = self.conv_offset_mask(inputs if offset_features is None else offset_features)
         offsets = out[..., :2 * groups * taps]
-        masks = ops.sigmoid(out[..., 2 * groups * taps:])
+        if self.max_residue_magnitude is not None:
+            offsets = self.max_residue_magnitude * ops.tanh(offsets)
+        logits = out[..., 2 * groups * taps:]
+        if mask_scale is not None:
+            logits = logits * ops.cast(mask_scale, logits.dtype)
+        masks = ops.sigmoid(logits)
         if pre_offsets is not None:
             pre_offsets = ops.cast(pre_offsets, offsets.dtype)
             if pre_offsets.shape[-1] == 2 * taps and groups > 1:
@@ -237,13 +250,14 @@ class DeformableConv2D(keras.layers.Layer):
             offsets = offsets + pre_offsets
         return offsets, masks
 
-    def call(self, inputs, offset_features=None, pre_offsets=None):
-        offsets, masks = self.offsets_and_masks(inputs, offset_features, pre_offsets)
+    def call(self, inputs, offset_features=None, pre_offsets=None, mask_scale=None):
+        offsets, masks = self.offsets_and_masks(inputs, offset_features, pre_offsets, mask_scale)
         return deform_conv2d(inputs, self.kernel, offsets, masks, self.bias, strides=self.strides,
                              padding=self.padding, dilation_rate=self.dilation_rate,
                              deformable_groups=self.deformable_groups)
 
-    def compute_output_shape(self, inputs_shape, offset_features_shape=None, pre_offsets_shape=None):
+    def compute_output_shape(self, inputs_shape, offset_features_shape=None, pre_offsets_shape=None,
+                             mask_scale_shape=None):
         grid_shape = offset_features_shape if offset_features_shape is not None else inputs_shape
         out = []
         for size, k, s, d in zip(grid_shape[1:3], self.kernel_size, self.strides, self.dilation_rate):
@@ -264,4 +278,6 @@ class DeformableConv2D(keras.layers.Layer):
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             "offset_initializer": keras.initializers.serialize(self.offset_initializer),
         })
+        if self.max_residue_magnitude is not None:
+            config["max_residue_magnitude"] = self.max_residue_magnitude
         return config

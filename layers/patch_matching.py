@@ -119,9 +119,13 @@ def fold_patches(patches, output_size, patch_size=3, strides=1, padding=None):
 
 
 def l2_normalize(x, axis=-1, epsilon=1e-12):
-    """`x / max(||x||, epsilon)` along `axis` (`torch.nn.functional.normalize`)."""
-    norm = ops.sqrt(ops.sum(ops.square(x), axis=axis, keepdims=True))
-    return x / ops.maximum(norm, epsilon)
+    """`x / max(||x||, epsilon)` along `axis` (`torch.nn.functional.normalize`).
+
+    Written as `x * rsqrt(max(||x||^2, epsilon^2))`: the same values, and a finite gradient at `x = 0`
+    (`sqrt`'s derivative there is infinite, and `0 * inf` made NaN gradients for all-zero patches).
+    """
+    squared = ops.sum(ops.square(x), axis=axis, keepdims=True)
+    return x * ops.rsqrt(ops.maximum(squared, epsilon * epsilon))
 
 
 def flatten_grid(x):

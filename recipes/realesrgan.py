@@ -35,7 +35,7 @@ import sys
 from keras_sr.training.cli import recipe_main
 from keras_sr.training.recipe import field
 
-from recipes.realesrnet import RealESRNetRecipe
+from keras_sr.recipes.realesrnet import RealESRNetRecipe
 
 __all__ = ["RealESRGANRecipe", "main", "PERCEPTUAL_LAYERS", "parse_layer_weights"]
 

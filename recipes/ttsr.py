@@ -110,7 +110,7 @@ def _demo_data():
     return train, val
 
 
-def run_demo_evaluation(result, log=print):
+def run_demo_evaluation(result, log=print, label=None):
     """The stereo-pair check: motorcycle_left (x4 LR) with motorcycle_right vs. an unrelated reference (chelsea)."""
     import numpy as np
     import skimage.data
@@ -125,6 +125,8 @@ def run_demo_evaluation(result, log=print):
 
     recipe = result.recipe
     scale = recipe.scale
+    # the recipes of other RefSR models reuse this check under their own name
+    label = label or getattr(recipe, "display_name", None) or "TTSR"
     left, right, _ = skimage.data.stereo_motorcycle()
     unrelated = np.asarray(skimage.data.chelsea())
     hr, lr = degrade(np.asarray(left), scale, "motorcycle_left")
@@ -132,15 +134,15 @@ def run_demo_evaluation(result, log=print):
     sr_right = predict_refsr(result.model, lr, np.asarray(right), scale)
     sr_unrelated = predict_refsr(result.model, lr, unrelated, scale)
     rows = {}
-    for label, image in (("bicubic", bicubic), ("TTSR, reference motorcycle_right", sr_right),
-                         ("TTSR, unrelated reference (chelsea)", sr_unrelated)):
+    for row, image in (("bicubic", bicubic), (f"{label}, reference motorcycle_right", sr_right),
+                       (f"{label}, unrelated reference (chelsea)", sr_unrelated)):
         psnr, ssim = score_pair(image, hr, scale)
-        rows[label] = {"psnr": psnr, "ssim": ssim}
+        rows[row] = {"psnr": psnr, "ssim": ssim}
     table = format_scores(rows, title=f"motorcycle_left x{scale} (LR {lr.shape[1]}x{lr.shape[0]}), PSNR/SSIM on Y, "
                                       f"border {scale}:")
     print()
     print(table)
-    panel = comparison_image(lr, hr, sr_right, scale, labels=("LR (nearest)", "bicubic", "TTSR (ref: right view)",
+    panel = comparison_image(lr, hr, sr_right, scale, labels=("LR (nearest)", "bicubic", f"{label} (ref: right view)",
                                                               "HR"))
     path = os.path.join(result.run_dir, "comparison.png")
     save_image(path, panel)
@@ -163,7 +165,7 @@ def run_ttsr(recipe_cls, args, log=print):
     log(f"demo: training images {[os.path.basename(p) for p in train]}, held out "
         f"{[os.path.basename(p) for p in args.val_data]}")
     result = run_recipe(recipe_cls, args, log, recipe=recipe)
-    run_demo_evaluation(result, log)
+    run_demo_evaluation(result, log, label=getattr(recipe_cls, "demo_label", "TTSR"))
     return result
 
 

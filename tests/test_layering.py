@@ -51,7 +51,7 @@ LAYERS = {
     # Former homes that only re-export (nothing in keras-sr imports them; checked below).
     "keras_sr.models.inference": 2.0, "keras_sr.refsr_evaluation": 2.0,
     "keras_sr.benchmarks.published": 2.0,  # the published tables (data), read by results_table
-    "keras_sr.tiled_inference": 2.1, "keras_sr.streamed_upscale": 2.1, "keras_sr.export": 2.1, "keras_sr.export.cli": 4,
+    "keras_sr.tiled_inference": 2.1, "keras_sr.dynamic_inference": 2.1, "keras_sr.streamed_upscale": 2.1, "keras_sr.export": 2.1, "keras_sr.export.cli": 4,
     "keras_sr.analysis": 2.1,  # LAM: gradients of any model, on an upscaler-level model object
     "keras_sr.convert.preset": 4, "keras_sr.convert.cli": 4,  # presets from checkpoints score them; the CLI
     "keras_sr.training": 3, "keras_sr.benchmarks": 3,

@@ -6,9 +6,9 @@ covered here with no new test, and one registered without a tiny config (its
 On TensorFlow (this process) each model gets every check: registry contract, eager and
 symbolic calls, config round trips, `.keras` save/load with `safe_mode=True`, one fit
 step, mixed precision. The same module re-runs in one subprocess per backend under
-KERAS_BACKEND=jax and KERAS_BACKEND=torch with every check but mixed precision (the
-dtype-policy logic is Keras's own and backend-independent; it costs a third rebuild) and the
-`.keras` round trip, and with the fit step for the SISR models only (see below).
+KERAS_BACKEND=jax and KERAS_BACKEND=torch with the build, the eager and symbolic calls and the
+fit step of the SISR models (see below); mixed precision, the config round trips and the `.keras`
+round trip are Keras's own, backend-independent logic and run on TensorFlow.
 """
 
 import os
@@ -29,12 +29,13 @@ def test_registered_model_passes_the_harness(name, tmp_path):
     # RefSR models (patch matching: thousands of small ops) on JAX/torch: build + eager/symbolic calls +
     # config round trip only; their fit steps on those backends are in tests/test_models_refsr.py
     # (re-run on torch by tests/test_torch_backend.py). Every check runs for them on TensorFlow.
-    # On JAX and torch (subprocesses): the build, eager and symbolic calls and config round trips of every
-    # model; the fit step for the single-input SISR models (the RefSR and arbitrary-scale fit steps on those
-    # backends are in their own test files); `.keras` saving is Keras's own code and runs on TensorFlow.
+    # On JAX and torch (subprocesses): the build and the eager and symbolic calls of every model; the fit step
+    # for the single-input SISR models (the RefSR and arbitrary-scale fit steps on those backends are in their
+    # own test files); `.keras` saving and the config round trips are Keras's own, backend-independent code
+    # (serialization, the registry rebuild) and run on TensorFlow.
     sisr = models.get_spec(name).kind == "sisr"
     testing.run_model_test(name, tmp_dir=str(tmp_path), run_mixed_precision=MAIN, run_fit=MAIN or sisr,
-                           run_saving=MAIN)
+                           run_saving=MAIN, run_round_trips=MAIN)
 
 
 LAYER_CASES = [
@@ -68,7 +69,17 @@ def test_a_model_without_a_tiny_config_fails():
 
 
 def test_registry_kinds():
-    assert models.list_models(kind="refsr") == ["c2_matching", "ttsr"]
+    assert models.list_models(kind="refsr") == [
+        "c2_matching",
+        "cimr",
+        "crossnet",
+        "datsr",
+        "e2ent",
+        "masa_sr",
+        "srntt",
+        "ssen",
+        "ttsr",
+    ]
     assert models.list_models(kind="discriminator") == [
         "c2_matching_discriminator",
         "esrgan_discriminator",

@@ -413,8 +413,8 @@ def test_recipes_train_with_device_and_host_degradations(tmp_path):
     from keras_sr.data.sources import resolve_data
     from keras_sr.training.gan import train_gan
 
-    from recipes.realesrgan import RealESRGANRecipe
-    from recipes.realesrnet import RealESRNetRecipe
+    from keras_sr.recipes.realesrgan import RealESRGANRecipe
+    from keras_sr.recipes.realesrnet import RealESRNetRecipe
 
     split = resolve_data([str(_hr_folder(tmp_path))], val_split=0)
     tiny = dict(num_blocks=1, filters=4, growth_rate=2, patch_size=8, batch_size=2, hr_size=64, queue_size=4,
@@ -439,8 +439,8 @@ def test_recipes_train_with_device_and_host_degradations(tmp_path):
 
 
 def test_official_recipe_defaults():
-    from recipes.realesrgan import PERCEPTUAL_LAYERS, RealESRGANRecipe, parse_layer_weights
-    from recipes.realesrnet import RealESRNetRecipe
+    from keras_sr.recipes.realesrgan import PERCEPTUAL_LAYERS, RealESRGANRecipe, parse_layer_weights
+    from keras_sr.recipes.realesrnet import RealESRNetRecipe
 
     net, gan = RealESRNetRecipe.for_scale(4), RealESRGANRecipe.for_scale(2)
     assert (net.steps, net.learning_rate, net.beta_2, net.ema_decay, net.batch_size, net.hr_patch_size,

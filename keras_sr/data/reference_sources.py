@@ -1,29 +1,33 @@
 """Where the references of reference-based SR come from: `open_reference_source(spec, data)`.
 
 A reference source pairs every HR test image with one reference image
-(TTSR, Yang et al., CVPR 2020; C2-Matching, Jiang et al., CVPR 2021).
-`spec` chooses how:
+(TTSR, Yang et al., CVPR 2020; C2-Matching, Jiang et al., CVPR 2021), or with
+several (`num_refs > 1`: SRNTT's pooled matching, CIMR-SR's reference pool,
+CUFED5's five levels). `spec` chooses how:
 
 * `"cufed5:K"`: the CUFED5 test set (SRNTT, Zhang et al., CVPR 2019): folder(s)
   `data` hold groups `XXX_0.png` (the HR image) and `XXX_1.png` ... `XXX_5.png`
-  (references, similarity level 1 (most similar) to 5); `K` picks the level.
-  Evaluation then follows the CUFED5 protocol (PIL bicubic LR, see
-  `keras_sr.scoring`);
+  (references, similarity level 1 (most similar) to 5); `K` picks the level,
+  `"cufed5:all"` gives all five (levels 1..5, in order). Evaluation then
+  follows the CUFED5 protocol (PIL bicubic LR, see `keras_sr.scoring`);
 * `"self-lr"`: the reference is the LR input itself, the papers' protocol for
   Urban100 (which has no references): `reference(i, lr=lr)`;
-* `"pairs:FILE"`: a text file with one `hr_path ref_path` per line (paths
+* `"pairs:FILE"`: a text file with one `hr_path ref_path [ref_path ...]` per
+  line (the same number of references on every line; paths
   relative to the file's folder, shell quoting for spaces, `#` comments;
   `# dataset: NAME` and `# reference: LABEL` comment lines name the rows of
   result tables), as written by `python -m tools.make_refsr_benchmark`;
-* `"synthetic[:SEED]"`: the HR images of `data`, each with a seeded warped view
-  of itself (`keras_sr.data.reference_views.synthesize_reference`, default
-  `ViewParams`) as reference: another view of the same scene;
+* `"synthetic[:SEED[:K]]"`: the HR images of `data`, each with a seeded warped
+  view of itself (`keras_sr.data.reference_views.synthesize_reference`, default
+  `ViewParams`) as reference: another view of the same scene; with `K`, `K`
+  independent views (view 0 is the `synthetic:SEED` one);
 * `"tfrecord[:K]"`: TFRecord shards (`data` = manifest, its folder or a shard
   pattern) written with `tools.make_tfrecords --ref DIR`; the K-th stored
   reference of each record (`TFRecordReferenceSource`).
 
 Every source has `len(source)`, `name(i)`, `hr(i)` (uint8 HxWx3),
-`reference(i, lr=None)` (uint8 HxWx3), `dataset` and `label` (the row name of
+`reference(i, lr=None)` (uint8 HxWx3; the first one of several),
+`references(i, lr=None)` (a list of `num_refs` of them), `dataset` and `label` (the row name of
 result tables, e.g. "CUFED5 (ref 1)") and `lr_method` ("pil" for CUFED5,
 "matlab" otherwise). Bad input raises `ReferenceSourceError` (an `ImageError`)
 naming the file and the problem.
@@ -48,7 +52,8 @@ __all__ = ["ReferenceSourceError", "ReferenceSource", "CUFED5Source", "SelfLRSou
            "SyntheticReferenceSource", "TFRecordReferenceSource", "open_reference_source", "read_pairs",
            "view_rng", "SPEC_HELP"]
 
-SPEC_HELP = "cufed5:K, self-lr, pairs:FILE, synthetic[:SEED] or tfrecord[:K]"
+SPEC_HELP = "cufed5:K, self-lr, pairs:FILE, synthetic[:SEED[:K]], tfrecord[:K] or cufed5:all"
+MULTI_VIEW_STREAM = 1000  # view_rng stream of view k >= 1 of synthetic:SEED:K is MULTI_VIEW_STREAM + k
 CUFED5_LEVELS = (1, 2, 3, 4, 5)
 
 
@@ -75,6 +80,7 @@ class ReferenceSource:
     kind = "base"
     lr_method = "matlab"  # how the LR input is made: "matlab" (keras_sr.imresize) or "pil" (CUFED5 protocol)
     needs_lr = False      # reference(i) needs the LR image (self-lr)
+    num_refs = 1          # references per image (`references(i)`)
 
     def __init__(self, dataset, label):
         self.dataset = dataset
@@ -92,6 +98,10 @@ class ReferenceSource:
     def reference(self, i, lr=None):
         raise NotImplementedError
 
+    def references(self, i, lr=None):
+        """The `num_refs` references of image `i` (uint8 HxWx3 each); one-reference sources: `[reference(i)]`."""
+        return [self.reference(i, lr=lr)]
+
     def _check_index(self, i):
         if not 0 <= int(i) < len(self):
             raise IndexError(f"{self.label}: index {i} out of range ({len(self)} images)")
@@ -100,7 +110,7 @@ class ReferenceSource:
     def describe(self):
         """A JSON-able summary (recorded in evaluation results)."""
         return {"kind": self.kind, "dataset": self.dataset, "label": self.label, "n_images": len(self),
-                "lr_method": self.lr_method}
+                "lr_method": self.lr_method, "num_refs": self.num_refs}
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.label!r}: {len(self)} images>"
@@ -146,27 +156,36 @@ def view_rng(seed, index, stream=0):
 
 
 class SyntheticReferenceSource(_FolderSource):
-    """Each HR image with a seeded warped view of itself (homography + colour jitter) as reference."""
+    """Each HR image with `count` seeded warped views of itself (homography + colour jitter) as references."""
 
     kind = "synthetic"
 
-    def __init__(self, folders, seed=0, params=None):
+    def __init__(self, folders, seed=0, params=None, count=1):
         from keras_sr.data.reference_views import ViewParams
 
         self.seed = int(seed)
+        self.num_refs = int(count)
+        if self.num_refs < 1:
+            raise ReferenceSourceError(f"synthetic:{seed}:{count}: the number of views must be >= 1.")
         self.params = ViewParams() if params is None else params
-        super().__init__(folders, "{name} (synthetic ref, seed " + str(self.seed) + ")")
+        views = "" if self.num_refs == 1 else f" x{self.num_refs}"
+        super().__init__(folders, "{name} (synthetic ref" + views + ", seed " + str(self.seed) + ")")
 
-    def reference_and_transform(self, i, hr=None):
-        """`(reference, transform)`: the view (the HR image's size) and its reference -> HR homography."""
+    def reference_and_transform(self, i, hr=None, view=0):
+        """`(reference, transform)`: view `view` (the HR image's size) and its reference -> HR homography."""
         from keras_sr.data.reference_views import synthesize_reference
 
         i = self._check_index(i)
         hr = self.hr(i) if hr is None else hr
-        return synthesize_reference(hr, view_rng(self.seed, i), params=self.params)
+        stream = 0 if view == 0 else MULTI_VIEW_STREAM + int(view)
+        return synthesize_reference(hr, view_rng(self.seed, i, stream), params=self.params)
 
     def reference(self, i, lr=None):
         return self.reference_and_transform(i)[0]
+
+    def references(self, i, lr=None):
+        hr = self.hr(i)
+        return [self.reference_and_transform(i, hr, view)[0] for view in range(self.num_refs)]
 
     def describe(self):
         import dataclasses
@@ -175,17 +194,22 @@ class SyntheticReferenceSource(_FolderSource):
 
 
 class CUFED5Source(ReferenceSource):
-    """CUFED5 groups `XXX_0.png` (HR) + `XXX_K.png` (the level-K reference) in one or more folders."""
+    """CUFED5 groups `XXX_0.png` (HR) + `XXX_K.png` (the level-K reference, or all five) in one or more folders."""
 
     kind = "cufed5"
     lr_method = "pil"
 
     def __init__(self, folders, level=1):
-        level = int(level)
-        if level not in CUFED5_LEVELS:
-            raise ReferenceSourceError(f"cufed5:{level}: the CUFED5 reference level must be 1..5.")
-        self.level = level
-        self.groups = []  # (hr_path, ref_path)
+        if str(level).strip().lower() == "all":
+            levels_wanted = CUFED5_LEVELS
+        else:
+            level = int(level)
+            if level not in CUFED5_LEVELS:
+                raise ReferenceSourceError(f"cufed5:{level}: the CUFED5 reference level must be 1..5 or 'all'.")
+            levels_wanted = (level,)
+        self.level = "all" if len(levels_wanted) > 1 else levels_wanted[0]
+        self.num_refs = len(levels_wanted)
+        self.groups = []  # (hr_path, ref_path, ...)
         pattern = re.compile(r"^(.+)_(\d+)$")
         for folder in folders:
             files = list_images(folder, recursive=False)
@@ -202,11 +226,13 @@ class CUFED5Source(ReferenceSource):
                 if 0 not in levels:
                     raise ReferenceSourceError(f"{os.path.join(folder, group)}_0.png: HR image of CUFED5 group "
                                                f"{group!r} is missing (found levels {sorted(levels)}).")
-                if level not in levels:
-                    raise ReferenceSourceError(f"{levels[0]}: CUFED5 group {group!r} has no level-{level} reference "
-                                               f"{group}_{level}.* (found levels {sorted(levels)}).")
-                self.groups.append((levels[0], levels[level]))
-        super().__init__(_name_of(folders), f"{_name_of(folders)} (ref {level})")
+                for level in levels_wanted:
+                    if level not in levels:
+                        raise ReferenceSourceError(f"{levels[0]}: CUFED5 group {group!r} has no level-{level} "
+                                                   f"reference {group}_{level}.* (found levels {sorted(levels)}).")
+                self.groups.append((levels[0],) + tuple(levels[level] for level in levels_wanted))
+        refs = "refs 1-5" if self.level == "all" else f"ref {self.level}"
+        super().__init__(_name_of(folders), f"{_name_of(folders)} ({refs})")
 
     def __len__(self):
         return len(self.groups)
@@ -220,12 +246,18 @@ class CUFED5Source(ReferenceSource):
     def reference(self, i, lr=None):
         return load_image(self.groups[self._check_index(i)][1])
 
+    def references(self, i, lr=None):
+        return [load_image(path) for path in self.groups[self._check_index(i)][1:]]
+
     def describe(self):
         return {**super().describe(), "level": self.level}
 
 
 def read_pairs(path):
-    """`(pairs, meta)` of a pairs file: `[(hr_path, ref_path), ...]` (absolute) and its `# key: value` comments."""
+    """`(pairs, meta)` of a pairs file: `[(hr_path, ref_path, ...), ...]` (absolute) and its `# key: value` comments.
+
+    Every line holds the HR path and one or more reference paths, the same number on every line.
+    """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ReferenceSourceError(f"{path}: pairs file not found.")
@@ -249,9 +281,12 @@ def read_pairs(path):
             columns = shlex.split(line, comments=True)
         except ValueError as err:
             raise ReferenceSourceError(f"{path}:{number}: cannot parse {line!r} ({err}).") from err
-        if len(columns) != 2:
-            raise ReferenceSourceError(f"{path}:{number}: expected 2 columns `hr_path ref_path`, got "
-                                       f"{len(columns)} in {line!r}.")
+        if len(columns) < 2:
+            raise ReferenceSourceError(f"{path}:{number}: expected 2 or more columns `hr_path ref_path "
+                                       f"[ref_path ...]`, got {len(columns)} in {line!r}.")
+        if pairs and len(columns) != len(pairs[0]):
+            raise ReferenceSourceError(f"{path}:{number}: {len(columns) - 1} reference(s) on this line, "
+                                       f"{len(pairs[0]) - 1} on the first: every line needs the same number.")
         resolved = []
         for column in columns:
             full = os.path.normpath(os.path.join(folder, column))
@@ -274,6 +309,7 @@ class PairsSource(ReferenceSource):
         self.pairs, meta = read_pairs(self.path)
         dataset = meta.get("dataset") or dataset_name(os.path.dirname(os.path.abspath(self.path)))
         reference = meta.get("reference") or os.path.splitext(os.path.basename(self.path))[0]
+        self.num_refs = len(self.pairs[0]) - 1
         super().__init__(dataset, f"{dataset} ({reference})")
 
     def __len__(self):
@@ -287,6 +323,9 @@ class PairsSource(ReferenceSource):
 
     def reference(self, i, lr=None):
         return load_image(self.pairs[self._check_index(i)][1])
+
+    def references(self, i, lr=None):
+        return [load_image(path) for path in self.pairs[self._check_index(i)][1:]]
 
     def describe(self):
         return {**super().describe(), "pairs": os.path.abspath(self.path)}
@@ -373,8 +412,9 @@ def open_reference_source(spec, data=None):
     kind = kind.strip().lower()
     if kind == "cufed5":
         if not argument:
-            raise ReferenceSourceError(f"reference source {spec!r}: give the CUFED5 level, e.g. cufed5:1.")
-        return CUFED5Source(_folders(data, spec), _int_argument(spec, argument, 1, "the level"))
+            raise ReferenceSourceError(f"reference source {spec!r}: give the CUFED5 level, e.g. cufed5:1 or cufed5:all.")
+        level = "all" if argument.strip().lower() == "all" else _int_argument(spec, argument, 1, "the level")
+        return CUFED5Source(_folders(data, spec), level)
     if kind == "self-lr":
         if argument:
             raise ReferenceSourceError(f"reference source {spec!r}: self-lr takes no argument.")
@@ -384,7 +424,9 @@ def open_reference_source(spec, data=None):
             raise ReferenceSourceError(f"reference source {spec!r}: give the pairs file, e.g. pairs:bench/relevant.txt.")
         return PairsSource(argument)
     if kind == "synthetic":
-        return SyntheticReferenceSource(_folders(data, spec), seed=_int_argument(spec, argument, 0, "the seed"))
+        seed, _, count = argument.partition(":")
+        return SyntheticReferenceSource(_folders(data, spec), seed=_int_argument(spec, seed, 0, "the seed"),
+                                        count=_int_argument(spec, count, 1, "the number of views"))
     if kind == "tfrecord":
         if data is None:
             raise ReferenceSourceError(f"reference source {spec!r} needs TFRecord shards (--data MANIFEST).")

@@ -18,6 +18,11 @@ for LR/HR and independently for the reference (TTSR's `RandomFlip` /
 `RandomRotate` augment them separately). All images are float32 in [0, 255].
 Batch `i` of epoch `e` depends only on `(seed, e, i)`.
 
+Several references per sample (`num_refs=K`, for the multi-reference models
+whose inputs are `refs` / `refs_down_up`, `(B, K, R, R, 3)`): K independent
+synthetic views around the patch, or the first K of a source's `references(i)`
+(each its own random crop and augmentation).
+
 `return_transforms=True` adds `inputs["transform"]` (B, 3, 3): the homography
 mapping reference-patch pixel centres (x, y) to HR-patch pixel centres (after
 both augmentations), the ground-truth correspondence for C2-Matching's
@@ -46,7 +51,8 @@ from keras_sr.data.reference_views import ViewParams, synthesize_reference
 from keras_sr.data.sources import ImageTooSmall, usable_images
 from keras_sr.image_io import load_image
 from keras_sr.imresize import imresize
-from keras_sr.models.refsr_inputs import KNOWN_INPUTS, check_input_names, make_inputs, prepare_batch_item
+from keras_sr.models.refsr_inputs import (KNOWN_INPUTS, check_input_names, make_inputs, prepare_batch_item,
+                                          takes_reference_stack)
 
 
 logger = logging.getLogger("keras_sr.data")
@@ -111,6 +117,7 @@ class RefSRPatchDataset(keras.utils.PyDataset):
             HR patch and the reference independently).
         enlarge_small: enlarge images smaller than the HR patch (PIL bicubic, short side = patch) instead of
             raising `ImageTooSmall`.
+        num_refs: references per sample (K > 1 needs stack inputs `refs` / `refs_down_up`).
         skip_small: leave out (and log a count of) path images smaller than the HR patch instead of raising
             `ImageTooSmall` (the trainers' choice, as the SISR loaders skip them: T91 has 78x78 images).
         cache_limit_mb: decoded (and enlarged) images kept in memory, least recently used dropped first (the
@@ -125,10 +132,18 @@ class RefSRPatchDataset(keras.utils.PyDataset):
 
     def __init__(self, paths, input_names, patch_size=40, batch_size=9, scale=4, ref_patch_size=None,
                  steps_per_epoch=1000, augment=True, seed=0, view_params=None, return_transforms=False, source=None,
-                 joint_augment=False, enlarge_small=False, skip_small=False, cache_limit_mb=1024,
+                 joint_augment=False, enlarge_small=False, skip_small=False, cache_limit_mb=1024, num_refs=1,
                  **pydataset_kwargs):
         super().__init__(**pydataset_kwargs)
         self.input_names = check_input_names(input_names)
+        self.num_refs = int(num_refs)
+        if self.num_refs < 1:
+            raise ValueError(f"RefSRPatchDataset: num_refs must be >= 1, got {num_refs}.")
+        if self.num_refs > 1 and not takes_reference_stack(self.input_names):
+            raise ValueError(f"RefSRPatchDataset: inputs {self.input_names} take one reference; num_refs "
+                             f"{self.num_refs} needs a multi-reference model (inputs 'refs' / 'refs_down_up').")
+        if self.num_refs > 1 and return_transforms:
+            raise ValueError("RefSRPatchDataset: return_transforms needs num_refs=1.")
         self.patch_size = int(patch_size)
         self.batch_size = int(batch_size)
         self.scale = int(scale)
@@ -231,8 +246,16 @@ class RefSRPatchDataset(keras.utils.PyDataset):
             self._cache_bytes -= self._cache.popitem(last=False)[1].nbytes
         return image
 
-    def _given_reference(self, index, rng, lr_full):
-        ref = np.asarray(self.source.reference(index, lr=lr_full))
+    def _given_references(self, index, rng, lr_full):
+        if self.num_refs == 1:
+            return [self._crop_reference(self.source.reference(index, lr=lr_full), index, rng)]
+        refs = self.source.references(index, lr=lr_full)
+        if len(refs) < self.num_refs:
+            raise ValueError(f"{self._name(index)}: {len(refs)} reference(s), num_refs {self.num_refs} asked.")
+        return [self._crop_reference(ref, index, rng) for ref in refs[:self.num_refs]]
+
+    def _crop_reference(self, ref, index, rng):
+        ref = np.asarray(ref)
         if ref.ndim != 3 or ref.shape[-1] != 3:
             raise ValueError(f"{self._name(index)}: the reference must be RGB (H, W, 3), got {ref.shape}.")
         r = self.ref_size
@@ -257,21 +280,29 @@ class RefSRPatchDataset(keras.utils.PyDataset):
         hr = image[top:top + s, left:left + s]
         transform = None
         if self.source is None:
-            ref, to_source = synthesize_reference(image, rng, target_box=(top, left, s, s),
-                                                  ref_size=(self.ref_size, self.ref_size), params=self.view_params)
-            transform = _translation(-left, -top) @ to_source  # reference pixel -> HR-patch pixel
+            refs = []
+            for k in range(self.num_refs):
+                ref, to_source = synthesize_reference(image, rng, target_box=(top, left, s, s),
+                                                      ref_size=(self.ref_size, self.ref_size), params=self.view_params)
+                refs.append(ref)
+                if k == 0:
+                    transform = _translation(-left, -top) @ to_source  # reference pixel -> HR-patch pixel
         else:
             lr_full = None
             if getattr(self.source, "needs_lr", False):
                 lr_full = imresize(image[:image.shape[0] // self.scale * self.scale,
                                          :image.shape[1] // self.scale * self.scale], 1.0 / self.scale)
-            ref = self._given_reference(index, rng, lr_full)
+            refs = self._given_references(index, rng, lr_full)
         (hr,), hr_aug = augment_with_matrix([hr], *_draw_augment(rng, self.augment and not joint))
-        (ref,), ref_aug = augment_with_matrix([ref], *_draw_augment(rng, self.augment and not joint))
-        if transform is not None:
-            transform = hr_aug @ transform @ np.linalg.inv(ref_aug)
-            transform = transform / transform[2, 2]
+        augmented = []
+        for k, ref in enumerate(refs):
+            (ref,), ref_aug = augment_with_matrix([ref], *_draw_augment(rng, self.augment and not joint))
+            augmented.append(ref)
+            if k == 0 and transform is not None:
+                transform = hr_aug @ transform @ np.linalg.inv(ref_aug)
+                transform = transform / transform[2, 2]
         lr = imresize(hr, 1.0 / self.scale)
+        ref = augmented[0] if self.num_refs == 1 else augmented
         return prepare_batch_item(self.input_names, lr, ref, self.scale), hr, transform
 
     def __getitem__(self, index):

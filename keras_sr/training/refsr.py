@@ -133,6 +133,8 @@ class RefSRRecipe(Recipe):
                                 choices=("auto", "torch", "caffe"))
     reference: str = field("synthetic", "training references: synthetic (a random view around each patch, "
                                         "reference_views) or a reference_sources spec (cufed5:K, pairs:FILE)")
+    refs_per_sample: int = field(1, "references per training sample (> 1: multi-reference models with 'refs' "
+                                    "inputs, e.g. CIMR; synthetic views or the first K of the source's)")
     val_every: int = field(10 * CUFED_STEPS_PER_EPOCH, "validate every N steps (and at the end)")
     checkpoint_every: int = field(10 * CUFED_STEPS_PER_EPOCH, "checkpoint every N steps (and at the end)")
     steps_per_epoch: int = field(CUFED_STEPS_PER_EPOCH, "steps per log line / loader epoch")
@@ -157,6 +159,8 @@ class RefSRRecipe(Recipe):
             raise ValueError(f"{name}: ref_patch_size {self.ref_size} must be a multiple of scale {self.scale}")
         if self.variant == "rec" and not self.rec_weight:
             raise ValueError(f"{name}: the rec variant needs rec_weight > 0")
+        if self.refs_per_sample < 1:
+            raise ValueError(f"{name}: refs_per_sample must be >= 1, got {self.refs_per_sample}")
         return self
 
     @property
@@ -606,7 +610,7 @@ def make_refsr_train_data(recipe, paths=None, source=None, seed=None, workers=0)
     return RefSRPatchDataset(paths, recipe.input_names(), patch_size=recipe.patch_size, batch_size=recipe.batch_size,
                              scale=recipe.scale, ref_patch_size=recipe.ref_size, steps_per_epoch=recipe.epoch_steps,
                              augment=recipe.augment, seed=recipe.seed if seed is None else seed, source=source,
-                             skip_small=True, workers=workers)
+                             skip_small=True, workers=workers, num_refs=recipe.refs_per_sample)
 
 
 class RefSRTrainer(LoopTrainer):
