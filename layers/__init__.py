@@ -52,6 +52,7 @@ from keras_sr.layers.residual_channel_attention import ResidualChannelAttentionB
 from keras_sr.layers.residual_dense_block import ResidualDenseBlock, ResidualInResidualDenseBlock
 from keras_sr.layers.residual_hybrid_attention_group import ResidualHybridAttentionGroup
 from keras_sr.layers.residual_swin_transformer_block import ResidualSwinTransformerBlock
+from keras_sr.layers.separable_residual_block import SeparableResidualBlock
 from keras_sr.layers.similarity_aware_alignment import SimilarityAwareAlignment
 from keras_sr.layers.similarity_gate import SimilarityGate
 from keras_sr.layers.space_to_depth import SpaceToDepth

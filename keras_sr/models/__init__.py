@@ -67,6 +67,7 @@ BUILTIN_MODULES = {
     "glean": "keras_sr.models.glean",
     "stylegan2_discriminator": "keras_sr.models.glean",
     "sr3": "keras_sr.models.sr3",
+    "srkd": "keras_sr.models.srkd",
 }
 
 KINDS = ("sisr", "refsr", "discriminator", "arbitrary_scale", "diffusion")

@@ -260,6 +260,21 @@ def run_spec(recipe_cls, args, log=print, recipe=None):
             recipe = recipe.replace(**{k: v for k, v in recipe_cls.finetune_defaults(recipe.scale).items()
                                        if getattr(args, k, None) is None and k not in config})
     recipe.check_files(resuming=bool(args.resume and out and os.path.isdir(os.path.join(out, "checkpoints"))))
+    if getattr(recipe, "teacher", ""):
+        from keras_sr.training.distillation import TeacherError, check_teacher_reference
+
+        from keras_sr import models
+
+        if recipe_cls.trainer != "fit":
+            raise SystemExit(f"error: --teacher: distillation runs on the fit trainer; {recipe_cls.__name__} "
+                             f"trains with the {recipe_cls.trainer} trainer")
+        if models.get_spec(recipe.model).kind != "sisr":
+            raise SystemExit(f"error: --teacher: distillation trains single-image SR students; {recipe.model} is "
+                             f"{models.get_spec(recipe.model).kind.replace('_', '-')} SR")
+        try:
+            check_teacher_reference(recipe.teacher, recipe.teacher_weights)
+        except TeacherError as err:
+            raise SystemExit(f"error: {err}") from None
     out = out or default_run_dir(recipe, recipe.run_dir_name())
     log(f"run directory: {out}")
     log("recipe: " + json.dumps(recipe.to_dict(), default=str))
@@ -398,6 +413,8 @@ def finish_run(spec, result, val_pairs, log=print):
     else:
         label = recipe.model.upper()
         name = f"{label} ({spec.mode}, {result.steps} steps)"
+        if getattr(recipe, "teacher", ""):
+            name = f"{label} ({spec.mode}, {result.steps} steps, distilled from {recipe.teacher})"
         title = f"Held-out images ({len(val_pairs)}), x{scale}, PSNR/SSIM on Y, border {scale}:"
     comparison = _comparison(result, val_pairs, label) if val_pairs else None
     preset = spec.init if spec.mode == "preset" and recipe.trainer == "fit" else None
@@ -449,11 +466,12 @@ def recipe_main(recipe_cls, prog=None, run=None, user_errors=()):
         from keras_sr.data_errors import data_error_line
         from keras_sr.image_io import ImageError
         from keras_sr.training.checkpoint import CheckpointError
+        from keras_sr.training.distillation import TeacherError
         from keras_sr.training.perceptual import MissingVGGWeights
 
         try:
             (run or run_recipe)(recipe_cls, args)
-        except (ImageError, DataSourceError, MissingVGGWeights, CheckpointError, *user_errors) as err:
+        except (ImageError, DataSourceError, MissingVGGWeights, CheckpointError, TeacherError, *user_errors) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
         except Exception as err:  # noqa: BLE001 - a corrupt record / HDF5 file met in training: one line

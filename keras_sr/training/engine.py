@@ -34,6 +34,10 @@ recipe methods (the base `Recipe` has none; each defaults to the plain run):
   (`keras_sr.training.losses.RecursiveSupervisionLoss`, `PyramidLoss`); the
   network is then wrapped in `MultiOutputTrainer`, which owns a step counter
   (saved in checkpoints) for step-dependent losses;
+* a `teacher` (the base recipe's `--teacher` field): the network is wrapped in
+  `keras_sr.training.distillation.DistillationTrainer` (the frozen teacher's
+  outputs and features in the loss, `--distill-*` fields); the run writes the
+  student only;
 * `train_data(split, seed=, steps_per_epoch=, loader=, log=)`: the training
   batches (default `keras_sr.training.data.make_train_data`), e.g. the
   mixed-scale loader of `keras_sr.training.multiscale` or the query batches of
@@ -72,6 +76,7 @@ import keras
 from keras_sr.training import checkpoint as checkpoint_lib
 from keras_sr.training import ema as ema_lib
 from keras_sr.training.distribution import resolve_distribution
+from keras_sr.training.distillation import TeacherError, distillation_trainer
 from keras_sr.training.losses import get_loss
 from keras_sr.training.run import CSVLog, NO_SCORES, Run, TrainResult, default_run_dir, dtype_policy, resolve_policy
 from keras_sr.training.schedules import make_schedule
@@ -340,10 +345,19 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
             recipe.prepare_network(network)
         loss_hook = getattr(recipe, "training_loss", None)
         supervision = loss_hook() if callable(loss_hook) else None
-        model = MultiOutputTrainer(network, supervision) if supervision is not None else network
+        teacher = getattr(recipe, "teacher", "")
         trainer_hook = getattr(recipe, "training_model", None)
-        if callable(trainer_hook):
+        if teacher and (supervision is not None or train_config != model_config or callable(trainer_hook)):
+            trained = ("several outputs" if supervision is not None else "a trainer model of its own"
+                       if callable(trainer_hook) else "a model other than the one it exports")
+            raise TeacherError(f"--teacher: {recipe.model} trains {trained} (training_loss / training_model / "
+                               "train_model_config), which distillation does not support")
+        if teacher:
+            model = distillation_trainer(recipe, network, log)
+        elif callable(trainer_hook):
             model = trainer_hook(network)
+        else:
+            model = MultiOutputTrainer(network, supervision) if supervision is not None else network
         separate = model is not network or train_config != model_config
         best_model = build_inference_model(recipe, model_config)
         if separate:
@@ -391,6 +405,7 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
         if step0 < recipe.steps:
             epochs = math.ceil(recipe.steps / epoch_steps)
             trained = "" if not separate else f" (trained as {recipe.model}({_describe_config(train_config)}))"
+            trained = f" (distilled from {teacher})" if teacher else trained
             log(f"training {recipe.model} x{recipe.scale}{trained}: steps {step0} -> {recipe.steps}, batch "
                 f"{recipe.batch_size}, patch {recipe.patch_size} (HR {recipe.hr_patch_size}), "
                 f"{epochs - step0 // epoch_steps} epochs of {epoch_steps} steps")
@@ -426,6 +441,7 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
         "best": manager.index.get("best"),
         "validation": validation.history,
         "final_loss": history.get("loss", [None])[-1],
+        **({"teacher": teacher} if teacher else {}),
         **({} if skipped_records is None else {"skipped_corrupt_records": skipped_records}),
     })
     return TrainResult(out, inference, model, recipe, steps_done, seconds, history, validation.history, final,

@@ -82,6 +82,18 @@ class Recipe:
     workers: int = field(0, "PyDataset loader workers (0: one per CPU core, at most 8)")
     skip_corrupt: bool = field(False, "skip corrupt or truncated TFRecord records instead of stopping at the first "
                                       "(each named on stderr; the count is in the run log and summary.json)")
+    # Knowledge distillation (fit trainer; keras_sr.training.distillation) ------------------------
+    teacher: str = field("", "distil from this trained model: a preset name, a .keras file, a run directory, or a "
+                             "registered name with --teacher-weights (frozen; the run writes the student only)")
+    teacher_weights: str = field("", "--teacher is a registered name: its .weights.h5 file")
+    distill_alpha: float = field(0.5, "with --teacher: (1 - a) * loss to HR + a * loss to the teacher's output "
+                                      "(FAKD's alpha)")
+    distill_features: str = field("", "with --teacher: feature pairs 'student_layer:teacher_layer,...' (a bare "
+                                      "name: the same layer name in both)")
+    distill_feature_loss: str = field("affinity", "with --distill-features: affinity (FAKD), attention (spatial "
+                                                  "statistic map) or l1 (the features)",
+                                      choices=("affinity", "attention", "l1"))
+    distill_feature_weight: float = field(10.0, "with --distill-features: weight of each feature term (FAKD's 10)")
 
     # What the command line may ask of this recipe's trainer ----------------------
     trainer: typing.ClassVar[str] = "fit"            # fit (engine.train), gan (gan.train_gan), refsr (refsr.train_refsr)
@@ -155,6 +167,7 @@ class Recipe:
         require(0.0 <= self.ema_decay < 1.0, f"ema_decay must be in [0, 1), got {self.ema_decay}")
         require(self.checkpoint_every >= 1 and self.val_every >= 1, "checkpoint_every and val_every must be >= 1")
         require(self.keep_checkpoints >= 1, f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
+        require(0.0 <= self.distill_alpha <= 1.0, f"distill_alpha must be in [0, 1], got {self.distill_alpha}")
         for f in dataclasses.fields(self):
             choices = f.metadata.get("choices")
             if choices:
