@@ -76,9 +76,11 @@ import os
 import sys
 import typing
 
-from keras_sr.training.recipe import field
+from keras_sr.training.recipe import field, write_recipe_json
 from keras_sr.training.refsr import RefSRRecipe
 from keras_sr.training.refsr_losses import CRITICS
+from keras_sr.training.cli import recipe_from_args, run_recipe, recipe_main
+from keras_sr.training.run import default_run_dir as run_dir
 
 __all__ = ["C2MatchingRecipe", "run_c2_matching", "main", "OFFICIAL_VIEWS", "STAGE_CHOICES"]
 
@@ -231,8 +233,6 @@ class C2MatchingRecipe(RefSRRecipe):
 
 
 def default_run_dir(recipe):
-    from keras_sr.training.run import default_run_dir as run_dir
-
     return run_dir(recipe, recipe.run_dir_name())
 
 
@@ -249,8 +249,6 @@ def _need(path, what, flag):
 def run_c2_matching(recipe_cls, args, log=print):
     """Run the recipe's stages from parsed `recipe_main` args; returns `{stage: result}`."""
     from keras_sr.training.contrastive_correspondence import load_and_freeze_extractor, train_contrastive
-    from keras_sr.training.recipe import write_recipe_json
-    from keras_sr.training.cli import recipe_from_args, run_recipe
 
     if args.resume and not args.out:
         raise SystemExit("error: --resume needs --out RUN_DIR")
@@ -295,8 +293,6 @@ def run_c2_matching(recipe_cls, args, log=print):
 
 
 def main(argv=None):
-    from keras_sr.training.cli import recipe_main
-
     return recipe_main(C2MatchingRecipe, prog="recipes.c2_matching", run=run_c2_matching,
                        user_errors=(FileNotFoundError,))(argv)
 

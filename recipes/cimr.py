@@ -24,6 +24,7 @@ import typing
 
 from keras_sr.recipes.srntt import SRNTTRecipe, run_srntt_family
 from keras_sr.training.recipe import field
+from keras_sr.training.cli import recipe_main
 
 __all__ = ["CIMRRecipe", "main"]
 
@@ -42,8 +43,6 @@ class CIMRRecipe(SRNTTRecipe):
 
 
 def main(argv=None):
-    from keras_sr.training.cli import recipe_main
-
     return recipe_main(CIMRRecipe, prog="recipes.cimr", run=run_srntt_family)(argv)
 
 

@@ -40,6 +40,7 @@ import typing
 
 from keras_sr.training.cli import recipe_main
 from keras_sr.training.recipe import Recipe, field
+from keras_sr.data.sources import DataSourceError
 
 __all__ = ["DASRRecipe", "main", "EPOCH_STEPS"]
 
@@ -171,7 +172,6 @@ class DASRRecipe(Recipe):
     def train_data(self, split, seed=None, steps_per_epoch=None, loader=None, log=None):
         """Query/key patch pairs under random blur (+ noise): `keras_sr.data.blind_pairs.BlindPairDataset`."""
         from keras_sr.data.blind_pairs import BlindPairDataset
-        from keras_sr.data.sources import DataSourceError
 
         if split.kind != "images":
             raise DataSourceError(f"DASR degrades HR images itself: --data must be image files or folders, got "

@@ -39,10 +39,11 @@ import sys
 import typing
 
 from keras_sr.recipes.ttsr import run_ttsr
-from keras_sr.training.cli import recipe_main, run_recipe
+from keras_sr.training.cli import recipe_main, run_recipe, recipe_from_args
 from keras_sr.training.recipe import field
 from keras_sr.training.refsr import RefSRRecipe
 from keras_sr.training.refsr_losses import CRITICS
+from keras_sr.training.contrastive_model import load_and_freeze_extractor
 
 __all__ = ["DATSRRecipe", "main", "run_datsr"]
 
@@ -144,8 +145,6 @@ class DATSRRecipe(RefSRRecipe):
 
 def run_datsr(recipe_cls, args, log=print):
     """`recipes.ttsr`'s runner (demo + stereo check without --data), with the extractor loaded and frozen."""
-    from keras_sr.training.cli import recipe_from_args
-    from keras_sr.training.contrastive_model import load_and_freeze_extractor
 
     recipe = recipe_from_args(recipe_cls, args)
     if not recipe.extractor_weights:

@@ -25,6 +25,7 @@ import typing
 
 from keras_sr.recipes.srntt import SRNTTRecipe, run_srntt_family
 from keras_sr.training.recipe import field
+from keras_sr.training.cli import recipe_main
 
 __all__ = ["E2ENTRecipe", "main"]
 
@@ -42,8 +43,6 @@ class E2ENTRecipe(SRNTTRecipe):
 
 
 def main(argv=None):
-    from keras_sr.training.cli import recipe_main
-
     return recipe_main(E2ENTRecipe, prog="recipes.e2ent", run=run_srntt_family)(argv)
 
 

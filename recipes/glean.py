@@ -47,6 +47,8 @@ import sys
 from keras_sr.training.cli import recipe_main
 from keras_sr.training.gan import GANRecipe
 from keras_sr.training.recipe import field
+from keras_sr.convert import read_checkpoint
+from keras_sr.convert.stylegan2 import load_stylegan2
 
 __all__ = ["GLEANRecipe", "main", "load_bank"]
 
@@ -141,8 +143,6 @@ class GLEANRecipe(GANRecipe):
 
 def load_bank(generator, path, log=print):
     """Load a released StyleGAN2 generator file into GLEAN's `bank_*` layers (`keras_sr.convert.stylegan2`)."""
-    from keras_sr.convert import read_checkpoint
-    from keras_sr.convert.stylegan2 import load_stylegan2
 
     state = read_checkpoint(path)
     load_stylegan2(generator, state)

@@ -23,6 +23,7 @@ import sys
 
 from keras_sr.training.cli import recipe_main
 from keras_sr.training.recipe import Recipe, field
+from keras_sr.recipes.swinir import size_overrides
 
 __all__ = ["HATRecipe", "main"]
 
@@ -58,7 +59,6 @@ class HATRecipe(Recipe):
 
     def model_config(self):
         from keras_sr.models.hat import VARIANTS
-        from keras_sr.recipes.swinir import size_overrides
 
         return size_overrides({"scale": self.scale, "variant": self.variant}, self, VARIANTS[self.variant])
 

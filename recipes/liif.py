@@ -31,7 +31,7 @@ Example:
 import dataclasses
 import sys
 
-from keras_sr.training.cli import recipe_main
+from keras_sr.training.cli import recipe_main, run_recipe
 from keras_sr.training.implicit import ImplicitRecipe
 from keras_sr.training.recipe import field
 
@@ -54,8 +54,6 @@ class LIIFRecipe(ImplicitRecipe):
 
 
 def _run(recipe_cls, args):
-    from keras_sr.training.cli import run_recipe
-
     if not args.data and args.init_from is None and not args.resume:
         args.init_from = DEMO_INIT_FROM
     return run_recipe(recipe_cls, args)

@@ -57,6 +57,8 @@ import typing
 from keras_sr.training.recipe import field
 from keras_sr.training.refsr import CUFED_STEPS_PER_EPOCH, RefSRRecipe
 from keras_sr.training.refsr_losses import CRITICS
+from keras_sr.recipes.ttsr import _demo_data, run_demo_evaluation
+from keras_sr.training.cli import recipe_from_args, run_recipe, recipe_main
 
 
 __all__ = ["SRNTTRecipe", "main", "run_srntt_family", "load_and_freeze_content_extractor"]
@@ -140,8 +142,6 @@ def load_and_freeze_content_extractor(path, recipe):
 
 def run_srntt_family(recipe_cls, args, log=print):
     """`run_recipe` with the content-extractor hook; without `--data` the demo and its stereo-pair check."""
-    from keras_sr.recipes.ttsr import _demo_data, run_demo_evaluation
-    from keras_sr.training.cli import recipe_from_args, run_recipe
 
     recipe = recipe_from_args(recipe_cls, args)
     content = getattr(recipe, "content_weights", "")
@@ -162,8 +162,6 @@ def run_srntt_family(recipe_cls, args, log=print):
 
 
 def main(argv=None):
-    from keras_sr.training.cli import recipe_main
-
     return recipe_main(SRNTTRecipe, prog="recipes.srntt", run=run_srntt_family)(argv)
 
 

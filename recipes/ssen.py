@@ -31,6 +31,7 @@ import typing
 from keras_sr.recipes.srntt import run_srntt_family
 from keras_sr.training.recipe import field
 from keras_sr.training.refsr import CUFED_STEPS_PER_EPOCH, RefSRRecipe
+from keras_sr.training.cli import recipe_main
 
 __all__ = ["SSENRecipe", "main"]
 
@@ -90,8 +91,6 @@ class SSENRecipe(RefSRRecipe):
 
 
 def main(argv=None):
-    from keras_sr.training.cli import recipe_main
-
     return recipe_main(SSENRecipe, prog="recipes.ssen", run=run_srntt_family)(argv)
 
 

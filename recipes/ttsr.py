@@ -49,8 +49,15 @@ import os
 import sys
 
 from keras_sr.training.recipe import field
-from keras_sr.training.cli import recipe_main, run_recipe
-from keras_sr.training.refsr import RefSRRecipe
+from keras_sr.training.cli import recipe_main, run_recipe, recipe_from_args
+from keras_sr.training.refsr import RefSRRecipe, predict_refsr
+from keras_sr.data.sources import default_images
+from keras_sr.degradation import degrade
+from keras_sr.fileio import atomic_write_text
+from keras_sr.image_io import save_image
+from keras_sr.scoring import score_pair
+from keras_sr.training.report import comparison_image, format_scores
+from keras_sr.upscalers import bicubic_upscaler
 
 
 __all__ = ["TTSRRecipe", "main", "run_demo_evaluation", "DEMO_EXCLUDED"]
@@ -103,8 +110,6 @@ class TTSRRecipe(RefSRRecipe):
 
 
 def _demo_data():
-    from keras_sr.data.sources import default_images
-
     train, val = default_images()
     train = [p for p in train if os.path.splitext(os.path.basename(p))[0] not in DEMO_EXCLUDED]
     return train, val
@@ -114,14 +119,6 @@ def run_demo_evaluation(result, log=print, label=None):
     """The stereo-pair check: motorcycle_left (x4 LR) with motorcycle_right vs. an unrelated reference (chelsea)."""
     import numpy as np
     import skimage.data
-
-    from keras_sr.degradation import degrade
-    from keras_sr.scoring import score_pair
-    from keras_sr.upscalers import bicubic_upscaler
-    from keras_sr.fileio import atomic_write_text
-    from keras_sr.image_io import save_image
-    from keras_sr.training.refsr import predict_refsr
-    from keras_sr.training.report import comparison_image, format_scores
 
     recipe = result.recipe
     scale = recipe.scale
@@ -155,7 +152,6 @@ def run_ttsr(recipe_cls, args, log=print):
     """`run_recipe`; without `--data` on the demo images, then the motorcycle stereo evaluation."""
     if args.data:
         return run_recipe(recipe_cls, args, log)
-    from keras_sr.training.cli import recipe_from_args
 
     recipe = recipe_from_args(recipe_cls, args)  # the demo budget (no --data)
     train, val = _demo_data()

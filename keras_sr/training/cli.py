@@ -28,6 +28,20 @@ import json
 import os
 import sys
 import typing
+from keras_sr.data.sources import resolve_data, load_validation_pairs, DataSourceError
+from keras_sr.data_errors import data_error_line
+from keras_sr.export.arbitrary_scale import convert_tflite, export_query_saved_model
+from keras_sr.export.saved_model import export_saved_model
+from keras_sr.export.tflite import convert_saved_model, tflite_filename
+from keras_sr.fileio import atomic_write_text
+from keras_sr.image_io import save_image, ImageError
+from keras_sr.models import presets
+from keras_sr.models.query_inference import is_query_model
+from keras_sr.models.weight_transfer import TransferFrom
+from keras_sr.scoring import EVAL_JSON, evaluate_folders, format_table, results_to_json
+from keras_sr.training.recipe import read_recipe_json, OverrideFileError, read_overrides
+from keras_sr.training.report import comparison_image, format_scores
+from keras_sr.upscalers import model_upscaler
 
 __all__ = ["RunSpec", "add_recipe_arguments", "add_recipe_field_arguments", "run_spec", "train_spec", "finish_run",
            "export_run", "benchmark_run", "recipe_from_args", "config_overrides", "run_recipe", "recipe_main",
@@ -133,7 +147,6 @@ def recipe_from_args(recipe_cls, args):
     With `--resume`, the run's recorded recipe is the base and the config file and flags override it. The
     config file's `scale` applies when `--scale` is not given.
     """
-    from keras_sr.training.recipe import read_recipe_json
 
     flags = {f.name: getattr(args, f.name) for f, _ in recipe_cls.flag_fields() if getattr(args, f.name) is not None}
     flags = {k: tuple(v) if isinstance(v, list) else v for k, v in flags.items()}  # tuple fields (nargs="*")
@@ -160,7 +173,6 @@ def recipe_from_args(recipe_cls, args):
 
 def config_overrides(recipe_cls, args):
     """The `{field: value}` overrides of `--config FILE` (`{}` without it); a bad file exits naming it and the key."""
-    from keras_sr.training.recipe import OverrideFileError, read_overrides
 
     path = getattr(args, "config", None)
     if not path:
@@ -172,9 +184,6 @@ def config_overrides(recipe_cls, args):
 
 
 def _init_weights(recipe, args, log):
-    from keras_sr.models import presets
-    from keras_sr.models.weight_transfer import TransferFrom
-
     if getattr(args, "init_from", None):
         if args.init == "preset":
             raise SystemExit("error: --init preset and --init-from are exclusive: pick one starting point")
@@ -239,7 +248,6 @@ def run_spec(recipe_cls, args, log=print, recipe=None):
 
     `recipe`: an already resolved recipe (e.g. the demo budget of `recipes.ttsr`).
     """
-    from keras_sr.data.sources import resolve_data
     from keras_sr.training.run import default_run_dir
 
     _refuse(recipe_cls, args)
@@ -286,8 +294,6 @@ def run_spec(recipe_cls, args, log=print, recipe=None):
 
 
 def _val_pairs(spec):
-    from keras_sr.data.sources import load_validation_pairs
-
     recipe = spec.recipe
     return load_validation_pairs(spec.split.val, recipe.scale, max_images=recipe.val_images or None,
                                  skip_small=True) if spec.split.val else []
@@ -315,7 +321,6 @@ def train_spec(spec, log=print, model_hook=None):
 
 def _preset_scores(preset, val_pairs, scale, log):
     """The shipped preset's held-out PSNR/SSIM before any training (None without held-out pairs)."""
-    from keras_sr.models import presets
     from keras_sr.training.validation import evaluate_pairs
 
     if not val_pairs:
@@ -328,15 +333,11 @@ def _preset_scores(preset, val_pairs, scale, log):
 
 def export_run(result, spec, log, representative_data=None):
     """SavedModel and TFLite (`spec.tflite`) exports of `RUN/final.keras`; a failure is logged, not raised."""
-    from keras_sr.export.saved_model import export_saved_model
-
-    from keras_sr.models.query_inference import is_query_model
 
     paths = {}
     saved = os.path.join(result.run_dir, "saved_model")
     try:
         if is_query_model(result.model):  # (image, scale) signature; TFLite float from the single-call graph
-            from keras_sr.export.arbitrary_scale import convert_tflite, export_query_saved_model
 
             paths["saved_model"] = export_query_saved_model(result.model, saved)
             if spec.tflite != "none":
@@ -347,8 +348,6 @@ def export_run(result, spec, log, representative_data=None):
         export_saved_model(os.path.join(result.run_dir, "final.keras"), saved)
         paths["saved_model"] = saved
         if spec.tflite != "none":
-            from keras_sr.export.tflite import convert_saved_model, tflite_filename
-
             paths["tflite"] = convert_saved_model(saved, os.path.join(result.run_dir, tflite_filename(spec.tflite)),
                                                   spec.tflite, representative_data=representative_data)
     except Exception as err:  # noqa: BLE001 - the trained model is saved; say what failed and go on
@@ -357,8 +356,6 @@ def export_run(result, spec, log, representative_data=None):
 
 
 def _comparison(result, val_pairs, label):
-    from keras_sr.image_io import save_image
-    from keras_sr.training.report import comparison_image
     from keras_sr.training.validation import predict_image
 
     if not val_pairs:
@@ -373,9 +370,6 @@ def _comparison(result, val_pairs, label):
 
 def benchmark_run(result, folders, log):
     """Score the final model on HR folders (the evaluation protocol) and write `RUN/eval.json`."""
-    from keras_sr.scoring import EVAL_JSON, evaluate_folders, format_table, results_to_json
-    from keras_sr.fileio import atomic_write_text
-    from keras_sr.upscalers import model_upscaler
 
     scale = result.recipe.scale
     scales = list(getattr(result.recipe, "eval_scales", ()) or [scale])  # arbitrary-scale recipes: several
@@ -396,7 +390,6 @@ def finish_run(spec, result, val_pairs, log=print):
     paths = export_run(result, spec, log, representative) if spec.export else {}
     if spec.eval_data and recipe.trainer != "refsr":
         benchmark_run(result, spec.eval_data, log)
-    from keras_sr.training.report import format_scores
 
     files = ["recipe.json", "checkpoints/", "final.keras", "final.weights.h5"]
     if recipe.trainer == "refsr":
@@ -462,9 +455,6 @@ def recipe_main(recipe_cls, prog=None, run=None, user_errors=()):
                                          formatter_class=argparse.RawDescriptionHelpFormatter)
         add_recipe_arguments(parser, recipe_cls)
         args = parser.parse_args(argv)
-        from keras_sr.data.sources import DataSourceError
-        from keras_sr.data_errors import data_error_line
-        from keras_sr.image_io import ImageError
         from keras_sr.training.checkpoint import CheckpointError
         from keras_sr.training.distillation import TeacherError
         from keras_sr.training.perceptual import MissingVGGWeights

@@ -84,6 +84,7 @@ from keras_sr.fileio import atomic_write_text
 from keras_sr.training.checkpoint import CheckpointCallback
 from keras_sr.training.engine import fit_jit_compile
 from keras_sr.training.run import Run
+from keras_sr.data.sources import resolve_data
 
 # the stage's data (keras_sr.data.contrastive_pairs), losses (contrastive_losses) and model and weights files
 # (contrastive_model) are re-exported: this module is the stages' one entry point
@@ -223,7 +224,6 @@ class _LogCallback(keras.callbacks.Callback):
 
 def _split(data, val_data):
     """`(train, held_out)` images: arrays pass through, paths go through `resolve_data`."""
-    from keras_sr.data.sources import resolve_data
 
     def arrays(items):
         return isinstance(items, np.ndarray) or (isinstance(items, (list, tuple)) and items

@@ -21,6 +21,7 @@ from keras import ops
 from keras_sr.layers.correspondence import ContrastiveFeatureExtractor
 from keras_sr.training.contrastive_losses import (contrastive_terms, flatten_grid, gather_rows,
                                                   masked_distillation_loss, used_pairs)
+from keras_sr.fileio import atomic_path
 
 __all__ = ["STAGES", "ContrastiveCorrespondenceModel", "save_extractor_npz", "load_extractor_npz",
            "load_and_freeze_extractor"]
@@ -136,7 +137,6 @@ class ContrastiveCorrespondenceModel(keras.Model):
 
 def save_extractor_npz(extractor, path):
     """Write a `ContrastiveFeatureExtractor`'s weights as an official-layout `.npz` (OIHW), atomically."""
-    from keras_sr.fileio import atomic_path
 
     arrays = {}
     for prefix, trunk in zip(OFFICIAL_KEYS, (extractor.input_extractor, extractor.reference_extractor)):

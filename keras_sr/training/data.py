@@ -26,6 +26,9 @@ import hashlib
 import os
 
 import keras
+from keras_sr.data.device_patches import choose_loader, DevicePatchBank
+from keras_sr.data.py_dataset import SRPatchDataset
+from keras_sr.tfrecords.writer import write_shards
 
 __all__ = ["cache_root", "default_loader", "make_train_data", "shard_images", "corrupt_record_counter"]
 
@@ -41,7 +44,6 @@ def default_loader():
 
 def shard_images(paths, scale, log=None):
     """TFRecord shards of image files (written once per file list and scale); returns the shard folder."""
-    from keras_sr.tfrecords.writer import write_shards
 
     paths = sorted(os.path.abspath(p) for p in paths)
     key = hashlib.sha1("\n".join(paths).encode("utf-8")).hexdigest()[:16]
@@ -77,8 +79,6 @@ def make_train_data(split, recipe, seed=None, steps_per_epoch=None, loader=None,
     patch_size = int(patch_size or recipe.patch_size)
     batch_size = int(batch_size or recipe.batch_size)
     if loader == "auto":
-        from keras_sr.data.device_patches import choose_loader
-
         loader, reason = choose_loader(split, recipe, "auto", patch_size=patch_size)
         if log:
             log(f"training data path: {loader} ({reason})")
@@ -95,8 +95,6 @@ def make_train_data(split, recipe, seed=None, steps_per_epoch=None, loader=None,
                             y_only=recipe.y_only, seed=seed, skip_small=True,
                             skip_corrupt=bool(getattr(recipe, "skip_corrupt", False)), stats=stats)
     if loader == "device":
-        from keras_sr.data.device_patches import DevicePatchBank
-
         bank = DevicePatchBank.from_paths(split.train, recipe.scale, patch_size, batch_size, augment=recipe.augment,
                                           y_only=recipe.y_only)
         if log:
@@ -104,7 +102,6 @@ def make_train_data(split, recipe, seed=None, steps_per_epoch=None, loader=None,
         return bank.batches(seed=seed)
     if loader != "pydataset":
         raise ValueError(f"Unknown loader {loader!r}; choose from tfdata, pydataset, device, auto.")
-    from keras_sr.data.py_dataset import SRPatchDataset
 
     workers = _workers(recipe.workers)
     return SRPatchDataset(split.train, recipe.scale, patch_size, batch_size, steps_per_epoch=steps_per_epoch,

@@ -83,7 +83,14 @@ from keras_sr.training.schedules import make_schedule
 from keras_sr.training.multi_output import (InferenceModelValidation, MultiOutputTrainer, check_same_variables,
                                             inference_weights)
 from keras_sr.training.optimizers import AdjustableClippingAdam, AdjustableClippingAdamW
-from keras_sr.training.validation import ValidationCallback
+from keras_sr.training.validation import ValidationCallback, evaluate_pairs
+from keras_sr import models
+from keras_sr.data.sources import load_validation_pairs, resolve_data
+from keras_sr.models import presets
+from keras_sr.models.weight_transfer import TransferFrom, load_source_model, transfer_weights
+from keras_sr.training.data import make_train_data, corrupt_record_counter
+from keras_sr.training.loop import is_indexed
+from keras_sr.training.tensorboard import open_run_logger, validation_image_hook
 
 
 __all__ = ["TrainResult", "StepLimit", "train", "make_optimizer", "compile_model", "resolve_policy", "dtype_policy",
@@ -198,7 +205,6 @@ def train_model_config(recipe):
 
 def build_inference_model(recipe, model_config=None):
     """The recipe's model in float32, uncompiled (for export, best weights, evaluation)."""
-    from keras_sr import models
 
     with dtype_policy("float32"):
         return models.build(recipe.model, **(model_config or recipe.model_config()))
@@ -210,8 +216,6 @@ def _load_init_weights(model, init_weights, log, via=None, target_hook=None):
     `target_hook(model, source)` (a recipe's `init_from_target`) picks the part of the model a `TransferFrom`
     copies into (default: the whole model).
     """
-    from keras_sr.models import presets
-    from keras_sr.models.weight_transfer import TransferFrom, load_source_model, transfer_weights
 
     if init_weights is None:
         return
@@ -255,7 +259,6 @@ def resolve_run_data(recipe, data, val_data, train_data=None, val_pairs=None, lo
     `val_pairs` are both given;
     `val_pairs` are the held-out images degraded by the evaluation protocol.
     """
-    from keras_sr.data.sources import load_validation_pairs, resolve_data
 
     if split is None and (train_data is None or val_pairs is None):
         split = resolve_data(data, val_data)
@@ -273,8 +276,6 @@ def _train_data(recipe, split, step0, loader, log, stats=None):
     the epoch of `step0`, so a resumed run draws the batches of an uninterrupted one; a tf.data stream or the
     device-resident stream restarts and is re-seeded with `seed + step0`. The engine's own data picks its path
     (`loader="auto"`: device-resident when it fits, logged); `stats` counts corrupt TFRecord records skipped."""
-    from keras_sr.training.data import make_train_data
-    from keras_sr.training.loop import is_indexed
 
     hook = getattr(recipe, "train_data", None)
 
@@ -317,8 +318,6 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
         tensorboard: write TensorBoard event files under `<out>/tensorboard`.
         split: `data`/`val_data` already resolved (`keras_sr.data.sources.resolve_data`).
     """
-    from keras_sr.training.data import corrupt_record_counter
-    from keras_sr.training.tensorboard import open_run_logger, validation_image_hook
 
     run = Run(recipe, out, resume, log=log)
     log, out, manager = run.log, run.dir, run.checkpoints
@@ -338,8 +337,6 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
 
     epoch_steps = recipe.epoch_steps
     with dtype_policy(policy), dist.scope():
-        from keras_sr import models
-
         network = models.build(recipe.model, **train_config)
         if callable(getattr(recipe, "prepare_network", None)):  # e.g. freeze a part before compiling
             recipe.prepare_network(network)
@@ -423,8 +420,6 @@ def train(recipe, data=None, val_data=None, out=None, strategy="auto", resume=Fa
     inference = build_inference_model(recipe, model_config)
     inference.set_weights(final_weights)
     run.save_final(inference)
-
-    from keras_sr.training.validation import evaluate_pairs
 
     final = evaluate_pairs(inference, val_pairs, recipe.scale) if val_pairs else NO_SCORES
     bicubic = validation.bicubic or NO_SCORES

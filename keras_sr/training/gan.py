@@ -74,7 +74,15 @@ from keras_sr.training import ema as ema_lib
 from keras_sr.training.loop import (LoopTrainer, Networks, StatelessState, custom_loop_jit, is_indexed,
                                     optimizer_learning_rate, train_loop)
 from keras_sr.training.recipe import Recipe, field
-from keras_sr.training.run import NO_SCORES
+from keras_sr.training.run import NO_SCORES, Run, dtype_policy
+from keras_sr import models
+from keras_sr.training.data import make_train_data
+from keras_sr.training.engine import make_optimizer, resolve_run_data, build_inference_model
+from keras_sr.training.losses import get_loss
+from keras_sr.training.perceptual import (vgg_weights_help, GramLoss, PerceptualLoss, VGGFeatureExtractor,
+                                          adversarial_losses)
+from keras_sr.training.tensorboard import validation_image_hook
+from keras_sr.training.validation import ValidationCallback, evaluate_pairs
 
 __all__ = ["GANRecipe", "GANNetworks", "GANObjective", "GANTrainer", "train_gan", "GAN_LOG_COLUMNS"]
 
@@ -166,7 +174,6 @@ class GANRecipe(Recipe):
 
     def check_files(self, resuming=False):
         """SystemExit naming the missing VGG weights (and how to make them) or pretrained file, before any work."""
-        from keras_sr.training.perceptual import vgg_weights_help
 
         name = type(self).__name__
         if self.needs_vgg and self.vgg_weights != "random":
@@ -202,9 +209,6 @@ class GANObjective:
     """
 
     def __init__(self, recipe):
-        from keras_sr.training.losses import get_loss
-        from keras_sr.training.perceptual import GramLoss, PerceptualLoss, VGGFeatureExtractor, adversarial_losses
-
         self.pixel_weight = float(recipe.pixel_weight)
         self.perceptual_weight = float(recipe.perceptual_weight)
         self.style_weight = float(recipe.style_weight)
@@ -410,8 +414,6 @@ class GANTrainer(LoopTrainer):
     note = "PSNR/SSIM do not measure perceptual quality; no perceptual metric (LPIPS) is computed."
 
     def __init__(self, recipe, networks, objective, val_pairs, model_config, on_validation=None, log=None):
-        from keras_sr.training.validation import ValidationCallback
-
         self.recipe, self.networks, self.model_config = recipe, networks, model_config
         self.checkpointables = networks
         self.val_pairs = val_pairs
@@ -448,7 +450,6 @@ class GANTrainer(LoopTrainer):
 
     def inference_model(self):
         """A float32 copy of the generator holding its EMA weights (when EMA is on)."""
-        from keras_sr.training.engine import build_inference_model
 
         model = build_inference_model(self.recipe, self.model_config)
         model.set_weights(ema_lib.weights_with_ema(self.networks.generator))
@@ -459,8 +460,6 @@ class GANTrainer(LoopTrainer):
         return self._best
 
     def final_scores(self, model, steps):
-        from keras_sr.training.validation import evaluate_pairs
-
         return evaluate_pairs(model, self.val_pairs, self.recipe.scale) if self.val_pairs else NO_SCORES
 
     def final_files(self):
@@ -505,11 +504,6 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
         strategy: "auto" or "none": the GAN trainer runs on one device.
         split: `data`/`val_data` already resolved (`keras_sr.data.sources.resolve_data`).
     """
-    from keras_sr import models
-    from keras_sr.training.data import make_train_data
-    from keras_sr.training.engine import make_optimizer, resolve_run_data
-    from keras_sr.training.run import Run, dtype_policy
-    from keras_sr.training.tensorboard import validation_image_hook
 
     backend = keras.backend.backend()
     if backend not in ("tensorflow", "jax"):

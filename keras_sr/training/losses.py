@@ -27,6 +27,7 @@ Example:
 
 import keras
 from keras import ops
+from keras_sr.imresize import imresize_ops
 
 __all__ = ["L1Loss", "CharbonnierLoss", "L2Loss", "get_loss", "RecursiveSupervisionLoss", "PyramidLoss"]
 
@@ -179,7 +180,6 @@ class PyramidLoss:
 
     def targets(self, y_true, keys):
         """`{key: target}`: `y_true` downscaled by `level / finest` (MATLAB bicubic) for every level key."""
-        from keras_sr.imresize import imresize_ops
 
         finest = max(_level(k) for k in keys)
         y_true = ops.cast(y_true, "float32")

@@ -46,6 +46,8 @@ import numpy as np
 import keras
 
 from keras_sr.imresize import resize_weights
+from keras_sr.data.py_dataset import open_source
+from keras_sr.training.data import make_train_data
 
 __all__ = ["MARGIN", "batch_layout", "split_batch", "lr_window", "upsampling_matrix", "MixedScaleBatches",
            "make_mixed_scale_data"]
@@ -178,7 +180,6 @@ def _stored_window(split, scale):
     """`(factor, lr_side)` of stored patch pairs at `scale`, or `(scale, None)` for whole images / shards."""
     if split.kind not in ("hdf5", "patch_pairs"):
         return int(scale), None
-    from keras_sr.data.py_dataset import open_source
 
     source = open_source(split.train, int(scale))
     return int(source.factor), int(min(source.lr_shape[:2]))
@@ -199,7 +200,6 @@ def make_mixed_scale_data(split, recipe, scales, hr_patch, seed=None, steps_per_
     Returns:
         a `tf.data.Dataset` (tf.data loader) or a `MixedScaleBatches` PyDataset.
     """
-    from keras_sr.training.data import make_train_data
 
     scales = [int(s) for s in scales]
     if not scales or len(set(scales)) != len(scales) or min(scales) < 1:

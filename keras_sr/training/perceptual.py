@@ -46,6 +46,7 @@ import os
 
 import keras
 from keras import ops
+from keras_sr.layers.vgg_features import VGGFeatures, IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["VGGFeatureExtractor", "PerceptualLoss", "GramLoss", "gram_matrix", "MissingVGGWeights",
            "vgg_weights_help", "bce_with_logits", "standard_generator_loss", "standard_discriminator_loss",
@@ -140,8 +141,6 @@ class VGGFeatureExtractor:
     """
 
     def __init__(self, layers, weights=None, input_norm="auto", variant="vgg19", input_range=255.0):
-        from keras_sr.layers.vgg_features import VGGFeatures
-
         self.layers = (layers,) if isinstance(layers, str) else tuple(layers)
         self.weights_path = _check_weights_path(weights, variant)
         self.input_norm = resolve_input_norm(self.weights_path, input_norm)
@@ -166,7 +165,6 @@ class VGGFeatureExtractor:
             return x  # VGGFeatures normalizes by the ImageNet mean/std itself
         # Caffe: BGR minus the mean, in 0-255 units. VGGFeatures computes (x - mean) / std (torchvision's), so feed
         # it std * (caffe input) + mean: the trunk then sees exactly the Caffe-preprocessed image.
-        from keras_sr.layers.vgg_features import IMAGENET_MEAN, IMAGENET_STD
 
         scale = 255.0 / self.input_range
         bgr = ops.flip(x * scale, axis=-1) - ops.convert_to_tensor(CAFFE_BGR_MEAN, "float32")

@@ -27,6 +27,7 @@ import os
 import sys
 import time
 import typing
+from keras_sr.fileio import atomic_write_text
 
 __all__ = ["Recipe", "field", "write_recipe_json", "read_recipe_json", "RECIPE_JSON", "OverrideFileError",
            "check_overrides", "read_overrides", "write_overrides"]
@@ -260,8 +261,6 @@ def write_recipe_json(run_dir, recipe, model_config=None, extra=None):
     """Record the resolved recipe, the model's registry name and builder config, and the environment."""
     import keras
 
-    from keras_sr.fileio import atomic_write_text
-
     payload = {
         "recipe_class": f"{_module_name(type(recipe).__module__)}.{type(recipe).__qualname__}",
         "recipe": recipe.to_dict(),
@@ -397,7 +396,6 @@ def write_overrides(path, recipe_cls, overrides, scale=None, search=None):
     Example:
         >>> write_overrides("best_config.json", FSRCNNRecipe, {"d": 32, "m": 2}, scale=3, search={"val_psnr": 27.3})
     """
-    from keras_sr.fileio import atomic_write_text
 
     values = check_overrides(recipe_cls, dict(overrides), f"overrides for {os.fspath(path)}")
     payload = {"recipe": recipe_cls.model_name(), **({} if scale is None else {"scale": int(scale)}),

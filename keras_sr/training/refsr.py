@@ -58,9 +58,19 @@ from keras import ops
 from keras_sr.training.loop import LoopTrainer, Networks, StatelessState, custom_loop_jit, optimizer_learning_rate, \
     train_loop
 from keras_sr.training.recipe import Recipe, field
-from keras_sr.training.refsr_losses import CRITICS
-from keras_sr.training.run import NO_SCORES
+from keras_sr.training.refsr_losses import (CRITICS, transferal_perceptual_loss, wgan_generator_loss,
+                                            CRITIC_INPUT_SCALE, gradient_penalty, wgan_critic_loss, interpolate,
+                                            build_critic)
+from keras_sr.training.run import NO_SCORES, Run, dtype_policy
 from keras_sr.training.validation import bicubic_scores
+from keras_sr import models
+from keras_sr.data.reference_sources import view_rng, open_reference_source
+from keras_sr.data.sources import load_validation_pairs, DataSourceError, resolve_data
+from keras_sr.scoring import score_examples
+from keras_sr.training.engine import make_optimizer
+from keras_sr.training.losses import get_loss
+from keras_sr.training.perceptual import vgg_weights_help, PerceptualLoss, VGGFeatureExtractor
+from keras_sr.upscalers import ref_model_upscaler
 
 __all__ = ["RefSRRecipe", "RefSRNetworks", "RefSRObjective", "RefSRTrainer", "train_refsr", "validation_triples",
            "evaluate_refsr", "predict_refsr", "REFSR_LOG_COLUMNS"]
@@ -184,7 +194,6 @@ class RefSRRecipe(Recipe):
 
     def check_files(self, resuming=False):
         """SystemExit naming the missing VGG weights (and how to make them) before any work."""
-        from keras_sr.training.perceptual import vgg_weights_help
 
         name = type(self).__name__
         if self.needs_vgg and self.vgg_weights != "random":
@@ -202,7 +211,6 @@ class RefSRRecipe(Recipe):
 
     def build_model(self):
         """The SR network of this recipe (`keras_sr.models.build(model, **model_config())`)."""
-        from keras_sr import models
 
         return models.build(self.model, **self.model_config())
 
@@ -252,8 +260,6 @@ class RefSRObjective:
     """The generator and critic losses of a `RefSRRecipe` (keras.ops; both backends' steps call them)."""
 
     def __init__(self, recipe, has_textures):
-        from keras_sr.training.losses import get_loss
-
         self.recipe = recipe
         self.rec_weight = float(recipe.rec_weight)
         full = recipe.is_gan
@@ -269,8 +275,6 @@ class RefSRObjective:
         self.pixel = get_loss(recipe.loss, **kwargs)
         self.extractor = self.perceptual = None
         if self.perceptual_weight:
-            from keras_sr.training.perceptual import PerceptualLoss, VGGFeatureExtractor
-
             self.extractor = VGGFeatureExtractor((recipe.perceptual_layer,), recipe.vgg_weights or None,
                                                  recipe.vgg_input_norm)
             self.perceptual = PerceptualLoss(recipe.perceptual_layer, criterion=recipe.perceptual_criterion,
@@ -294,7 +298,6 @@ class RefSRObjective:
 
     def generator_terms(self, hr, outputs, sr_features=None, fake_logits=None, vgg_values=None, full=True):
         """`(L_G, logs)`; `full=False`: the reconstruction term only (TTSR-rec, the init steps)."""
-        from keras_sr.training.refsr_losses import transferal_perceptual_loss, wgan_generator_loss
 
         sr = ops.cast(outputs["sr"], "float32")
         hr = ops.stop_gradient(ops.cast(hr, "float32"))
@@ -317,7 +320,6 @@ class RefSRObjective:
 
     def critic_terms(self, real_logits, fake_logits, input_gradients):
         """`(L_D, logs)`: Wasserstein estimate + `gp_weight` x penalty on gradients w.r.t. the critic's input."""
-        from keras_sr.training.refsr_losses import CRITIC_INPUT_SCALE, gradient_penalty, wgan_critic_loss
 
         wasserstein = wgan_critic_loss(real_logits, fake_logits)
         # the critic rescales [0, 255] pixels to its official input ([-1, 1] for TTSR's, [0, 1] for C2-Matching's):
@@ -426,7 +428,6 @@ def _tf_steps(parts, jit_compile):
             with tf.GradientTape() as tape:
                 real = critic(hr, training=True)
                 fake = critic(sr, training=True)
-                from keras_sr.training.refsr_losses import interpolate
 
                 hat = interpolate(hr, sr, epsilon[k])
                 with tf.GradientTape() as inner:
@@ -480,8 +481,6 @@ class _JaxSteps(StatelessState):
         g_grad = jax.value_and_grad(generator_loss, has_aux=True)
 
         def critic_loss(d_tv, d_ntv, sr, hr, epsilon):
-            from keras_sr.training.refsr_losses import interpolate
-
             real, d_ntv = critic.stateless_call(d_tv, d_ntv, hr, training=True)
             fake, d_ntv = critic.stateless_call(d_tv, d_ntv, sr, training=True)
             hat = interpolate(hr, sr, epsilon)
@@ -552,9 +551,7 @@ def validation_triples(paths, scale, seed=0, max_images=None, view_params=None):
 
     The reference is a view (`synthesize_reference`) of the whole HR image, seeded by `(seed, index)`.
     """
-    from keras_sr.data.reference_sources import view_rng
     from keras_sr.data.reference_views import ViewParams, synthesize_reference
-    from keras_sr.data.sources import load_validation_pairs
 
     pairs = load_validation_pairs(paths, scale, max_images=max_images, skip_small=True)
     params = view_params if view_params is not None else ViewParams()
@@ -570,15 +567,12 @@ def predict_refsr(model, lr, ref, scale):
 
     The evaluation protocol's RefSR path (`keras_sr.upscalers.ref_model_upscaler`).
     """
-    from keras_sr.upscalers import ref_model_upscaler
 
     return ref_model_upscaler(model, scale)(lr, ref, scale)
 
 
 def evaluate_refsr(model, triples, scale, keep_outputs=False):
     """Mean PSNR/SSIM (`keras_sr.scoring.score_examples`: Y, border = scale) over `(lr, hr, ref)` triples."""
-    from keras_sr.scoring import score_examples
-    from keras_sr.upscalers import ref_model_upscaler
 
     return score_examples(ref_model_upscaler(model, scale), triples, scale, keep_outputs=keep_outputs)
 
@@ -588,11 +582,8 @@ def evaluate_refsr(model, triples, scale, keep_outputs=False):
 
 def _train_paths(recipe, data, split, log):
     """`(paths, source)` of the training images (and the reference source when not synthetic)."""
-    from keras_sr.data.sources import DataSourceError
 
     if recipe.reference != "synthetic":
-        from keras_sr.data.reference_sources import open_reference_source
-
         source = open_reference_source(recipe.reference, data)
         log(f"training references: {recipe.reference} ({len(source)} pairs)")
         return None, source
@@ -698,9 +689,6 @@ def train_refsr(recipe, data=None, val_data=None, out=None, resume=False, init_w
         val_triples: `[(lr, hr, ref)]` uint8 instead of the held-out images of `data`.
         verbose: 0 for no per-epoch lines.
     """
-    from keras_sr.data.sources import resolve_data
-    from keras_sr.training.engine import make_optimizer
-    from keras_sr.training.run import Run, dtype_policy
 
     backend = keras.backend.backend()
     if backend not in ("tensorflow", "jax"):
@@ -727,8 +715,6 @@ def train_refsr(recipe, data=None, val_data=None, out=None, resume=False, init_w
         model = recipe.build_model()
         critic = None
         if recipe.uses_critic:
-            from keras_sr.training.refsr_losses import build_critic
-
             critic = build_critic(recipe.critic, recipe.hr_patch_size, recipe.d_filters)
     if init_weights and not run.resuming:
         model.load_weights(init_weights)
@@ -783,7 +769,6 @@ def _has_layer(model, name):
 
 def _float32_copy(recipe, model):
     """The trained model in float32 (itself when already float32), matching variables by path."""
-    from keras_sr.training.engine import dtype_policy
 
     if all(v.dtype == "float32" for v in model.weights):
         return model

@@ -41,6 +41,7 @@ Example:
 from keras import ops
 
 from keras_sr import models
+from keras_sr.layers.texture_transformer import bicubic_upsample
 
 __all__ = ["build_critic", "CRITIC_INPUT_SCALE",
            "transferal_perceptual_loss", "wgan_critic_loss", "wgan_generator_loss", "gradient_penalty", "interpolate"]
@@ -69,7 +70,6 @@ def transferal_perceptual_loss(sr_features, textures, soft=None, criterion="l2")
         soft: optional soft attention `(B, h, w, 1)` at the LR size (official `tpl_use_S`).
         criterion: "l2" (official) or "l1".
     """
-    from keras_sr.layers.texture_transformer import bicubic_upsample
 
     if criterion not in ("l1", "l2"):
         raise ValueError(f"transferal_perceptual_loss: criterion must be l1 or l2, got {criterion!r}.")

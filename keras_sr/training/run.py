@@ -26,6 +26,11 @@ import os
 import time
 
 import keras
+from keras_sr.fileio import atomic_path, atomic_write_text
+from keras_sr.models.loading import write_model_json
+from keras_sr.training.checkpoint import CheckpointManager, save_weights_atomic
+from keras_sr.training.recipe import write_recipe_json
+from keras_sr.training.tensorboard import open_run_logger
 
 __all__ = ["Run", "RunLogger", "CSVLog", "TrainResult", "default_run_dir", "resolve_policy", "dtype_policy",
            "NO_SCORES"]
@@ -128,8 +133,6 @@ class Run:
     """
 
     def __init__(self, recipe, out=None, resume=False, name=None, log=print):
-        from keras_sr.training.checkpoint import CheckpointManager
-
         self.recipe = recipe
         self.log = log or (lambda *_: None)
         self.start = time.perf_counter()
@@ -150,8 +153,6 @@ class Run:
 
     def write_records(self, model_config, extra):
         """`recipe.json` (with `extra`) and `model.json` of `recipe.model` at `model_config`."""
-        from keras_sr.models.loading import write_model_json
-        from keras_sr.training.recipe import write_recipe_json
 
         write_recipe_json(self.dir, self.recipe, model_config, extra=extra)
         write_model_json(self.dir, self.recipe.model, model_config)
@@ -167,14 +168,11 @@ class Run:
 
     def logger(self, columns, tensorboard=False, image_summaries=False):
         """The run's `RunLogger` (`log.csv` with `columns`; TensorBoard under `tensorboard/` when asked)."""
-        from keras_sr.training.tensorboard import open_run_logger
 
         return RunLogger(CSVLog(self.path("log.csv"), columns), open_run_logger(self.dir, tensorboard, self.log))
 
     def save_final(self, model, extra=None):
         """`final.keras` and `final.weights.h5` of `model`, then each `{file name: model}` of `extra`."""
-        from keras_sr.fileio import atomic_path
-        from keras_sr.training.checkpoint import save_weights_atomic
 
         with atomic_path(self.path("final.keras")) as tmp:
             model.save(tmp)
@@ -183,6 +181,4 @@ class Run:
             save_weights_atomic(other, self.path(name))
 
     def write_summary(self, summary):
-        from keras_sr.fileio import atomic_write_text
-
         atomic_write_text(self.path("summary.json"), json.dumps(summary, indent=2, default=float))

@@ -21,6 +21,7 @@ import io
 import numpy as np
 
 import keras
+from keras_sr.training.report import comparison_image
 
 __all__ = ["TensorBoardLogger", "import_tensorflow_for_logging", "open_run_logger", "validation_image_hook"]
 
@@ -121,7 +122,6 @@ def open_run_logger(out, enabled=True, log=None):
 
 def validation_image_hook(board, val_pairs, scale, enabled=True):
     """`on_result(step, scores)` for `ValidationCallback`: an LR / bicubic / SR / HR strip of the first pair."""
-    from keras_sr.training.report import comparison_image
 
     def on_validation(step, scores):
         if board is None or not enabled or not scores.get("outputs"):
