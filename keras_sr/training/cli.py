@@ -42,6 +42,7 @@ from keras_sr.scoring import EVAL_JSON, evaluate_folders, format_table, results_
 from keras_sr.training.recipe import read_recipe_json, OverrideFileError, read_overrides
 from keras_sr.training.report import comparison_image, format_scores
 from keras_sr.upscalers import model_upscaler
+from keras_sr import models
 
 __all__ = ["RunSpec", "add_recipe_arguments", "add_recipe_field_arguments", "run_spec", "train_spec", "finish_run",
            "export_run", "benchmark_run", "recipe_from_args", "config_overrides", "run_recipe", "recipe_main",
@@ -270,8 +271,6 @@ def run_spec(recipe_cls, args, log=print, recipe=None):
     recipe.check_files(resuming=bool(args.resume and out and os.path.isdir(os.path.join(out, "checkpoints"))))
     if getattr(recipe, "teacher", ""):
         from keras_sr.training.distillation import TeacherError, check_teacher_reference
-
-        from keras_sr import models
 
         if recipe_cls.trainer != "fit":
             raise SystemExit(f"error: --teacher: distillation runs on the fit trainer; {recipe_cls.__name__} "
