@@ -65,9 +65,10 @@ setup(
     extras_require={
         # torch: the PyTorch-backend test (tests/test_torch_backend.py). Pinned: 2.13.0 is the CPU build
         # this project's machines carry; an open range would pull a multi-GB CUDA build into CI.
+        # pytest-xdist: the suite runs in two worker processes (README's test command, `-n 2`).
         # spandrel, safetensors: the independent oracle and the file format of the checkpoint-conversion tests
         # (tests/spandrel_oracle.py; spandrel's torchvision import is stood in for there).
-        "test": ["pytest>=8", "ai-edge-litert>=1.2", "keras-tuner[bayesian]>=1.4", "jax[cpu]>=0.4.30", "tf2onnx>=1.17",
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "ai-edge-litert>=1.2", "keras-tuner[bayesian]>=1.4", "jax[cpu]>=0.4.30", "tf2onnx>=1.17",
                  "onnxruntime>=1.17", "torch==2.13.0", "spandrel>=0.4", "safetensors>=0.4",
                  "pyrtools>=1.0"],
         "jax": ["jax[cpu]>=0.4.30"],

@@ -21,7 +21,7 @@ def run_modules_on_backend(backend, package, modules, **env):
     if importlib.util.find_spec(package) is None:
         pytest.fail(f"{package} is not installed: it is part of the test extras (pip install -e '.[test]')")
     env = dict(os.environ, KERAS_BACKEND=backend, **env)
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *modules],
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", *modules],
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     summary = proc.stdout.splitlines()[-1]
