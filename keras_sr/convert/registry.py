@@ -44,6 +44,7 @@ BUILTIN_CONVERTERS = {
     "hat": "keras_sr.convert.hat",
     "srvgg_compact": "keras_sr.convert.srvgg",
     "stylegan2": "keras_sr.convert.stylegan2",
+    "dasr": "keras_sr.convert.dasr",
     "ttsr": "keras_sr.convert.ttsr",
     "c2_matching": "keras_sr.convert.c2_matching",
     "liif": "keras_sr.convert.liif",

@@ -1,0 +1,135 @@
+"""Checkpoint conversion of DASR, SMSR and ClassSR: parity with the official layouts; errors.
+
+None of the three is in spandrel: the oracle is tools/torch_blind_layouts.py, PyTorch modules
+written from the papers and the official code's structure whose `state_dict()` has the official
+key names. Random weights (and, for DASR's batch norms, random running statistics) are saved as
+the official files are, converted, and the converted keras-sr model must compute the PyTorch
+image within 1e-4 relative (float32, CPU): DASR the whole blind model (encoder + generator),
+SMSR the whole inference network with hard masks (the converted model uses PyTorch's bicubic skip,
+as the official), ClassSR the whole routed model on one sub-image (classifier + argmax branch) and
+every branch alone.
+"""
+
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import keras  # noqa: E402
+
+from keras_sr.convert import CheckpointMismatch, detect, from_checkpoint  # noqa: E402
+
+RELATIVE = 1e-4
+_PATH = os.path.join(os.path.dirname(__file__), os.pardir, "tools", "torch_blind_layouts.py")
+_spec = importlib.util.spec_from_file_location("torch_blind_layouts", _PATH)
+ref = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ref)
+
+
+def _randomize(net, seed, gain=0.7):
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            if p.requires_grad:
+                p.copy_(torch.randn(p.shape, generator=generator) * gain / np.sqrt(p[0].numel()))
+        for name, b in net.named_buffers():
+            if name.endswith("running_mean"):
+                b.copy_(torch.randn(b.shape, generator=generator) * 0.5)
+            elif name.endswith("running_var"):
+                b.copy_(torch.rand(b.shape, generator=generator) + 0.5)
+    return net.eval()
+
+
+def _trainable(module):
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def _numpy(state):
+    return {k: v.detach().cpu().numpy().copy() for k, v in state.items()}
+
+
+def _difference(model, net, x, unit_range=False, label=""):
+    got = keras.ops.convert_to_numpy(model(x))
+    scale = 1.0 / 255.0 if unit_range else 1.0
+    with torch.no_grad():
+        want = net(torch.from_numpy(x.transpose(0, 3, 1, 2) * scale)).numpy().transpose(0, 2, 3, 1) / scale
+    assert got.shape == want.shape
+    err = float(np.abs(got - want).max())
+    rel = err / float(np.abs(want).max())
+    print(f"parity {label}: max abs {err:.2g} (0-255 units), rel {rel:.2g}")
+    return rel
+
+
+def _image(shape, seed):
+    return np.random.default_rng(seed).uniform(0, 255, shape).astype("float32")
+
+
+def _check_tamper(state, removed, reshaped, tmp_path):
+    """One tensor removed, renamed, reshaped, or one extra: a CheckpointMismatch naming it."""
+    def convert(arrays, name):
+        torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}, str(tmp_path / name))
+        return from_checkpoint(str(tmp_path / name))
+
+    with pytest.raises(CheckpointMismatch, match=rf"removed\.pt: missing key '{removed}'"):
+        convert({k: v for k, v in state.items() if k != removed}, "removed.pt")
+    with pytest.raises(CheckpointMismatch, match=rf"renamed\.pt: .*{removed}"):
+        convert({(k + "_renamed" if k == removed else k): v for k, v in state.items()}, "renamed.pt")
+    bad = np.zeros(state[reshaped].shape[:-1] + (state[reshaped].shape[-1] + 1,), np.float32)
+    with pytest.raises(CheckpointMismatch, match=rf"reshaped\.pt: .*'{reshaped}'"):
+        convert(dict(state, **{reshaped: bad}), "reshaped.pt")
+    with pytest.raises(CheckpointMismatch, match=r"extra\.pt: 1 unused key\(s\): surplus\.weight"):
+        convert(dict(state, **{"surplus.weight": np.zeros((2,), np.float32)}), "extra.pt")
+
+
+# ------------------------------------------------------------------------------------------ DASR
+DASR_TINY = dict(scale=2, filters=8, num_groups=2, num_blocks=1, reduction=4, encoder_widths=(8, 8, 16))
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_dasr_blind_model_equals_official_layout(scale, tmp_path):
+    net = _randomize(ref.BlindSR(**dict(DASR_TINY, scale=scale), rgb_mean=(0.45, 0.43, 0.41)), scale)
+    state = net.released_state_dict()
+    assert not any(k.startswith("E.encoder_k") or "queue" in k for k in state)
+    torch.save(state, str(tmp_path / "model_600.pt"))
+    name, found = detect(str(tmp_path / "model_600.pt"))
+    assert name == "dasr"
+    assert {k: found["config"][k] for k in DASR_TINY} == dict(DASR_TINY, scale=scale, encoder_widths=[8, 8, 16])
+    model = from_checkpoint(str(tmp_path / "model_600.pt"))
+    mlp = sum(p.numel() for p in net.E.encoder_q.mlp.parameters())
+    assert model.count_params() - 2 * (8 + 8 + 8 + 8 + 16 + 16) == _trainable(net.G) + _trainable(net.E.encoder_q) - mlp
+    x = _image((2, 10, 9, 3), scale)  # two images: the per-sample dynamic kernels must not mix
+    assert _difference(model, net, x, label=f"dasr x{scale} (encoder + generator)") < RELATIVE
+
+
+def test_dasr_full_state_dict_paper_config_and_tampering(tmp_path):
+    from keras_sr.models.dasr import OFFICIAL_PARAMETERS
+
+    # a full BlindSR.state_dict(): MoCo's key encoder and queue are training-only, checked and skipped
+    net = _randomize(ref.BlindSR(**DASR_TINY), 7)
+    full = _numpy(net.state_dict())
+    assert any(k.startswith("E.encoder_k.") for k in full) and "E.queue" in full
+    model = from_checkpoint(full)
+    assert _difference(model, net, _image((1, 8, 8, 3), 0), label="dasr from a full state_dict") < RELATIVE
+    broken = dict(full, **{"E.encoder_k.E.0.weight": np.zeros((9, 3, 3, 3), np.float32)})
+    with pytest.raises(CheckpointMismatch, match="E.encoder_k.* does not mirror E.encoder_q"):
+        from_checkpoint(broken)
+
+    released = _numpy(net.released_state_dict())
+    _check_tamper(released, "G.body.1.body.0.da_conv2.kernel.2.weight", "E.encoder_q.E.7.running_var", tmp_path)
+    with pytest.raises(CheckpointMismatch, match="rgb_range != 255"):
+        from_checkpoint(dict(released, **{"G.sub_mean.bias": released["G.sub_mean.bias"] / 255.0,
+                                          "G.add_mean.bias": released["G.add_mean.bias"] / 255.0}))
+
+    # the paper's configuration (shapes only): detected, and the parameters the keras-sr model is tested to have
+    paper = ref.BlindSR(scale=4)
+    shapes = {k: np.broadcast_to(np.float32(0), tuple(v.shape)) for k, v in paper.released_state_dict().items()}
+    shapes["G.add_mean.bias"] = 255.0 * np.asarray(ref.DIV2K_RGB_MEAN, np.float32)
+    config = detect(shapes)[1]["config"]
+    assert {k: config[k] for k in ("scale", "filters", "num_groups", "num_blocks", "kernel_size", "reduction")} == \
+        dict(scale=4, filters=64, num_groups=5, num_blocks=5, kernel_size=3, reduction=8)
+    assert config["encoder_widths"] == [64, 128, 256]
+    mlp = sum(p.numel() for p in paper.E.encoder_q.mlp.parameters())
+    assert _trainable(paper.G) + _trainable(paper.E.encoder_q) - mlp == OFFICIAL_PARAMETERS == 5_837_699
