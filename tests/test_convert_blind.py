@@ -133,3 +133,69 @@ def test_dasr_full_state_dict_paper_config_and_tampering(tmp_path):
     assert config["encoder_widths"] == [64, 128, 256]
     mlp = sum(p.numel() for p in paper.E.encoder_q.mlp.parameters())
     assert _trainable(paper.G) + _trainable(paper.E.encoder_q) - mlp == OFFICIAL_PARAMETERS == 5_837_699
+
+
+# ------------------------------------------------------------------------------------------ SMSR
+SMSR_TINY = dict(n_feats=8, n_modules=2, n_layers=3, reduction=2)
+
+
+def _smsr(scale, seed, x):
+    """Random weights; each mask CNN's bias set so that about half of `x`'s positions are sparse."""
+    net = _randomize(ref.SMSR(scale=scale, **SMSR_TINY), seed)
+    with torch.no_grad():
+        fea = net.head(net.sub_mean(torch.from_numpy(x.transpose(0, 3, 1, 2))))
+        for module in net.body:  # channel logits around 0: every layer gets dense and sparse channels
+            module.body.ch_mask.copy_(torch.rand(module.body.ch_mask.shape,
+                                                 generator=torch.Generator().manual_seed(seed)))
+            logits = module.spa_mask(fea)
+            diff = torch.sort((logits[:, 1] - logits[:, 0]).flatten()).values
+            middle = diff.numel() // 2  # between two positions' values: no position sits on the decision boundary
+            module.spa_mask[5].bias[1] -= float(diff[middle - 1] + diff[middle]) / 2
+            fea = module(fea)
+    return net
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_smsr_inference_network_equals_official_layout(scale, tmp_path):
+    x = _image((1, 10, 12, 3), scale)  # even sizes: the official mask CNN's
+    net = _smsr(scale, scale, x)
+    sparse = torch.stack([m.body.ch_mask[0, :, :, 1] > m.body.ch_mask[0, :, :, 0] for m in net.body])
+    assert 0 < float(sparse.float().mean()) < 1, "the test needs both dense and sparse channels"
+    torch.save(net.state_dict(), str(tmp_path / "model_1000.pt"))
+    name, found = detect(str(tmp_path / "model_1000.pt"))
+    assert name == "smsr" and found["config"]["interpolation"] == "pytorch"
+    assert {k: found["config"][k] for k in ("scale", "filters", "num_modules", "num_layers", "reduction")} == \
+        dict(scale=scale, filters=8, num_modules=2, num_layers=3, reduction=2)
+    model = from_checkpoint(str(tmp_path / "model_1000.pt"))
+    assert model.count_params() - 1 == _trainable(net)  # + the temperature schedule's step counter
+    # the spatial masks are neither empty nor full, so the sparse parts are exercised
+    from keras_sr.models.smsr import mask_model
+
+    _, *masks = mask_model(model)(x)
+    shares = [float(keras.ops.convert_to_numpy(m).mean()) for m in masks]
+    assert all(0.05 < s < 0.95 for s in shares), shares
+    assert _difference(model, net, x, label=f"smsr x{scale} (hard masks, PyTorch bicubic skip)") < RELATIVE
+
+
+def test_smsr_paper_config_reloads_and_tampering(tmp_path):
+    from keras_sr.cli import main
+
+    x = _image((1, 8, 6, 3), 1)
+    net = _smsr(2, 5, x)
+    state = _numpy(net.state_dict())
+    _check_tamper(state, "body.1.body.body.2.weight", "body.0.spa_mask.5.weight", tmp_path)
+    torch.save(net.state_dict(), str(tmp_path / "smsr.pt"))
+    out = str(tmp_path / "smsr.keras")
+    assert main(["convert", str(tmp_path / "smsr.pt"), "--out", out]) == 0
+    reloaded = keras.saving.load_model(out, safe_mode=True)
+    assert reloaded.get_layer("bicubic").method == "pytorch"
+    assert _difference(reloaded, net, x, label="smsr x2 after .keras save / load") < RELATIVE
+
+    paper = ref.SMSR(scale=4)
+    shapes = {k: np.broadcast_to(np.float32(0), tuple(v.shape)) for k, v in paper.state_dict().items()}
+    shapes["add_mean.bias"] = 255.0 * np.asarray(ref.DIV2K_RGB_MEAN, np.float32)
+    config = detect(shapes)[1]["config"]
+    assert {k: config[k] for k in ("scale", "filters", "num_modules", "num_layers", "reduction")} == \
+        dict(scale=4, filters=64, num_modules=5, num_layers=4, reduction=16)
+    # 1,008,078 trainable at x4 (the paper's "1006K" without the 2,560 channel-mask logits), as tests/test_smsr.py
+    assert _trainable(paper) == 1_008_078

@@ -45,6 +45,7 @@ BUILTIN_CONVERTERS = {
     "srvgg_compact": "keras_sr.convert.srvgg",
     "stylegan2": "keras_sr.convert.stylegan2",
     "dasr": "keras_sr.convert.dasr",
+    "smsr": "keras_sr.convert.smsr",
     "ttsr": "keras_sr.convert.ttsr",
     "c2_matching": "keras_sr.convert.c2_matching",
     "liif": "keras_sr.convert.liif",
