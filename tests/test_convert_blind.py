@@ -199,3 +199,91 @@ def test_smsr_paper_config_reloads_and_tampering(tmp_path):
         dict(scale=4, filters=64, num_modules=5, num_layers=4, reduction=16)
     # 1,008,078 trainable at x4 (the paper's "1006K" without the 2,560 channel-mask logits), as tests/test_smsr.py
     assert _trainable(paper) == 1_008_078
+
+
+# ------------------------------------------------------------------------------------------ ClassSR
+def _diversify_routing(net, x, unit_range):
+    """Set `classifier.lastOut.bias` so that the sub-images of `x` go to different branches (clear margins)."""
+    t = torch.from_numpy(x.transpose(0, 3, 1, 2) * (1.0 / 255.0 if unit_range else 1.0)) * net.classifier_scale
+    with torch.no_grad():
+        net.classifier.lastOut.weight.mul_(30.0)  # random sub-images differ little: widen the logits' spread
+        logits = net.classifier(t) - net.classifier.lastOut.bias
+        generator, best = torch.Generator().manual_seed(0), None
+        for _ in range(500):
+            bias = torch.randn(3, generator=generator) * float(logits.std()) * 2
+            scores = torch.sort(logits + bias, 1).values
+            picks = len(set(torch.argmax(logits + bias, 1).tolist()))
+            margin = float((scores[:, -1] - scores[:, -2]).min())
+            if best is None or (picks, margin) > best[:2]:
+                best = (picks, margin, bias)
+        net.classifier.lastOut.bias.copy_(best[2])
+    assert best[0] >= 2 and best[1] > 1e-3, best[:2]
+
+
+def _compare_classsr(model, net, x, unit_range, label):
+    """Classifier logits, every branch alone, and the routed model (official argmax per sub-image)."""
+    scale = 1.0 / 255.0 if unit_range else 1.0
+    t = torch.from_numpy(x.transpose(0, 3, 1, 2) * scale)
+    with torch.no_grad():
+        want_logits = net.classifier(t * net.classifier_scale).numpy()
+    got_logits = keras.ops.convert_to_numpy(model.get_layer("classifier")(x))
+    assert np.abs(got_logits - want_logits).max() <= RELATIVE * np.abs(want_logits).max()
+    for k, branch in enumerate((net.net1, net.net2, net.net3)):
+        assert _difference(model.get_layer(f"branch_{k + 1}"), branch, x, unit_range, f"{label} branch {k + 1}") \
+            < RELATIVE
+    assert _difference(model, net, x, unit_range, f"{label} routed (classifier + argmax branch)") < RELATIVE
+    return set(np.argmax(want_logits, 1).tolist())
+
+
+def test_classsr_fsrcnn_equals_official_layout(tmp_path):
+    net = _randomize(ref.ClassSRFSRCNN(widths=(4, 6, 8), s=3, m=2, classifier_filters=8, classifier_features=4), 3)
+    with torch.no_grad():
+        for p in net.parameters():  # PReLU slopes away from 0.25 and from each other
+            if p.numel() == 1:
+                p.copy_(torch.rand(1) * 0.5)
+    x = _image((4, 8, 12, 3), 0) * np.float32([0.2, 0.5, 0.8, 1.0])[:, None, None, None]  # 4 different sub-images
+    _diversify_routing(net, x, True)
+    torch.save(net.state_dict(), str(tmp_path / "ClassSR_FSRCNN.pth"))
+    name, found = detect(str(tmp_path / "ClassSR_FSRCNN.pth"))
+    assert name == "classsr" and found["config"] == dict(scale=4, base="fsrcnn", branch_widths=[4, 6, 8], s=3, m=2,
+                                                         classifier_filters=8, classifier_features=4)
+    model = from_checkpoint(str(tmp_path / "ClassSR_FSRCNN.pth"))
+    assert model.count_params() == _trainable(net)
+    assert len(_compare_classsr(model, net, x, True, "classsr fsrcnn")) >= 2
+    _check_tamper(_numpy(net.state_dict()), "net2.body_conv.2.bias", "net3.tail_conv.weight", tmp_path)
+
+    paper = ref.ClassSRFSRCNN()
+    shapes = {k: np.broadcast_to(np.float32(0), tuple(v.shape)) for k, v in paper.state_dict().items()}
+    assert detect(shapes)[1]["config"] == dict(scale=4, base="fsrcnn", branch_widths=[16, 36, 56], s=12, m=4,
+                                               classifier_filters=128, classifier_features=32)
+    assert _trainable(paper) == 112_940  # the paper's 10.8K / 17.6K / 24.5K branches + the 60,035 classifier
+    assert _trainable(paper.classifier) == 60_035
+
+
+def test_classsr_rcan_equals_official_layout_with_trained_mean_shifts(tmp_path):
+    net = _randomize(ref.ClassSRRCAN(widths=(4, 6, 8), n_resgroups=2, n_resblocks=1, reduction=2,
+                                     classifier_filters=8, classifier_features=4), 4)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # ClassSR's MeanShift convs are trainable: move them off the identity / the mean
+        for branch in (net.net2, net.net3):
+            for shift in (branch.sub_mean, branch.add_mean):
+                shift.weight.add_(0.05 * torch.randn(shift.weight.shape, generator=generator))
+                shift.bias.add_(3.0 * torch.randn(shift.bias.shape, generator=generator))
+    x = _image((4, 8, 8, 3), 1) * np.float32([0.2, 0.5, 0.8, 1.0])[:, None, None, None]
+    _diversify_routing(net, x, False)
+    torch.save(net.state_dict(), str(tmp_path / "ClassSR_RCAN.pth"))
+    name, found = detect(str(tmp_path / "ClassSR_RCAN.pth"))
+    config = found["config"]
+    assert name == "classsr" and config["base"] == "rcan" and config["branch_widths"] == [4, 6, 8]
+    assert (config["num_groups"], config["num_blocks"], config["reduction"]) == (2, 1, 2)
+    # net1's untouched rgb_range-1 MeanShift: the DIV2K mean / 255 in keras-sr's [0, 1] units
+    assert np.allclose(config["rgb_means"][0], np.asarray(ref.DIV2K_RGB_MEAN) / 255.0, atol=1e-7)
+    model = from_checkpoint(str(tmp_path / "ClassSR_RCAN.pth"))
+    # the 3 x 24 MeanShift values (frozen in the oracle, trainable in the official code) are folded / constant
+    assert model.count_params() == _trainable(net)
+    assert len(_compare_classsr(model, net, x, False, "classsr rcan")) >= 2
+    state = _numpy(net.state_dict())
+    _check_tamper(state, "net3.body.1.body.0.body.3.conv_du.2.bias", "net1.tail.1.weight", tmp_path)
+    singular = dict(state, **{"net2.sub_mean.weight": np.zeros((3, 3, 1, 1), np.float32)})
+    with pytest.raises(CheckpointMismatch, match="net2.sub_mean.weight is singular"):
+        from_checkpoint(singular)

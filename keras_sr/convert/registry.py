@@ -46,6 +46,7 @@ BUILTIN_CONVERTERS = {
     "stylegan2": "keras_sr.convert.stylegan2",
     "dasr": "keras_sr.convert.dasr",
     "smsr": "keras_sr.convert.smsr",
+    "classsr": "keras_sr.convert.classsr",
     "ttsr": "keras_sr.convert.ttsr",
     "c2_matching": "keras_sr.convert.c2_matching",
     "liif": "keras_sr.convert.liif",
