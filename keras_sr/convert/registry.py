@@ -49,6 +49,8 @@ BUILTIN_CONVERTERS = {
     "classsr": "keras_sr.convert.classsr",
     "ttsr": "keras_sr.convert.ttsr",
     "c2_matching": "keras_sr.convert.c2_matching",
+    "masa_sr": "keras_sr.convert.masa_sr",
+    "crossnet": "keras_sr.convert.crossnet",
     "liif": "keras_sr.convert.liif",
     "meta_rdn": "keras_sr.convert.meta_sr",
 }
