@@ -81,21 +81,31 @@ def pytorch_bicubic_upsample(x, factor):
 
 @keras.saving.register_keras_serializable(package="keras_sr")
 class BicubicResize(keras.layers.Layer):
-    """Resize NHWC images by `scale` with MATLAB's bicubic rule.
+    """Resize NHWC images by `scale` with MATLAB's bicubic rule (or PyTorch's, for converted models).
 
     Args:
         scale: resize factor (4 enlarges four times, 0.25 shrinks).
         antialias: widen the kernel when shrinking (MATLAB's default).
+        method: "matlab" (keras-sr's protocol) or "pytorch" (`F.interpolate(mode="bicubic",
+            align_corners=False)`, `pytorch_bicubic_upsample`: integer enlargement only), for networks
+            converted from PyTorch checkpoints whose official skip connection is PyTorch's bicubic.
     """
 
-    def __init__(self, scale, antialias=True, **kwargs):
+    def __init__(self, scale, antialias=True, method="matlab", **kwargs):
         super().__init__(**kwargs)
         if scale is None or float(scale) <= 0:
             raise ValueError(f"BicubicResize scale must be positive, got {scale!r}.")
+        if method not in ("matlab", "pytorch"):
+            raise ValueError(f"BicubicResize method must be 'matlab' or 'pytorch', got {method!r}.")
+        if method == "pytorch" and (float(scale) != int(float(scale)) or float(scale) < 1):
+            raise ValueError(f"BicubicResize method='pytorch' needs an integer scale >= 1, got {scale!r}.")
         self.scale = float(scale)
         self.antialias = bool(antialias)
+        self.method = method
 
     def call(self, inputs):
+        if self.method == "pytorch":
+            return pytorch_bicubic_upsample(inputs, int(self.scale))
         return imresize_ops(inputs, self.scale, antialias=self.antialias)
 
     def compute_output_shape(self, input_shape):
@@ -107,4 +117,6 @@ class BicubicResize(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"scale": self.scale, "antialias": self.antialias})
+        if self.method != "matlab":  # keeps the configs of existing models unchanged
+            config["method"] = self.method
         return config

@@ -281,6 +281,8 @@ def test_stylegan2_converter_matches_an_independent_pytorch_generator():
         load_stylegan2(gen, sd)
         sd.check_all_used()
         y = keras.ops.convert_to_numpy(gen(z))
+        print(f"parity stylegan2 ({layout} layout) vs independent PyTorch: rel "
+              f"{np.abs(y - expected).max() / np.abs(expected).max():.2g}")
         np.testing.assert_allclose(y, expected, atol=1e-4, rtol=1e-4, err_msg=layout)
 
 

@@ -115,6 +115,8 @@ def compare(model, net, height=10, width=13, seed=0):
         expected = net(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1)
     out = keras.ops.convert_to_numpy(model(x * 255.0)) / 255.0
     assert out.shape == expected.shape
+    err = float(np.abs(out - expected).max())
+    print(f"parity {model.name} vs spandrel: max abs {err:.2g} (0-1 units), rel {err / float(np.abs(expected).max()):.2g}")
     np.testing.assert_allclose(out, expected, atol=1e-4, rtol=0)
 
 

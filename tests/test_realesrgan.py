@@ -389,6 +389,7 @@ def test_srvgg_compact_converter_equals_spandrel(scale, tmp_path):
     with torch.no_grad():
         want = loaded.model(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1) * 255
     got = _np(model(255 * x))
+    print(f"parity srvgg_compact x{scale} vs spandrel: rel {np.abs(got - want).max() / np.abs(want).max():.2g}")
     assert np.abs(got - want).max() / np.abs(want).max() < 1e-4
 
 

@@ -14,7 +14,9 @@ ESRGAN old (`model.0 ... model.10`), new (`conv_first`/`RRDB_trunk`) and BasicSR
 (`body`/`rdb1`) layouts incl. Real-ESRGAN x4plus / x2plus, MSRResNet (BasicSR), SwinIR, HAT,
 TTSR (researchmm/TTSR `TTSR.pt`), C2-Matching (yumingj/C2-Matching: restoration + feature-extraction
 files + torchvision VGG19, passed together as a list), LIIF (yinboc/liif `{'model': {'name', 'args',
-'sd'}}`) and Meta-RDN (XuecaiHu/Meta-SR-Pytorch `model_1000.pt`).
+'sd'}}`), Meta-RDN (XuecaiHu/Meta-SR-Pytorch `model_1000.pt`), DASR (`model_600.pt`, BlindSR `G.`/`E.`),
+SMSR (`model_1000.pt`), ClassSR (`ClassSR_FSRCNN.pth`, `ClassSR_RCAN.pth`), MASA-SR (`masa_rec.pth`,
+`masa.pth`) and CrossNet (`MultiscaleWarpingNet` state dicts).
 
 Example:
     >>> from keras_sr.convert import from_checkpoint

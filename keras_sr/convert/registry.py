@@ -44,8 +44,13 @@ BUILTIN_CONVERTERS = {
     "hat": "keras_sr.convert.hat",
     "srvgg_compact": "keras_sr.convert.srvgg",
     "stylegan2": "keras_sr.convert.stylegan2",
+    "dasr": "keras_sr.convert.dasr",
+    "smsr": "keras_sr.convert.smsr",
+    "classsr": "keras_sr.convert.classsr",
     "ttsr": "keras_sr.convert.ttsr",
     "c2_matching": "keras_sr.convert.c2_matching",
+    "masa_sr": "keras_sr.convert.masa_sr",
+    "crossnet": "keras_sr.convert.crossnet",
     "liif": "keras_sr.convert.liif",
     "meta_rdn": "keras_sr.convert.meta_sr",
 }

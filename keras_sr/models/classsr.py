@@ -109,7 +109,7 @@ def fsrcnn_branch(d, s=12, m=4, kernel_initializer=None, name="fsrcnn_branch"):
                            classifier_features=4))
 def classsr(scale=SCALE, base="fsrcnn", branch_widths=None, s=12, m=4, num_groups=10, num_blocks=20, reduction=16,
             classifier_filters=128, classifier_features=32, intermediate_outputs=False, freeze_branches=False,
-            kernel_initializer=None, name=None):
+            kernel_initializer=None, rgb_means=None, name=None):
     """Build ClassSR as a functional `keras.Model` on `(None, None, 3)` RGB in [0, 255].
 
     Args:
@@ -125,6 +125,8 @@ def classsr(scale=SCALE, base="fsrcnn", branch_widths=None, s=12, m=4, num_group
         freeze_branches: no gradient from the routed output into the branches (the official classifier
             stage's `fix_SR_module: true`; a stop-gradient, so the variables are those of the plain model).
         kernel_initializer: None for the official initializations, or one Keras initializer for every layer.
+        rgb_means: `base="rcan"` only: one RGB mean in [0, 1] per branch for the RCANs' MeanShift (default
+            DIV2K's for each; `keras_sr.convert` sets the released checkpoints' values).
         name: model name (default `classsr_<base>`).
     """
     if int(scale) != SCALE or scale != SCALE:
@@ -134,6 +136,8 @@ def classsr(scale=SCALE, base="fsrcnn", branch_widths=None, s=12, m=4, num_group
     widths = tuple(int(w) for w in (branch_widths or BRANCH_WIDTHS[base]))
     if len(widths) < 2:
         raise ValueError(f"ClassSR needs at least two branches, got branch_widths={branch_widths!r}.")
+    if rgb_means is not None and (base != "rcan" or len(rgb_means) != len(widths)):
+        raise ValueError(f"ClassSR rgb_means needs base='rcan' and one mean per branch, got {rgb_means!r}.")
     inputs = keras.Input((None, None, 3), name="lr")
     classifier = classifier_model(classifier_filters, classifier_features, len(widths), kernel_initializer)
     branches = []
@@ -142,8 +146,10 @@ def classsr(scale=SCALE, base="fsrcnn", branch_widths=None, s=12, m=4, num_group
         if base == "fsrcnn":
             branch = fsrcnn_branch(width, s, m, kernel_initializer, name=label)
         else:
+            mean = {} if rgb_means is None else {"rgb_mean": tuple(float(v) for v in rgb_means[index])}
             branch = rcan(scale=SCALE, num_groups=num_groups, num_blocks=num_blocks, filters=width,
-                          reduction=reduction, kernel_initializer=kernel_initializer or "glorot_uniform", name=label)
+                          reduction=reduction, kernel_initializer=kernel_initializer or "glorot_uniform", name=label,
+                          **mean)
         branches.append(branch)
     logits = classifier(inputs)
     outputs = [branch(inputs) for branch in branches]

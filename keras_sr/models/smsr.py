@@ -33,7 +33,8 @@ Differences from the official code (all choices, marked):
   masks in training too (`SparseMaskConv`), as the official sparse inference;
 * the bicubic skip is MATLAB's bicubic (`BicubicResize`, Keys a = -0.5,
   mirrored borders); the official code uses PyTorch's (`F.interpolate`,
-  a = -0.75, clamped borders);
+  a = -0.75, clamped borders), which `interpolation="pytorch"` selects (set by
+  `keras_sr.convert` for the released checkpoints);
 * the pixel shuffle is TensorFlow's DCR order (official weights would need
   `pytorch_to_dcr_permutation`); odd input sizes are allowed (see
   `SparseMaskModule`).
@@ -64,7 +65,7 @@ SCALES = (2, 3, 4)
 @register("smsr", scales=SCALES, test_config=dict(scale=2, filters=4, num_modules=2, num_layers=2, reduction=2))
 def smsr(scale=4, filters=64, num_modules=5, num_layers=4, reduction=16, tau_initial=1.0, tau_minimum=0.4,
          tau_anneal_epochs=500, epoch_steps=1000, intermediate_outputs=False, rgb_mean=DIV2K_RGB_MEAN,
-         kernel_initializer="glorot_uniform", seed=None, name=None):
+         kernel_initializer="glorot_uniform", seed=None, interpolation="matlab", name=None):
     """Build SMSR as a functional `keras.Model` on `(None, None, 3)` RGB in [0, 255].
 
     Args:
@@ -80,6 +81,8 @@ def smsr(scale=4, filters=64, num_modules=5, num_layers=4, reduction=16, tau_ini
         rgb_mean: dataset RGB mean in [0, 1] (DIV2K's).
         kernel_initializer: for every convolution.
         seed: seed of the Gumbel noise (None: random).
+        interpolation: the bicubic skip: "matlab" (keras-sr's) or "pytorch" (the official `F.interpolate`; what
+            `keras_sr.convert` sets for the released checkpoints).
         name: model name (default `smsr_x<scale>`).
     """
     if int(scale) not in SCALES or int(scale) != scale:
@@ -105,7 +108,7 @@ def smsr(scale=4, filters=64, num_modules=5, num_layers=4, reduction=16, tau_ini
     y = keras.layers.Add(name="long_skip")([y, head])
     y = keras.layers.Conv2D(3 * scale * scale, 3, name="tail", dtype="float32", **conv)(y)
     y = DepthToSpace(scale, name="pixel_shuffle", dtype="float32")(y)
-    up = BicubicResize(scale, name="bicubic", dtype="float32")(x0)
+    up = BicubicResize(scale, method=interpolation, name="bicubic", dtype="float32")(x0)
     y = keras.layers.Add(name="bicubic_skip", dtype="float32")([y, up])
     sr = MeanShift(rgb_mean, sign=1, name="add_mean", dtype="float32")(y)
     if intermediate_outputs:

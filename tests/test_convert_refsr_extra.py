@@ -1,0 +1,154 @@
+"""Checkpoint conversion of MASA-SR and CrossNet: parity with the official layouts; errors.
+
+The oracle is tools/torch_refsr_extra_layouts.py, PyTorch modules written from the papers and the
+official code's structure whose `state_dict()` has the official key names. Random weights are saved
+as the official files are (plain state dicts), converted, and compared (float32, CPU, 1e-4 relative):
+
+* MASA-SR: the shared encoder on the LR, the reference-down and the reference (its L1, L2, L3
+  features), and the whole model output given the same inputs, where the PyTorch decoder is fed
+  keras-sr's match & extraction outputs (that module has no weights and is not re-implemented in
+  PyTorch) and the official base image (PyTorch's bicubic of the LR, fed to keras-sr as `lr_up`).
+* CrossNet: the whole network (flow, warping, encoder, decoder) with the same image as the official
+  `input_img1_LR` and `input_img1_SR` (keras-sr's `lr_up` feeds both).
+"""
+
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import keras  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from keras_sr.convert import CheckpointMismatch, detect, from_checkpoint  # noqa: E402
+
+RELATIVE = 1e-4
+_PATH = os.path.join(os.path.dirname(__file__), os.pardir, "tools", "torch_refsr_extra_layouts.py")
+_spec = importlib.util.spec_from_file_location("torch_refsr_extra_layouts", _PATH)
+ref = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ref)
+
+
+def _randomize(net, seed, gain=0.7):
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator) * gain / np.sqrt(p[0].numel()))
+    return net.eval()
+
+
+def _params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def _nchw(x):
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+
+def _nhwc(t):
+    return t.detach().numpy().transpose(0, 2, 3, 1)
+
+
+def _report(label, got, want):
+    assert got.shape == want.shape, (got.shape, want.shape)
+    err = float(np.abs(got - want).max())
+    rel = err / float(np.abs(want).max())
+    print(f"parity {label}: max abs {err:.2g}, rel {rel:.2g}")
+    return rel
+
+
+def _tamper(state, removed, reshaped, tmp_path):
+    def convert(arrays, name):
+        torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}, str(tmp_path / name))
+        return from_checkpoint(str(tmp_path / name))
+
+    with pytest.raises(CheckpointMismatch, match=rf"removed\.pt: missing key '{removed}'"):
+        convert({k: v for k, v in state.items() if k != removed}, "removed.pt")
+    with pytest.raises(CheckpointMismatch, match=rf"renamed\.pt: .*{removed}"):
+        convert({(k + "_renamed" if k == removed else k): v for k, v in state.items()}, "renamed.pt")
+    bad = np.zeros(state[reshaped].shape[:-1] + (state[reshaped].shape[-1] + 1,), np.float32)
+    with pytest.raises(CheckpointMismatch, match=rf"reshaped\.pt: .*'{reshaped}'"):
+        convert(dict(state, **{reshaped: bad}), "reshaped.pt")
+    with pytest.raises(CheckpointMismatch, match=r"extra\.pt: 1 unused key\(s\): surplus\.weight"):
+        convert(dict(state, **{"surplus.weight": np.zeros((2,), np.float32)}), "extra.pt")
+
+
+def _numpy(module):
+    return {k: v.detach().numpy().copy() for k, v in module.state_dict().items()}
+
+
+# ------------------------------------------------------------------------------------------ MASA-SR
+def test_masa_sr_encoder_and_decoder_equal_official_layout(tmp_path):
+    from keras_sr.models.masa_sr import official_parameter_count, prepare_inputs
+
+    net = _randomize(ref.MASA(nf=8, n_blocks=(1, 2, 1), n_blocks_dec=(1, 1, 2, 1, 1, 2)), 0)
+    torch.save(net.state_dict(), str(tmp_path / "masa_rec.pth"))
+    name, found = detect(str(tmp_path / "masa_rec.pth"))
+    assert name == "masa_sr" and found["config"] == dict(scale=4, nf=8, n_blocks=[1, 2, 1],
+                                                         n_blocks_dec=[1, 1, 2, 1, 1, 2])
+    model = from_checkpoint(str(tmp_path / "masa_rec.pth"))
+    assert model.count_params() == _params(net)
+
+    rng = np.random.default_rng(0)
+    inputs, _ = prepare_inputs(rng.uniform(0, 255, (16, 16, 3)), rng.uniform(0, 255, (64, 64, 3)))
+    with torch.no_grad():  # the official base image: PyTorch's bicubic of the LR
+        base = F.interpolate(_nchw(inputs["lr"]) / 255.0, scale_factor=4, mode="bicubic", align_corners=False)
+    inputs["lr_up"] = _nhwc(base) * 255.0
+    encoder = model.get_layer("encoder")
+    for key in ("lr", "ref_down", "ref"):
+        with torch.no_grad():
+            want = net.encode(_nchw(inputs[key]) / 255.0)
+        for level, (g, w) in enumerate(zip(encoder(inputs[key] / 255.0), want)):
+            assert _report(f"masa_sr encoder {key} L{level + 1}", keras.ops.convert_to_numpy(g), _nhwc(w)) < RELATIVE
+    probe = keras.Model(model.input, [*model.get_layer("mem").output, model.output])
+    warp_x1, warp_x2, warp_x4, got = (keras.ops.convert_to_numpy(t) for t in probe(inputs))
+    with torch.no_grad():
+        want = net(_nchw(inputs["lr"]) / 255.0, [_nchw(w) for w in (warp_x4, warp_x2, warp_x1)], base)
+    assert _report("masa_sr decoder (keras-sr's matching fed in, official base)", got, _nhwc(want) * 255.0) < RELATIVE
+
+    _tamper(_numpy(net), "decoder.dram_x4.conv_up_b.weight", "decoder.pAda.conv_gamma.weight", tmp_path)
+    paper = ref.MASA()
+    shapes = {k: np.broadcast_to(np.float32(0), tuple(v.shape)) for k, v in paper.state_dict().items()}
+    assert detect(shapes)[1]["config"] == dict(scale=4, nf=64, n_blocks=[4, 4, 4], n_blocks_dec=[2, 2, 2, 12, 8, 4])
+    assert _params(paper) == official_parameter_count() == 4_028_291  # the paper's 4.03M
+
+
+# ------------------------------------------------------------------------------------------ CrossNet
+def test_crossnet_equals_official_layout(tmp_path):
+    from keras_sr.models.crossnet import UNUSED_POST_FUSION2, official_parameter_count
+
+    net = _randomize(ref.MultiscaleWarpingNet(flow_widths=(4, 4, 6, 6, 8, 8), features=4), 1)
+    with torch.no_grad():  # flows of a few pixels: the warps sample inside the image, off the pixel grid
+        net.FlowNet.flow_12[0].weight.mul_(20.0)
+        for level in (1, 2, 3):
+            getattr(net.FlowNet, f"flow{level}")[0].weight.mul_(10.0)
+    torch.save(net.state_dict(), str(tmp_path / "CP195000.pth"))
+    name, found = detect(str(tmp_path / "CP195000.pth"))
+    assert name == "crossnet" and found["config"] == dict(scale=4, flow_widths=[4, 4, 6, 6, 8, 8], features=4)
+    model = from_checkpoint(str(tmp_path / "CP195000.pth"))
+    assert model.count_params() == _params(net) - _params(net.UNet_decoder_2.post_fusion2)
+
+    rng = np.random.default_rng(1)
+    inputs = {k: rng.uniform(0, 255, (1, 64, 64, 3)).astype("float32") for k in ("lr_up", "ref")}
+    lr_up, reference = _nchw(inputs["lr_up"]) / 255.0, _nchw(inputs["ref"]) / 255.0
+    with torch.no_grad():
+        flow = net.FlowNet(lr_up, reference)[0]
+        want = net(lr_up, lr_up, reference)
+    moved = float(flow.abs().mean())
+    assert 0.3 < moved < 20, f"mean |flow| {moved:.2g} px: the warp would say little"
+    got = keras.ops.convert_to_numpy(model(inputs))
+    assert _report("crossnet (flow, warps, encoder, decoder)", got, _nhwc(want) * 255.0) < RELATIVE
+
+    state = _numpy(net)
+    _tamper(state, "FlowNet.flow3_up.weight", "UNet_decoder_2.warp_deconv3.0.weight", tmp_path)
+    with pytest.raises(CheckpointMismatch, match="post_fusion2.0.weight' has shape"):
+        from_checkpoint(dict(state, **{"UNet_decoder_2.post_fusion2.0.weight": np.zeros((4, 4, 3, 3), np.float32)}))
+    paper = ref.MultiscaleWarpingNet()
+    shapes = {k: np.broadcast_to(np.float32(0), tuple(v.shape)) for k, v in paper.state_dict().items()}
+    assert detect(shapes)[1]["config"] == dict(scale=4, flow_widths=[64, 128, 256, 512, 512, 1024], features=64)
+    total, flownet = official_parameter_count()
+    assert _params(paper) == total == 35_183_841 and _params(paper.FlowNet) == flownet  # the paper's 35.18M
+    assert total - UNUSED_POST_FUSION2 == 35_081_377
