@@ -223,6 +223,6 @@ def test_recipe_cli_trains_with_the_kl_term(tmp_path, capsys):
     columns = header.split(",")
     assert {"g_kl", "g_lr", "g_multiscale"} <= set(columns)
     kl = [float(row.split(",")[columns.index("g_kl")]) for row in rows]
-    assert len(kl) == 2 and all(np.isfinite(kl)) and kl[0] > 0
+    assert len(kl) == 2 and all(np.isfinite(kl)) and min(kl) >= 0 and max(kl) > 0   # KL >= 0, and it moves
     loaded = keras.saving.load_model(out / "final.keras", safe_mode=True)
     assert loaded.registered_name == "refvae"
