@@ -129,9 +129,7 @@ def vgg_encoder(widths=(64, 128, 256, 512), name="vgg_encoder"):
     """The official `encoder4` (relu4_1 of a reflection-padded VGG19 after a 1x1 conv) on [0, 1] RGB."""
     c1, c2, c3, c4 = widths
     image = keras.Input((None, None, 3), name="image")
-    # He-normal init (keras-sr's choice): a random encoder keeps its activations' scale through the ten ReLU
-    # convs (Glorot shrinks relu4_1 to ~1e-2 and starves the decoder); the official loads vgg_r41.pth anyway.
-    x = keras.layers.Conv2D(3, 1, kernel_initializer="he_normal", name="conv1")(image)
+    x = keras.layers.Conv2D(3, 1, name="conv1")(image)
     plan = [(c1, "conv2"), (c1, "conv3"), "pool1", (c2, "conv4"), (c2, "conv5"), "pool2", (c3, "conv6"),
             (c3, "conv7"), (c3, "conv8"), (c3, "conv9"), "pool3", (c4, "conv10")]
     for step in plan:
@@ -140,7 +138,7 @@ def vgg_encoder(widths=(64, 128, 256, 512), name="vgg_encoder"):
             continue
         filters, label = step
         x = ReflectionPadding2D(1, name=f"{label}_pad")(x)
-        x = keras.layers.Conv2D(filters, 3, activation="relu", kernel_initializer="he_normal", name=label)(x)
+        x = keras.layers.Conv2D(filters, 3, activation="relu", name=label)(x)
     return keras.Model(image, x, name=name)
 
 
