@@ -7,6 +7,7 @@ package applies `keras_sr.torch_backend_fixes` on the PyTorch backend.
 from keras_sr.layers.annealed_temperature import AnnealedTemperature
 from keras_sr.layers.bicubic_resize import BicubicResize
 from keras_sr.layers.bilinear_kernel import BilinearKernel
+from keras_sr.layers.bilinear_resize import BilinearResize, bilinear_resize
 from keras_sr.layers.bilinear_upsampling import BilinearUpsampling
 from keras_sr.layers.blur import Blur, make_kernel, upfirdn2d
 from keras_sr.layers.channel_attention import ChannelAttention
@@ -29,6 +30,7 @@ from keras_sr.layers.film_residual_block import FiLMResidualBlock
 from keras_sr.layers.hybrid_attention_block import HybridAttentionBlock
 from keras_sr.layers.flow_similarity_correspondence import FlowSimilarityCorrespondence
 from keras_sr.layers.flow_warp import FlowWarp, flow_warp
+from keras_sr.layers.gaussian_latent import GaussianLatent, kl_divergence, split_posterior
 from keras_sr.layers.learned_weighted_sum import LearnedWeightedSum
 from keras_sr.layers.local_implicit_function import LocalImplicitFunction
 from keras_sr.layers.masa_matching import MatchAndExtraction
@@ -47,6 +49,11 @@ from keras_sr.layers.modulated_to_rgb import ModulatedToRGB
 from keras_sr.layers.noise_injection import NoiseInjection
 from keras_sr.layers.noise_level_embedding import NoiseLevelEmbedding
 from keras_sr.layers.pixel_norm import PixelNorm
+from keras_sr.layers.plane_attention import PlaneAttention
+from keras_sr.layers.plane_blend import PlaneBlend
+from keras_sr.layers.plane_sweep_volume import PlaneSweepVolume, shift_columns
+from keras_sr.layers.planes_to_channels import PlanesToChannels
+from keras_sr.layers.reflection_padding import ReflectionPadding2D
 from keras_sr.layers.residual_block import ResidualBlock
 from keras_sr.layers.residual_channel_attention import ResidualChannelAttentionBlock, ResidualGroup
 from keras_sr.layers.residual_dense_block import ResidualDenseBlock, ResidualInResidualDenseBlock

@@ -72,10 +72,12 @@ def test_registry_kinds():
     assert models.list_models(kind="refsr") == [
         "c2_matching",
         "cimr",
+        "cross_mpi",
         "crossnet",
         "datsr",
         "e2ent",
         "masa_sr",
+        "refvae",
         "srntt",
         "ssen",
         "ttsr",

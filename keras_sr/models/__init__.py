@@ -55,6 +55,8 @@ BUILTIN_MODULES = {
     "masa_sr": "keras_sr.models.masa_sr",
     "crossnet": "keras_sr.models.crossnet",
     "datsr": "keras_sr.models.datsr",
+    "refvae": "keras_sr.models.refvae",
+    "cross_mpi": "keras_sr.models.cross_mpi",
     "swinir": "keras_sr.models.swinir",
     "hat": "keras_sr.models.hat",
     "liif": "keras_sr.models.liif",

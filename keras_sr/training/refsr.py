@@ -225,6 +225,28 @@ class RefSRRecipe(Recipe):
             return []
         return [("lte", self.lte_learning_rate, list(model.get_layer("lte").trainable_variables))]
 
+    def auxiliary_outputs(self, model):
+        """`{name: symbolic tensor of model}` that `auxiliary_losses` reads beside `"sr"` (none here).
+
+        RefVAE's recipe adds the posterior statistics (the KL term), Cross-MPI's the low-resolution synthesis.
+        """
+        return {}
+
+    def auxiliary_log_keys(self):
+        """Log keys of `auxiliary_losses`, in order (also `log.csv` columns)."""
+        return ()
+
+    def auxiliary_losses(self, hr, outputs):
+        """`{log key: (weight, value)}`: extra generator terms on every step (none here); `hr` in [0, 255]."""
+        return {}
+
+    def training_inputs(self, inputs, hr):
+        """The model inputs of one training step from the loader's batch (the loader's own here).
+
+        RefVAE's recipe encodes the HR target instead of the reference, as its official training does.
+        """
+        return inputs
+
 
 class RefSRNetworks(Networks):
     """The model, the critic and every optimizer as one Keras object: one `.weights.h5` holds the run state.
@@ -289,6 +311,7 @@ class RefSRObjective:
         keys = ["g_loss", "g_rec"]
         keys += ["g_perceptual"] if self.perceptual is not None else []
         keys += ["g_tpl"] if self.tpl_weight else []
+        keys += list(self.recipe.auxiliary_log_keys())
         keys += ["g_adversarial", "d_loss", "d_wasserstein", "d_penalty"] if (self.adversarial_weight and has_critic) \
             else []
         return keys
@@ -303,6 +326,9 @@ class RefSRObjective:
         hr = ops.stop_gradient(ops.cast(hr, "float32"))
         logs = {"g_rec": self.rec(sr, hr)}
         total = self.rec_weight * logs["g_rec"]
+        for key, (weight, value) in self.recipe.auxiliary_losses(hr, outputs).items():
+            logs[key] = value
+            total = total + float(weight) * value
         if full and self.perceptual is not None:
             true = {k: ops.stop_gradient(v) for k, v in self.extractor(hr, vgg_values).items()}
             logs["g_perceptual"] = self.perceptual.from_features(true, self.extractor(sr, vgg_values))
@@ -343,6 +369,7 @@ class _Parts:
         textures = _texture_outputs(model) if use_tpl else None
         if textures:
             outputs.update(textures)
+        outputs.update(recipe.auxiliary_outputs(model))
         self.net = keras.Model(model.inputs, outputs, name=f"{model.name}_train")
         self.lte = self.lte_copy = None
         if use_tpl:
@@ -630,8 +657,8 @@ class RefSRTrainer(LoopTrainer):
 
     def step(self, step, batch):
         inputs, hr = batch
-        inputs = {k: inputs[k] for k in self.input_names}
         recipe = self.recipe
+        inputs = recipe.training_inputs({k: inputs[k] for k in self.input_names}, hr)
         full = recipe.is_gan and step >= recipe.init_steps
         rng = np.random.default_rng([recipe.seed, 104729, step])
         epsilon = rng.uniform(size=(recipe.d_steps, len(hr), 1, 1, 1)).astype(np.float32)
@@ -755,8 +782,8 @@ def train_refsr(recipe, data=None, val_data=None, out=None, resume=False, init_w
                 + (f", reconstruction only for the first {recipe.init_steps} steps, weights rec {recipe.rec_weight:g} "
                    f"/ perceptual {recipe.perceptual_weight:g} / tpl {recipe.tpl_weight:g} / adversarial "
                    f"{recipe.adversarial_weight:g}" if recipe.is_gan else ", reconstruction loss only"))
-    return train_loop(trainer, run, train_data, step0, run.logger(REFSR_LOG_COLUMNS), verbose=verbose,
-                      describe=describe)
+    logger = run.logger(REFSR_LOG_COLUMNS + tuple(recipe.auxiliary_log_keys()))
+    return train_loop(trainer, run, train_data, step0, logger, verbose=verbose, describe=describe)
 
 
 def _has_layer(model, name):
