@@ -69,6 +69,22 @@ def test_recipe_defaults_are_the_official_settings():
     assert meta.model_config() == {} and meta.hr_patch_size == 200
 
 
+def test_the_cpu_demo_budget_applies_without_data_only():
+    """`python -m recipes.liif` alone: 1,500 frozen-encoder steps (the README's demo); with --data the official run."""
+    import argparse
+
+    from keras_sr.recipes.liif import LIIFRecipe
+    from keras_sr.training.cli import add_recipe_arguments, recipe_from_args
+
+    parser = add_recipe_arguments(argparse.ArgumentParser(), LIIFRecipe)
+    demo = recipe_from_args(LIIFRecipe, parser.parse_args([]))
+    assert (demo.steps, demo.learning_rate, demo.schedule, demo.freeze_encoder, demo.sample_q) == (
+        1500, 1e-3, "cosine", True, 576)
+    assert (demo.scale_min, demo.scale_max) == (1.0, 4.0)  # the official scale range in the demo too
+    official = recipe_from_args(LIIFRecipe, parser.parse_args(["--data", "DIV2K/HR"]))
+    assert official == LIIFRecipe.for_scale(4) and official.steps == 1_000_000 and not official.freeze_encoder
+
+
 def _folders(tmp_path):
     train_dir, val_dir = tmp_path / "train", tmp_path / "val"
     train_dir.mkdir()
