@@ -7,6 +7,7 @@ the same packing and unpacking, the same preset writing.
 import argparse
 import json
 import os
+import subprocess
 
 import numpy as np
 import pytest
@@ -118,3 +119,19 @@ def test_factory_dry_run_to_presets(tmp_path):
     assert gpu["scored_on_cpu"] == ["BSD100", "Urban100"] and gpu["cpu_evaluate_command"].startswith(
         "python -m tools.evaluate --model")
     assert gpu["device"] == job["device"] and gpu["float16_transport"] == job["fp16"]
+
+
+def test_payload_counts_what_a_device_call_carries(tmp_path):
+    """In a git work tree: tracked + untracked-not-ignored files and the carried `.whl/`, not `build/`."""
+    payload_mb = preset_factory.payload_mb
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("/build/\n/.whl/\n")
+    (tmp_path / "tracked.bin").write_bytes(b"x" * 2**20)
+    (tmp_path / "untracked.bin").write_bytes(b"x" * 2**19)
+    for folder, size in (("build", 2**22), (".whl", 2**18)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "f.bin").write_bytes(b"x" * size)
+    subprocess.run(["git", "-C", str(tmp_path), "add", "tracked.bin", ".gitignore"], check=True)
+    expected = (2**20 + 2**19 + 2**18 + len("/build/\n/.whl/\n")) / 2**20
+    assert abs(payload_mb([str(tmp_path)]) - expected) < 1e-9
+    assert abs(payload_mb([str(tmp_path / "build")]) - 4.0) < 1e-9  # a plain folder counts every file

@@ -489,17 +489,45 @@ def unpack_bundle(folder, dest):
     return runs
 
 
+CARRIED_IGNORED = (".whl", ".gpu-data")  # the ignored folders a device call carries (README "GPU runs")
+
+
+def _git_files(root):
+    """Files a device call copies from the git work tree `root` (tracked + untracked, not ignored), or None."""
+    try:
+        out = subprocess.run(["git", "-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                             capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return [os.path.join(root, f) for f in out.decode().split("\0") if f]
+
+
+def _walk_files(path):
+    for root, dirs, files in os.walk(path):
+        dirs[:] = [d for d in dirs if d not in (".git", "__pycache__", ".pytest_cache")]
+        yield from (os.path.join(root, f) for f in files)
+
+
 def payload_mb(paths):
-    """Total size in MB of files under `paths` (what a device call carries in), `.git` and caches left out."""
+    """Total size in MiB of what a device call carries in from `paths`.
+
+    A git work tree counts as the device tool copies it: tracked and untracked files that git does not
+    ignore, plus the carried ignored folders `.whl/` and `.gpu-data/` (so ignored build outputs such as
+    `build/` are not counted); other folders count every file (`.git` and caches left out).
+    """
     total = 0
     for path in paths:
         if os.path.isfile(path):
             total += os.path.getsize(path)
             continue
-        for root, dirs, files in os.walk(path):
-            dirs[:] = [d for d in dirs if d not in (".git", "__pycache__", ".pytest_cache")]
-            total += sum(os.path.getsize(os.path.join(root, f)) for f in files
-                         if not os.path.islink(os.path.join(root, f)))
+        files = _git_files(path) if os.path.isdir(os.path.join(path, ".git")) or os.path.isfile(
+            os.path.join(path, ".git")) else None
+        if files is None:
+            files = list(_walk_files(path))
+        else:
+            for name in CARRIED_IGNORED:
+                files += list(_walk_files(os.path.join(path, name)))
+        total += sum(os.path.getsize(f) for f in set(files) if os.path.isfile(f) and not os.path.islink(f))
     return total / 2**20
 
 
