@@ -29,7 +29,7 @@ import struct
 import zlib
 
 import numpy as np
-from keras_sr.fileio import atomic_path
+from keras_sr.row_writer import RowWriter
 
 __all__ = ["PNGRowWriter"]
 
@@ -73,50 +73,32 @@ def filter_rows(raw, prior, bpp):
     return out
 
 
-class PNGRowWriter:
+class PNGRowWriter(RowWriter):
     """Streams rows into a PNG file; see the module docstring."""
 
-    def __init__(self, path, width, height, channels=3, dtype=np.uint8, compress_level=6):
+    format_name = "PNG"
 
-        if channels not in _COLOR_TYPE:
-            raise ValueError(f"{path}: PNG takes 1, 2, 3 or 4 channels, got {channels}.")
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.uint8, np.uint16):
-            raise ValueError(f"{path}: PNG takes uint8 or uint16 rows, got {self.dtype}.")
-        if width < 1 or height < 1:
-            raise ValueError(f"{path}: image size {width}x{height} is empty.")
-        self.path, self.width, self.height, self.channels = path, int(width), int(height), int(channels)
-        self.rows_written = 0
+    def __init__(self, path, width, height, channels=3, dtype=np.uint8, compress_level=6):
+        super().__init__(path, width, height, channels, dtype)
         self._bpp = self.channels * self.dtype.itemsize
         self._prior = np.zeros(self.width * self._bpp, np.uint8)
         self._compressor = zlib.compressobj(compress_level)
         self._pending = []
         self._pending_bytes = 0
-        self._atomic = atomic_path(path)
-        self._tmp = self._atomic.__enter__()
-        self._open = True
-        self._file = open(self._tmp, "wb")
-        bit_depth = 8 * self.dtype.itemsize
-        self._file.write(_SIGNATURE + _chunk(b"IHDR", struct.pack(">IIBBBBB", self.width, self.height, bit_depth,
-                                                                  _COLOR_TYPE[self.channels], 0, 0, 0)))
+        self._open_file()
 
-    def write_rows(self, rows):
-        """Append `(n, width)` or `(n, width, channels)` rows of the writer's dtype, top to bottom."""
-        rows = np.asarray(rows)
-        if rows.ndim == 2 and self.channels == 1:
-            rows = rows[..., None]
-        if rows.ndim != 3 or rows.shape[1:] != (self.width, self.channels) or rows.dtype != self.dtype:
-            raise ValueError(f"{self.path}: rows must be (n, {self.width}, {self.channels}) {self.dtype}, got "
-                             f"{rows.shape} {rows.dtype}.")
-        if self.rows_written + rows.shape[0] > self.height:
-            raise ValueError(f"{self.path}: more than {self.height} rows written.")
+    def _start(self, file):
+        bit_depth = 8 * self.dtype.itemsize
+        file.write(_SIGNATURE + _chunk(b"IHDR", struct.pack(">IIBBBBB", self.width, self.height, bit_depth,
+                                                            _COLOR_TYPE[self.channels], 0, 0, 0)))
+
+    def _write(self, rows):
         for start in range(0, rows.shape[0], _FILTER_ROWS):
             part = rows[start:start + _FILTER_ROWS]
             raw = np.ascontiguousarray(part.astype(">u2") if self.dtype == np.uint16 else part)
             raw = raw.view(np.uint8).reshape(part.shape[0], self.width * self._bpp)
             self._feed(self._compressor.compress(filter_rows(raw, self._prior, self._bpp).tobytes()))
             self._prior = raw[-1].copy()
-            self.rows_written += part.shape[0]
 
     def _feed(self, data, final=False):
         if data:
@@ -126,39 +108,6 @@ class PNGRowWriter:
             self._file.write(_chunk(b"IDAT", b"".join(self._pending)))
             self._pending, self._pending_bytes = [], 0
 
-    def close(self):
-        """Finish the file and move it into place; raises (and writes nothing) if rows are missing."""
-        if not self._open:
-            return
-        try:
-            if self.rows_written != self.height:
-                raise ValueError(f"{self.path}: {self.rows_written} of {self.height} rows written.")
-            self._feed(self._compressor.flush(), final=True)
-            self._file.write(_chunk(b"IEND", b""))
-            self._file.close()
-            self._open = False
-            self._atomic.__exit__(None, None, None)
-        except BaseException as err:
-            self.abort(err)
-            raise
-
-    def abort(self, err=None):
-        """Drop the temporary file (no output is written)."""
-        if self._open:
-            self._file.close()
-            self._open = False
-            error = err or RuntimeError("aborted")
-            try:
-                self._atomic.__exit__(type(error), error, None)
-            except BaseException:  # noqa: BLE001 - atomic_path re-raises the error it was given
-                pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, value, traceback):
-        if kind is None:
-            self.close()
-        else:
-            self.abort(value)
-        return False
+    def _finish(self, file):
+        self._feed(self._compressor.flush(), final=True)
+        file.write(_chunk(b"IEND", b""))

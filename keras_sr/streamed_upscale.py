@@ -11,7 +11,8 @@ but keeps only the rows that a later tile can still touch:
   `(rows, width * scale)` float32 sums and weights;
 * rows that no later tile reaches are divided, reduced to gray, joined with
   their alpha (MATLAB bicubic of the alpha rows only, float64 per band),
-  rounded to uint8/uint16 and handed to `keras_sr.png_stream.PNGRowWriter`,
+  rounded to uint8/uint16 and handed to `keras_sr.png_stream.PNGRowWriter`
+  (or `keras_sr.tiff_stream.TIFFRowWriter` for a `.tif`/`.tiff` target),
   then dropped;
 * the buffer so spans about two tile rows, and every temporary is bounded by
   `flush_rows` rows.
@@ -27,13 +28,13 @@ rounding of the bicubic sums (the same uint8 values in the tests).
 model's layer output shapes) plus the band buffer fits, with the band buffer
 itself at most `BAND_BUFFER_CAP` (384 MiB) whatever the budget; the image is
 run whole when the chosen tile covers it. What is not counted: the Python and
-TensorFlow runtime (about 0.5 GB) and the decoded input image (3 bytes per LR
+TensorFlow runtime (about 0.7 GB) and the decoded input image (3 bytes per LR
 pixel for 8-bit RGB); the model estimate is an estimate (3x its largest layer
 output per pixel, which holds for the feed-forward SR models here).
 
 Example:
     >>> info = upscale_to_file("photo.jpg", "up/photo_x4.png", "edsr_baseline_x4")        # tile auto
-    >>> info = upscale_to_file(lr_uint8, "up/a.png", "fsrcnn_x3", tile=256, max_memory="1G")
+    >>> info = upscale_to_file(lr_uint8, "up/a.tif", "fsrcnn_x3", tile=256, max_memory="1G")
     >>> for row0, rows in iter_upscaled_rows(lr_uint8, runner, tile=128): ...
 """
 
@@ -46,9 +47,10 @@ from keras_sr.tiled_inference import tile_windows
 from keras_sr.imresize import _taps, output_length
 from keras_sr.tiled_inference import _ramp, _Runner, tile_windows, upscale
 from keras_sr.png_stream import PNGRowWriter
+from keras_sr.tiff_stream import TIFFRowWriter
 from keras_sr.tiled_inference import _Runner, read_image
 
-__all__ = ["upscale_to_file", "iter_upscaled_rows", "plan_tile", "parse_memory", "default_memory_budget",
+__all__ = ["upscale_to_file", "row_writer", "OUTPUT_FORMATS", "iter_upscaled_rows", "plan_tile", "parse_memory", "default_memory_budget",
            "model_bytes_per_pixel", "AUTO_TILES", "DEFAULT_MEMORY_FRACTION", "BAND_BUFFER_CAP"]
 
 AUTO_TILES = (512, 384, 256, 192, 128, 96, 64, 48, 32)
@@ -291,13 +293,22 @@ def iter_upscaled_rows(image, runner, tile, overlap=16, batch=4, blend="linear",
             base = done
 
 
+OUTPUT_FORMATS = {"png": (".png",), "tiff": (".tif", ".tiff")}
+
+
+def row_writer(target):
+    """The streaming writer for `target`'s extension: `TIFFRowWriter` for .tif/.tiff, else `PNGRowWriter`."""
+    return TIFFRowWriter if os.fspath(target).lower().endswith(OUTPUT_FORMATS["tiff"]) else PNGRowWriter
+
+
 def upscale_to_file(image, target, model, scale=None, weights=None, tile="auto", overlap=16, batch=4,
                     blend="linear", max_memory=None, log=None):
-    """Upscale `image` (array or file) into the PNG `target`, streaming row bands; returns what it did.
+    """Upscale `image` (array or file) into the PNG or TIFF `target`, streaming row bands; returns what it did.
 
     Args:
         image: uint8 / uint16 array or an image file (`tiled_inference.read_image`).
-        target: output `.png` path (written atomically).
+        target: output path (written atomically): `.tif`/`.tiff` an uncompressed TIFF
+            (`keras_sr.tiff_stream`), anything else a PNG (`keras_sr.png_stream`).
         model: anything `tiled_inference.upscale` accepts, or a `_Runner`.
         tile: LR tile side, None (whole image, in memory) or "auto" (from `max_memory`).
         max_memory: budget for "auto" in bytes or as "800M" / "2G" (default: `default_memory_budget()`).
@@ -311,7 +322,7 @@ def upscale_to_file(image, target, model, scale=None, weights=None, tile="auto",
         image = read_image(image)
     image, peak = _check_image(image)
     if peak is None:
-        raise TypeError("upscale_to_file writes PNG: give a uint8 or uint16 image (float images: use upscale()).")
+        raise TypeError("upscale_to_file writes PNG or TIFF: give a uint8 or uint16 image (float images: use upscale()).")
     runner = model if isinstance(model, _Runner) else _Runner(model, scale=scale, weights=weights)
     h, w = image.shape[:2]
     s = runner.scale
@@ -327,8 +338,8 @@ def upscale_to_file(image, target, model, scale=None, weights=None, tile="auto",
         tile = int(tile)
         if tile < 1:
             raise ValueError(f"tile must be >= 1, 'auto' or None, got {tile}.")
-    with PNGRowWriter(target, w * s, h * s, channels, image.dtype) as png:
+    with row_writer(target)(target, w * s, h * s, channels, image.dtype) as out:
         for _, rows in iter_upscaled_rows(image, runner, tile, overlap, batch, blend):
-            png.write_rows(rows)
+            out.write_rows(rows)
     shape = (h * s, w * s) if image.ndim == 2 else (h * s, w * s, channels)
     return {"shape": shape, "tile": tile, "estimate_bytes": estimate}

@@ -1,13 +1,14 @@
 """`keras-sr upscale`: upscale image files or folders with any model, tiled for large images.
 
-Outputs are PNG files `<out>/<stem>_x<scale>.png` (folders keep their
+Outputs are PNG files `<out>/<stem>_x<scale>.png`, or uncompressed TIFF files
+`<stem>_x<scale>.tif` with `--format tiff` (folders keep their
 sub-folder layout below `--out`). Existing outputs are skipped with a message
 unless `--overwrite`; an unreadable input is reported by name and the other
 files still run (exit status 2 at the end). Inputs keep gray, alpha and 16-bit
 gray (see `keras_sr.tiled_inference`); EXIF orientation is applied.
 
 Memory stays bounded whatever the image size: tiles are blended into row
-bands that are written to the PNG as they finish
+bands that are written to the PNG or TIFF as they finish
 (`keras_sr.streamed_upscale`), and `--tile auto` (the default) picks the tile
 from `--max-memory` (default: a quarter of the available memory), running a
 small image whole. `--tile 0` runs every image whole, in memory.
@@ -16,6 +17,7 @@ Example:
     $ keras-sr upscale photos/ --model bicubic --scale 2 --out up/
     $ keras-sr upscale big.png --model runs/edsr_x4/final.keras --tile 256 --overlap 16 --out up/
     $ keras-sr upscale huge.jpg --model edsr_baseline_x4 --max-memory 2G --out up/
+    $ keras-sr upscale scan.png --model edsr_baseline_x4 --format tiff --out up/
     $ keras-sr upscale a.jpg --model edsr --weights runs/edsr_x4/final.weights.h5 --scale 4 --out up/ --overwrite
 """
 
@@ -49,6 +51,8 @@ def add_arguments(parser):
     parser.add_argument("--blend", choices=("linear", "crop"), default="linear",
                         help="linear: cross-fade tiles across the overlap (default); crop: keep tile centres")
     parser.add_argument("--batch", type=int, default=4, help="tiles per model call (default 4)")
+    parser.add_argument("--format", choices=("png", "tiff"), default="png",
+                        help="output files: png (default, deflate) or tiff (uncompressed baseline TIFF, <stem>_x<scale>.tif)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     return parser
 
@@ -77,7 +81,7 @@ def _memory(text):
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def plan_outputs(inputs, out, scale):
+def plan_outputs(inputs, out, scale, ext=".png"):
     """[(input_path, output_path)] for files and folders; `ImageError` on missing inputs or name clashes."""
     pairs = []
     for item in inputs:
@@ -85,12 +89,12 @@ def plan_outputs(inputs, out, scale):
             for path in list_images(item):
                 rel = os.path.relpath(os.path.dirname(path), item)
                 stem = os.path.splitext(os.path.basename(path))[0]
-                pairs.append((path, os.path.normpath(os.path.join(out, rel, f"{stem}_x{scale}.png"))))
+                pairs.append((path, os.path.normpath(os.path.join(out, rel, f"{stem}_x{scale}{ext}"))))
         elif os.path.exists(item):
             if not item.lower().endswith(IMAGE_EXTENSIONS):
                 print(f"warning: {item}: unusual extension, trying to read it as an image", file=sys.stderr)
             stem = os.path.splitext(os.path.basename(item))[0]
-            pairs.append((item, os.path.join(out, f"{stem}_x{scale}.png")))
+            pairs.append((item, os.path.join(out, f"{stem}_x{scale}{ext}")))
         else:
             raise ImageError(f"{item}: no such file or folder.")
     seen = {}
@@ -112,7 +116,8 @@ def run(args):
         runner = _Runner(args.model, scale=args.scale, weights=args.weights)
     except ValueError as err:  # unknown model, wrong scale: one clear line, exit status 2
         raise ImageError(f"--model {args.model}: {err}") from err
-    pairs = plan_outputs(args.inputs, args.out, runner.scale)
+    ext = ".tif" if getattr(args, "format", "png") == "tiff" else ".png"
+    pairs = plan_outputs(args.inputs, args.out, runner.scale, ext)
     existing = [target for _, target in pairs if os.path.exists(target)]
     if existing and not args.overwrite:
         print(f"{len(existing)} of {len(pairs)} outputs already exist and are kept (pass --overwrite to replace "

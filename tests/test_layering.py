@@ -41,6 +41,7 @@ LAYERS = {
     "keras_sr": 0, "keras_sr.color": 0, "keras_sr.cropping": 0, "keras_sr.imresize": 0, "keras_sr.metrics": 0,
     "keras_sr.image_io": 0, "keras_sr.degradation": 0, "keras_sr.fileio": 0, "keras_sr.torch_backend_fixes": 0,
     "keras_sr.arbitrary_scale": 0, "keras_sr.png_stream": 0, "keras_sr.data_errors": 0,
+    "keras_sr.row_writer": 0, "keras_sr.tiff_stream": 0,
     "keras_sr.blur_kernels": 0,  # blind-SR blur kernels + degradation (DASR's training data, --degradation)
     "keras_sr.quality": 0,  # IFC / NIQE / LPIPS: numpy metrics (LPIPS runs keras.ops, imported lazily)
     "keras_sr.layers": 1.0, "keras_sr.keras_metrics": 1.0,

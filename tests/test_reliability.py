@@ -255,6 +255,55 @@ def test_png_row_writer_layouts_and_missing_rows(tmp_path):
     assert not os.path.exists(path) and not [n for n in os.listdir(tmp_path) if n.startswith(".short")]
 
 
+def test_tiff_row_writer_layouts_and_missing_rows(tmp_path):
+    """Every layout read back by tifffile (an independent reader) and, where Pillow has the mode, by Pillow."""
+    import tifffile
+    from PIL import Image
+
+    from keras_sr.tiff_stream import TIFFRowWriter
+
+    rng = np.random.default_rng(1)
+    for channels in (1, 2, 3, 4):
+        for dtype in (np.uint8, np.uint16):
+            image = rng.integers(0, np.iinfo(dtype).max + 1, (37, 41, channels)).astype(dtype)
+            path = str(tmp_path / f"{channels}_{np.dtype(dtype).name}.tif")
+            with TIFFRowWriter(path, 41, 37, channels, dtype, rows_per_strip=8) as tif:
+                for start in range(0, 37, 10):  # bands that do not line up with the strips
+                    tif.write_rows(image[start:start + 10, :, 0] if channels == 1 else image[start:start + 10])
+            with tifffile.TiffFile(path) as f:
+                page = f.pages[0]
+                assert page.compression == 1 and page.rowsperstrip == 8
+                decoded = page.asarray()
+            np.testing.assert_array_equal(decoded.reshape(image.shape), image, err_msg=path)
+            if dtype == np.uint8 or channels == 1:
+                np.testing.assert_array_equal(np.asarray(Image.open(path)).reshape(image.shape), image)
+    path = str(tmp_path / "short.tif")
+    with pytest.raises(ValueError, match="short.tif: 10 of 37 rows written"):
+        with TIFFRowWriter(path, 41, 37, 3) as tif:
+            tif.write_rows(np.zeros((10, 41, 3), np.uint8))
+    assert not os.path.exists(path) and not [n for n in os.listdir(tmp_path) if n.startswith(".short")]
+    with pytest.raises(ValueError, match="beyond classic TIFF's 4 GiB"):
+        TIFFRowWriter(str(tmp_path / "huge.tif"), 40000, 40000, 3)
+    assert not os.path.exists(tmp_path / "huge.tif")
+
+
+def test_upscale_writes_tiff_equal_to_the_png(tiny_rgb_x2, natural_image, tmp_path, capsys):
+    """`keras-sr upscale --format tiff` writes <stem>_x2.tif with the same pixels as the PNG output."""
+    import tifffile
+    from PIL import Image
+
+    from keras_sr.cli import main
+    from keras_sr.image_io import save_image
+
+    save_image(str(tmp_path / "photo.png"), natural_image[:90, :110])
+    tiny_rgb_x2.save(str(tmp_path / "m.keras"))
+    for fmt in ("png", "tiff"):
+        main(["upscale", str(tmp_path / "photo.png"), "--model", str(tmp_path / "m.keras"), "--tile", "32",
+              "--out", str(tmp_path / "up"), "--format", fmt])
+    png = np.asarray(Image.open(tmp_path / "up" / "photo_x2.png"))
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "up" / "photo_x2.tif"), png)
+
+
 def test_auto_tile_follows_the_memory_budget():
     from keras_sr.streamed_upscale import parse_memory, plan_tile
 
