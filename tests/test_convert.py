@@ -10,9 +10,6 @@ weights here). RCAN and RRDBNet are checked against spandrel in
 tests/test_convert_spandrel.py.
 """
 
-import importlib.util
-import os
-
 import numpy as np
 import pytest
 
@@ -21,21 +18,10 @@ torch = pytest.importorskip("torch")
 import keras  # noqa: E402
 
 from keras_sr.convert import CheckpointMismatch, detect, from_checkpoint, unwrap_state_dict  # noqa: E402
+from torch_oracles import load_tool, randomize  # noqa: E402
 
 RELATIVE = 1e-4
-_PATH = os.path.join(os.path.dirname(__file__), os.pardir, "tools", "torch_official_layouts.py")
-_spec = importlib.util.spec_from_file_location("torch_official_layouts", _PATH)
-ref = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ref)
-
-
-def _randomize(net, seed):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            if p.requires_grad:
-                p.copy_(torch.randn(p.shape, generator=generator) * 0.7 / np.sqrt(p[0].numel()))
-    return net.eval()
+ref = load_tool("torch_official_layouts")
 
 
 def _trainable(net):
@@ -69,7 +55,7 @@ def _relative_difference(model, torch_fn, size=(7, 9), seed=0, unit_range=False,
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_edsr_equals_official_layout(scale, tmp_path):
-    net = _randomize(ref.EDSR(scale=scale, n_resblocks=2, n_feats=16, rgb_mean=(0.45, 0.43, 0.41)), scale)
+    net = randomize(ref.EDSR(scale=scale, n_resblocks=2, n_feats=16, rgb_mean=(0.45, 0.43, 0.41)), scale)
     path = _save(net, tmp_path / ("edsr.safetensors" if scale == 3 else "edsr.pt"))
     model = from_checkpoint(path)
     assert model.name == f"edsr_baseline_x{scale}" and model.count_params() == _trainable(net)
@@ -78,7 +64,7 @@ def test_edsr_equals_official_layout(scale, tmp_path):
 
 
 def test_edsr_full_res_scale_is_detected_and_overridable():
-    net = _randomize(ref.EDSR(scale=2, n_resblocks=1, n_feats=256, res_scale=0.1), 0)
+    net = randomize(ref.EDSR(scale=2, n_resblocks=1, n_feats=256, res_scale=0.1), 0)
     assert detect(net.state_dict())[1]["config"]["variant"] == "full"
     assert from_checkpoint(net.state_dict(), res_scale=0.1).get_layer("block_0").res_scale == 0.1
     small = ref.EDSR(scale=2, n_resblocks=1, n_feats=8).state_dict()
@@ -86,7 +72,7 @@ def test_edsr_full_res_scale_is_detected_and_overridable():
 
 
 def test_mdsr_all_branches_and_one_branch_equal_official_layout(tmp_path):
-    net = _randomize(ref.MDSR(scales=(2, 3, 4), n_resblocks=2, n_feats=8), 0)
+    net = randomize(ref.MDSR(scales=(2, 3, 4), n_resblocks=2, n_feats=8), 0)
     path = _save(net, tmp_path / "mdsr_baseline.pt")
     model = from_checkpoint(path)
     assert sorted(model.output) == ["x2", "x3", "x4"] and model.count_params() == _trainable(net)
@@ -100,7 +86,7 @@ def test_mdsr_all_branches_and_one_branch_equal_official_layout(tmp_path):
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_rdn_equals_official_layout(scale, tmp_path):
-    net = _randomize(ref.RDN(scale=scale, g0=16, blocks=3, layers=2, growth=8), scale)
+    net = randomize(ref.RDN(scale=scale, g0=16, blocks=3, layers=2, growth=8), scale)
     path = _save(net, tmp_path / f"RDN_BIX{scale}.pt")
     model = from_checkpoint(path)
     assert model.name == f"rdn_B_x{scale}" and model.count_params() == _trainable(net)
@@ -109,7 +95,7 @@ def test_rdn_equals_official_layout(scale, tmp_path):
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_msrresnet_equals_official_layout(scale, tmp_path):
-    net = _randomize(ref.MSRResNet(scale=scale, num_feat=16, num_block=2), scale)
+    net = randomize(ref.MSRResNet(scale=scale, num_feat=16, num_block=2), scale)
     torch.save({"params": net.state_dict()}, str(tmp_path / "net_g.pth"))
     model = from_checkpoint(str(tmp_path / "net_g.pth"))
     assert model.name == f"msrresnet_x{scale}" and model.count_params() == _trainable(net)
@@ -156,7 +142,7 @@ def test_unwrap_containers_and_prefix(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_edsr_state():
-    return {k: v.numpy() for k, v in _randomize(ref.EDSR(scale=2, n_resblocks=2, n_feats=8), 1).state_dict().items()}
+    return {k: v.numpy() for k, v in randomize(ref.EDSR(scale=2, n_resblocks=2, n_feats=8), 1).state_dict().items()}
 
 
 def test_removed_renamed_reshaped_and_extra_tensors_are_named(tiny_edsr_state, tmp_path):
@@ -253,7 +239,7 @@ def test_make_preset_from_checkpoint_scores_and_reloads(tiny_edsr_state, tmp_pat
 
 @pytest.mark.parametrize("scale", [2, 4])
 def test_basicsr_edsr_layout_equals_official_layout(scale, tmp_path):
-    net = _randomize(ref.BasicSREDSR(scale=scale, num_block=2, num_feat=16), scale)
+    net = randomize(ref.BasicSREDSR(scale=scale, num_block=2, num_feat=16), scale)
     torch.save({"params": net.state_dict()}, str(tmp_path / f"EDSR_Mx{scale}_official.pth"))
     model = from_checkpoint(str(tmp_path / f"EDSR_Mx{scale}_official.pth"))
     assert model.name == f"edsr_baseline_x{scale}" and model.count_params() == _trainable(net)

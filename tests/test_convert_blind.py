@@ -10,9 +10,6 @@ as the official), ClassSR the whole routed model on one sub-image (classifier + 
 every branch alone.
 """
 
-import importlib.util
-import os
-
 import numpy as np
 import pytest
 
@@ -21,26 +18,14 @@ torch = pytest.importorskip("torch")
 import keras  # noqa: E402
 
 from keras_sr.convert import CheckpointMismatch, detect, from_checkpoint  # noqa: E402
+from torch_oracles import load_tool, randomize  # noqa: E402
 
 RELATIVE = 1e-4
-_PATH = os.path.join(os.path.dirname(__file__), os.pardir, "tools", "torch_blind_layouts.py")
-_spec = importlib.util.spec_from_file_location("torch_blind_layouts", _PATH)
-ref = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ref)
+ref = load_tool("torch_blind_layouts")
 
 
-def _randomize(net, seed, gain=0.7):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            if p.requires_grad:
-                p.copy_(torch.randn(p.shape, generator=generator) * gain / np.sqrt(p[0].numel()))
-        for name, b in net.named_buffers():
-            if name.endswith("running_mean"):
-                b.copy_(torch.randn(b.shape, generator=generator) * 0.5)
-            elif name.endswith("running_var"):
-                b.copy_(torch.rand(b.shape, generator=generator) + 0.5)
-    return net.eval()
+def _randomize(net, seed):
+    return randomize(net, seed, batch_norm_statistics=True)
 
 
 def _trainable(module):

@@ -11,8 +11,6 @@ For TTSR and C2-Matching this is the whole model on an LR + reference pair: the 
 ties), then the transfer / deformable aggregation and the restoration network.
 """
 
-import importlib.util
-import os
 
 import numpy as np
 import pytest
@@ -23,29 +21,11 @@ import keras  # noqa: E402
 
 from keras_sr.convert import CheckpointMismatch, detect, from_checkpoint  # noqa: E402
 from keras_sr.layers.coordinate_sampling import make_cell, make_coord  # noqa: E402
+from torch_oracles import load_tool, randomize  # noqa: E402
 
 RELATIVE = 1e-4
-TOOLS = os.path.join(os.path.dirname(__file__), os.pardir, "tools")
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(TOOLS, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-refsr = _load("torch_refsr_layouts")
-arbitrary = _load("torch_arbitrary_scale_layouts")
-
-
-def _randomize(net, seed):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            if p.requires_grad:
-                p.copy_(torch.randn(p.shape, generator=generator) * 0.7 / np.sqrt(p[0].numel()))
-    return net.eval()
+refsr = load_tool("torch_refsr_layouts")
+arbitrary = load_tool("torch_arbitrary_scale_layouts")
 
 
 def _trainable(module):
@@ -87,7 +67,7 @@ def test_pytorch_bicubic_upsample_equals_f_interpolate():
 
 
 def _tiny_ttsr():
-    return _randomize(refsr.TTSR(num_res_blocks=(1, 1, 1, 1), n_feats=8, texture_widths=(4, 8, 16)), 1)
+    return randomize(refsr.TTSR(num_res_blocks=(1, 1, 1, 1), n_feats=8, texture_widths=(4, 8, 16)), 1)
 
 
 def _ttsr_inputs(seed=0, h=6, w=7, ref_size=(28, 32)):
@@ -153,7 +133,7 @@ C2_FILES = ("c2_matching_restoration.pth", "feature_extraction.pth", "vgg19-dcbb
 
 
 def _tiny_c2():
-    return _randomize(refsr.C2Matching(ngf=8, n_blocks=1, groups=2, vgg_widths=(4, 8, 16),
+    return randomize(refsr.C2Matching(ngf=8, n_blocks=1, groups=2, vgg_widths=(4, 8, 16),
                                        contrastive_widths=(4, 8, 12)), 2)
 
 
@@ -229,7 +209,7 @@ def _query(height, width):
 
 @pytest.mark.parametrize("encoder", ["edsr-baseline", "rdn"])
 def test_liif_equals_official_layout(encoder, tmp_path):
-    net = _randomize(arbitrary.LIIF(encoder, n_resblocks=2, n_feats=8, rdn=(2, 2, 4), hidden=(16, 16)), 4)
+    net = randomize(arbitrary.LIIF(encoder, n_resblocks=2, n_feats=8, rdn=(2, 2, 4), hidden=(16, 16)), 4)
     torch.save(net.spec(), str(tmp_path / "epoch-last.pth"))
     model = from_checkpoint(str(tmp_path / "epoch-last.pth"))
     assert model.count_params() == _trainable(net)
@@ -243,7 +223,7 @@ def test_liif_equals_official_layout(encoder, tmp_path):
 
 
 def test_liif_spec_args_ablations_and_container(tmp_path):
-    net = _randomize(arbitrary.LIIF("edsr-baseline", n_resblocks=1, n_feats=8, hidden=(8,), feat_unfold=False,
+    net = randomize(arbitrary.LIIF("edsr-baseline", n_resblocks=1, n_feats=8, hidden=(8,), feat_unfold=False,
                                     local_ensemble=False, cell_decode=False), 6)
     torch.save(net.spec(), str(tmp_path / "liif-abl.pth"))
     config = detect(str(tmp_path / "liif-abl.pth"))[1]["config"]
@@ -266,7 +246,7 @@ def test_liif_spec_args_ablations_and_container(tmp_path):
 
 @pytest.mark.parametrize("scale", [2, 3, 2.5])
 def test_meta_rdn_equals_official_layout(scale, tmp_path):
-    net = _randomize(arbitrary.MetaRDN(blocks=2, layers=2, growth=4, g0=8, hidden=16), 8)
+    net = randomize(arbitrary.MetaRDN(blocks=2, layers=2, growth=4, g0=8, hidden=16), 8)
     torch.save(_state(net), str(tmp_path / "model_1000.pt"))
     model = from_checkpoint(str(tmp_path / "model_1000.pt"))
     assert model.name == "meta_rdn" and model.count_params() == _trainable(net)
@@ -296,7 +276,7 @@ def test_meta_rdn_full_size_and_mean():
 # ------------------------------------------------------------------ removed / renamed / reshaped keys
 
 def _tiny_states():
-    liif = _randomize(arbitrary.LIIF("edsr-baseline", n_resblocks=2, n_feats=8, hidden=(16,)), 10).spec()
+    liif = randomize(arbitrary.LIIF("edsr-baseline", n_resblocks=2, n_feats=8, hidden=(16,)), 10).spec()
     c2 = _tiny_c2()
     return {
         "ttsr": ({k: v.numpy() for k, v in _tiny_ttsr().state_dict().items()},
@@ -308,7 +288,7 @@ def _tiny_states():
         "liif": ({k: v.numpy() for k, v in liif["model"]["sd"].items()}, "imnet.layers.2.bias",
                  "encoder.body.1.body.2.weight", "imnet.layers.2.weight"),
         "meta_rdn": ({k: v.numpy() for k, v in
-                      _randomize(arbitrary.MetaRDN(blocks=2, layers=2, growth=4, g0=8, hidden=16), 11)
+                      randomize(arbitrary.MetaRDN(blocks=2, layers=2, growth=4, g0=8, hidden=16), 11)
                       .state_dict().items()}, "P2W.meta_block.2.bias", "RDBs.1.LFF.weight", "GFF.1.weight"),
     }
 

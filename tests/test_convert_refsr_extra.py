@@ -12,9 +12,6 @@ as the official files are (plain state dicts), converted, and compared (float32,
   `input_img1_LR` and `input_img1_SR` (keras-sr's `lr_up` feeds both).
 """
 
-import importlib.util
-import os
-
 import numpy as np
 import pytest
 
@@ -24,20 +21,14 @@ import keras  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from keras_sr.convert import CheckpointMismatch, detect, from_checkpoint  # noqa: E402
+from torch_oracles import load_tool, randomize  # noqa: E402
 
 RELATIVE = 1e-4
-_PATH = os.path.join(os.path.dirname(__file__), os.pardir, "tools", "torch_refsr_extra_layouts.py")
-_spec = importlib.util.spec_from_file_location("torch_refsr_extra_layouts", _PATH)
-ref = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ref)
+ref = load_tool("torch_refsr_extra_layouts")
 
 
-def _randomize(net, seed, gain=0.7):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(torch.randn(p.shape, generator=generator) * gain / np.sqrt(p[0].numel()))
-    return net.eval()
+def _randomize(net, seed):
+    return randomize(net, seed, frozen=True)
 
 
 def _params(module):

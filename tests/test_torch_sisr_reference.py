@@ -6,9 +6,7 @@ copied in, the PyTorch model must compute the same image. Needs torch
 (skipped without it; `pip install torch` on the CPU runs it).
 """
 
-import importlib.util
 import json
-import os
 
 import numpy as np
 import pytest
@@ -18,22 +16,15 @@ torch = pytest.importorskip("torch")
 import keras  # noqa: E402
 
 from keras_sr import models  # noqa: E402
+from torch_oracles import load_tool  # noqa: E402
 
-PATH = os.path.join(os.path.dirname(__file__), os.pardir, "tools", "torch_sisr_reference.py")
 TINY = {
     "rcan": (dict(num_groups=2, num_blocks=2, filters=16, reduction=4), dict(groups=2, blocks=2, c=16, reduction=4)),
     "rdn": (dict(num_blocks=3, num_layers=2, growth_rate=8, filters=16), dict(blocks=3, layers=2, growth=8, g0=16)),
 }
 
 
-def _load_peer():
-    spec = importlib.util.spec_from_file_location("torch_sisr_reference", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-peer = _load_peer()
+peer = load_tool("torch_sisr_reference")
 
 
 def _pixel_shuffle_order(kernel, bias, r):
