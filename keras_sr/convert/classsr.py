@@ -38,7 +38,7 @@ Example:
 import numpy as np
 
 from keras_sr.convert.edsr_common import load_upsampler, upsampler_scale
-from keras_sr.convert.rcan import _load_attention
+from keras_sr.convert.rcan import load_residual_groups
 from keras_sr.convert.registry import (CheckpointMismatch, assign, conv_kernel, conv_transpose_kernel, dense_kernel,
                                        indices, load_conv, register_converter)
 
@@ -166,15 +166,7 @@ def _load_rcan(branch, state, p, config, rgb_mean):
     head = branch.get_layer("head")
     assign(head.kernel, conv_kernel(np.einsum("oihw,ij->ojhw", weight, sub)), state, f"{p}head.0.weight")
     assign(head.bias, state.take(f"{p}head.0.bias"), state, f"{p}head.0.bias")
-    for g in range(config["num_groups"]):
-        group = branch.get_layer(f"group_{g}")
-        for b, block in enumerate(group.blocks):
-            prefix = f"{p}body.{g}.body.{b}.body"
-            load_conv(block.conv1, state, f"{prefix}.0")
-            load_conv(block.conv2, state, f"{prefix}.2")
-            _load_attention(block.attention, state, f"{prefix}.3")
-        load_conv(group.conv, state, f"{p}body.{g}.body.{config['num_blocks']}")
-    load_conv(branch.get_layer("body_end"), state, f"{p}body.{config['num_groups']}")
+    load_residual_groups(branch, state, p, config["num_groups"], config["num_blocks"])
     load_upsampler(branch.get_layer("upsample"), state, f"{p}tail.0.", 4)
     # `A' (conv(y) + b) + c'` == conv with kernel A' W and bias A' b + c' - m, then keras-sr's `+ m`
     weight = state.take(f"{p}tail.1.weight").astype(np.float64)

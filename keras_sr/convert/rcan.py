@@ -27,7 +27,7 @@ from keras_sr.convert.edsr_common import check_mean_shift, load_upsampler, mean_
 from keras_sr.convert.registry import (CheckpointMismatch, assign, dense_kernel, indices, load_conv,
                                        register_converter)
 
-__all__ = ["detect", "load"]
+__all__ = ["detect", "load", "load_channel_attention", "load_residual_groups"]
 
 
 def detect(state):
@@ -48,7 +48,8 @@ def detect(state):
     return {"model": "rcan", "config": config}
 
 
-def _load_attention(layer, state, prefix):
+def load_channel_attention(layer, state, prefix):
+    """keras-sr's `ChannelAttention` from RCAN's `CALayer.conv_du.{0,2}` (1x1 convs with biases; SMSR, ClassSR too)."""
     for name, index in (("down", 0), ("up", 2)):
         key = f"{prefix}.conv_du.{index}"
         weight = state.take(f"{key}.weight")
@@ -58,19 +59,23 @@ def _load_attention(layer, state, prefix):
         assign(getattr(layer, f"{name}_bias"), state.take(f"{key}.bias"), state, f"{key}.bias")
 
 
+def load_residual_groups(model, state, prefix, num_groups, num_blocks):
+    """RCAN's trunk: `{prefix}body.{g}` residual groups (RCABs + a conv) into `group_{g}`, then `body_end`."""
+    for g in range(num_groups):
+        group = model.get_layer(f"group_{g}")
+        for b, block in enumerate(group.blocks):
+            key = f"{prefix}body.{g}.body.{b}.body"
+            load_conv(block.conv1, state, f"{key}.0")
+            load_conv(block.conv2, state, f"{key}.2")
+            load_channel_attention(block.attention, state, f"{key}.3")
+        load_conv(group.conv, state, f"{prefix}body.{g}.body.{num_blocks}")
+    load_conv(model.get_layer("body_end"), state, f"{prefix}body.{num_groups}")
+
+
 def load(model, state, config):
     check_mean_shift(state, config["rgb_mean"])
     load_conv(model.get_layer("head"), state, "head.0")
-    n_groups, n_blocks = config["num_groups"], config["num_blocks"]
-    for g in range(n_groups):
-        group = model.get_layer(f"group_{g}")
-        for b, block in enumerate(group.blocks):
-            prefix = f"body.{g}.body.{b}.body"
-            load_conv(block.conv1, state, f"{prefix}.0")
-            load_conv(block.conv2, state, f"{prefix}.2")
-            _load_attention(block.attention, state, f"{prefix}.3")
-        load_conv(group.conv, state, f"body.{g}.body.{n_blocks}")
-    load_conv(model.get_layer("body_end"), state, f"body.{n_groups}")
+    load_residual_groups(model, state, "", config["num_groups"], config["num_blocks"])
     load_upsampler(model.get_layer("upsample"), state, "tail.0.", config["scale"])
     load_conv(model.get_layer("tail"), state, "tail.1")
     return model

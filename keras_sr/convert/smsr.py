@@ -31,7 +31,8 @@ Example:
 import math
 
 from keras_sr.convert.edsr_common import check_mean_shift, mean_shift_mean
-from keras_sr.convert.registry import (CheckpointMismatch, assign, conv_kernel, conv_transpose_kernel, dense_kernel,
+from keras_sr.convert.rcan import load_channel_attention
+from keras_sr.convert.registry import (CheckpointMismatch, assign, conv_kernel, conv_transpose_kernel,
                                        indices, load_conv, register_converter)
 from keras_sr.layers.subpixel_upsampling import pytorch_to_dcr_permutation
 
@@ -56,17 +57,6 @@ def detect(state):
               "reduction": filters // state.shape("body.0.ca.conv_du.0.weight")[0],
               "rgb_mean": mean_shift_mean(state), "interpolation": "pytorch"}
     return {"model": "smsr", "config": config}
-
-
-def load_channel_attention(layer, state, prefix):
-    """keras-sr's `ChannelAttention` from RCAN's / SMSR's `CALayer.conv_du.{0,2}` (1x1 convs with biases)."""
-    for name, index in (("down", 0), ("up", 2)):
-        key = f"{prefix}.conv_du.{index}"
-        weight = state.take(f"{key}.weight")
-        if weight.ndim != 4 or weight.shape[2:] != (1, 1):
-            raise CheckpointMismatch(f"{state.source}: {key}.weight has shape {weight.shape}, expected a 1x1 conv")
-        assign(getattr(layer, f"{name}_kernel"), dense_kernel(weight[:, :, 0, 0]), state, f"{key}.weight")
-        assign(getattr(layer, f"{name}_bias"), state.take(f"{key}.bias"), state, f"{key}.bias")
 
 
 def _load_module(module, state, prefix):
