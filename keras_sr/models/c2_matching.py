@@ -42,6 +42,7 @@ from keras_sr.layers.residual_block import ResidualBlock
 from keras_sr.layers.subpixel_upsampling import SubPixelUpsampling
 from keras_sr.layers.vgg_features import VGGFeatures
 from keras_sr.models import register
+from keras_sr.models.refsr_inputs import rgb_pair
 
 
 __all__ = ["c2_matching_discriminator", "c2_matching", "prepare_inputs", "official_parameter_count", "INPUT_NAMES"]
@@ -164,11 +165,7 @@ def prepare_inputs(lr, ref, scale=SCALE):
     scale) and the reference are zero-padded at the bottom/right to a common HR size; `lr_up` is
     keras-sr's MATLAB bicubic x4 of the padded LR. Crop the output to `[:out_h, :out_w]`.
     """
-    lr = np.asarray(lr, np.float32)
-    ref = np.asarray(ref, np.float32)
-    for label, image in (("lr", lr), ("ref", ref)):
-        if image.ndim != 3 or image.shape[-1] != 3:
-            raise ValueError(f"prepare_inputs: {label} must be an RGB (H, W, 3) image, got shape {image.shape}.")
+    lr, ref = rgb_pair(lr, ref)
     ref = ref[:ref.shape[0] - ref.shape[0] % scale, :ref.shape[1] - ref.shape[1] % scale]
     out_h, out_w = lr.shape[0] * scale, lr.shape[1] * scale
     height, width = max(out_h, ref.shape[0]), max(out_w, ref.shape[1])

@@ -71,6 +71,7 @@ from keras_sr.layers.plane_blend import PlaneBlend
 from keras_sr.layers.plane_sweep_volume import PlaneSweepVolume
 from keras_sr.layers.planes_to_channels import PlanesToChannels
 from keras_sr.models import register
+from keras_sr.models.refsr_inputs import rgb_pair
 
 
 __all__ = ["cross_mpi", "prepare_inputs", "official_parameter_count", "plane_disparities", "lowres_synthesis",
@@ -240,10 +241,6 @@ def lowres_synthesis(model):
     return PlaneBlend(len(num_planes), name="init_syn")([attention, model.get_layer("lowres_psv").output])
 
 
-def _ceil_to(n, multiple):
-    return -(-int(n) // multiple) * multiple
-
-
 def prepare_inputs(lr, ref, scale=8):
     """`(inputs, (out_h, out_w))` for the target view's LR image and the reference view (RGB HWC).
 
@@ -252,11 +249,7 @@ def prepare_inputs(lr, ref, scale=8):
     unpadded HR size, and resized to `lr_up`'s size with MATLAB bicubic otherwise (keras-sr's choice: the
     official pairs are calibrated views of one size). Crop the output to `[:out_h, :out_w]`.
     """
-    lr = np.asarray(lr, np.float32)
-    ref = np.asarray(ref, np.float32)
-    for label, image in (("lr", lr), ("ref", ref)):
-        if image.ndim != 3 or image.shape[-1] != 3:
-            raise ValueError(f"prepare_inputs: {label} must be an RGB (H, W, 3) image, got shape {image.shape}.")
+    lr, ref = rgb_pair(lr, ref)
     scale = int(scale)
     out_h, out_w = lr.shape[0] * scale, lr.shape[1] * scale
     lr_h, lr_w = lr.shape[0], lr.shape[1]

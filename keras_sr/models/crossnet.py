@@ -52,6 +52,7 @@ import keras
 from keras_sr.imresize import imresize
 from keras_sr.layers.flow_warp import FlowWarp
 from keras_sr.models import register
+from keras_sr.models.refsr_inputs import pad_edge, rgb_pair
 
 
 __all__ = ["crossnet", "prepare_inputs", "official_parameter_count", "INPUT_NAMES", "SIZE_MULTIPLE"]
@@ -202,11 +203,6 @@ def crossnet(scale=4, flow_widths=(64, 128, 256, 512, 512, 1024), features=64, n
     return keras.Model(inputs, outputs, name=name)
 
 
-def _pad_edge(image, height, width):
-    return np.pad(image, [(0, max(0, height - image.shape[0])), (0, max(0, width - image.shape[1])), (0, 0)],
-                  mode="edge")[:height, :width]
-
-
 def prepare_inputs(lr, ref, scale=SCALE):
     """`(inputs, (out_h, out_w))` for one LR image and one reference (RGB HWC, uint8 or float).
 
@@ -214,18 +210,14 @@ def prepare_inputs(lr, ref, scale=SCALE):
     bicubic x4. The reference is edge-padded or cropped (bottom/right) to that same HR size: CrossNet
     concatenates the two images. Crop the output to `[:out_h, :out_w]`.
     """
-    lr = np.asarray(lr, np.float32)
-    ref = np.asarray(ref, np.float32)
-    for label, image in (("lr", lr), ("ref", ref)):
-        if image.ndim != 3 or image.shape[-1] != 3:
-            raise ValueError(f"prepare_inputs: {label} must be an RGB (H, W, 3) image, got shape {image.shape}.")
+    lr, ref = rgb_pair(lr, ref)
     scale = int(scale)
     if scale != SCALE:
         raise ValueError(f"keras-sr's CrossNet is built for x4, got scale={scale!r}.")
     out_h, out_w = lr.shape[0] * scale, lr.shape[1] * scale
     lr_multiple = SIZE_MULTIPLE // scale
     lr_h, lr_w = -(-lr.shape[0] // lr_multiple) * lr_multiple, -(-lr.shape[1] // lr_multiple) * lr_multiple
-    lr = _pad_edge(lr, lr_h, lr_w)
-    ref = _pad_edge(ref, lr_h * scale, lr_w * scale)
+    lr = pad_edge(lr, lr_h, lr_w)
+    ref = pad_edge(ref, lr_h * scale, lr_w * scale)
     batch = {"lr_up": imresize(lr, scale), "ref": ref}
     return {k: np.asarray(v, np.float32)[None] for k, v in batch.items()}, (out_h, out_w)

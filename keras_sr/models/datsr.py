@@ -64,6 +64,7 @@ from keras_sr.layers.residual_swin_transformer_block import ResidualSwinTransfor
 from keras_sr.layers.subpixel_upsampling import SubPixelUpsampling
 from keras_sr.layers.vgg_features import VGGFeatures
 from keras_sr.models import register
+from keras_sr.models.refsr_inputs import rgb_pair
 
 
 __all__ = ["datsr", "prepare_inputs", "official_parameter_count", "INPUT_NAMES", "STAGES"]
@@ -210,11 +211,7 @@ def prepare_inputs(lr, ref, scale=SCALE):
     multiple of 32 (8x8 attention windows at LR size); `lr_up` is MATLAB bicubic x4 of the padded LR.
     Crop the output to `[:out_h, :out_w]`.
     """
-    lr = np.asarray(lr, np.float32)
-    ref = np.asarray(ref, np.float32)
-    for label, image in (("lr", lr), ("ref", ref)):
-        if image.ndim != 3 or image.shape[-1] != 3:
-            raise ValueError(f"prepare_inputs: {label} must be an RGB (H, W, 3) image, got shape {image.shape}.")
+    lr, ref = rgb_pair(lr, ref)
     scale = int(scale)
     if scale != SCALE:
         raise ValueError(f"DATSR is an x4 architecture, got scale={scale!r}.")

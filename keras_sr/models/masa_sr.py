@@ -48,6 +48,7 @@ from keras_sr.layers.masa_matching import MatchAndExtraction, region_diameter
 from keras_sr.layers.residual_block import ResidualBlock
 from keras_sr.layers.spatial_adaptation import SpatialAdaptation, masa_conv_initializer
 from keras_sr.models import register
+from keras_sr.models.refsr_inputs import ceil_to, pad_edge, rgb_pair
 
 
 __all__ = ["masa_sr", "prepare_inputs", "official_parameter_count", "INPUT_NAMES", "LR_MULTIPLE", "REF_MULTIPLE"]
@@ -162,14 +163,6 @@ def masa_sr(scale=4, nf=64, n_blocks=(4, 4, 4), n_blocks_dec=(2, 2, 2, 12, 8, 4)
     return keras.Model(inputs, outputs, name=name)
 
 
-def _ceil_to(n, multiple):
-    return -(-int(n) // multiple) * multiple
-
-
-def _pad_edge(image, height, width):
-    return np.pad(image, [(0, height - image.shape[0]), (0, width - image.shape[1]), (0, 0)], mode="edge")
-
-
 def prepare_inputs(lr, ref, scale=SCALE):
     """`(inputs, (out_h, out_w))` for one LR image and one reference (RGB HWC, uint8 or float).
 
@@ -178,21 +171,17 @@ def prepare_inputs(lr, ref, scale=SCALE):
     every block's matching region fits in it). `lr_up` = MATLAB bicubic x4 of the padded LR,
     `ref_down` = MATLAB bicubic /4 of the padded reference. Crop the output to `[:out_h, :out_w]`.
     """
-    lr = np.asarray(lr, np.float32)
-    ref = np.asarray(ref, np.float32)
-    for label, image in (("lr", lr), ("ref", ref)):
-        if image.ndim != 3 or image.shape[-1] != 3:
-            raise ValueError(f"prepare_inputs: {label} must be an RGB (H, W, 3) image, got shape {image.shape}.")
+    lr, ref = rgb_pair(lr, ref)
     scale = int(scale)
     if scale != SCALE:
         raise ValueError(f"MASA-SR is an x4 architecture, got scale={scale!r}.")
     out_h, out_w = lr.shape[0] * scale, lr.shape[1] * scale
-    lr_h = max(MIN_LR_SIZE, _ceil_to(lr.shape[0], LR_MULTIPLE))
-    lr_w = max(MIN_LR_SIZE, _ceil_to(lr.shape[1], LR_MULTIPLE))
-    ref_h = max(_ceil_to(ref.shape[0], REF_MULTIPLE), lr_h * scale)
-    ref_w = max(_ceil_to(ref.shape[1], REF_MULTIPLE), lr_w * scale)
-    lr = _pad_edge(lr, lr_h, lr_w)
-    ref = _pad_edge(ref, ref_h, ref_w)
+    lr_h = max(MIN_LR_SIZE, ceil_to(lr.shape[0], LR_MULTIPLE))
+    lr_w = max(MIN_LR_SIZE, ceil_to(lr.shape[1], LR_MULTIPLE))
+    ref_h = max(ceil_to(ref.shape[0], REF_MULTIPLE), lr_h * scale)
+    ref_w = max(ceil_to(ref.shape[1], REF_MULTIPLE), lr_w * scale)
+    lr = pad_edge(lr, lr_h, lr_w)
+    ref = pad_edge(ref, ref_h, ref_w)
     for axis, (size, blocks) in enumerate(((ref_h // scale, lr_h // LR_MULTIPLE), (ref_w // scale, lr_w // LR_MULTIPLE))):
         if size < region_diameter(size, blocks) + 2:  # cannot happen with the padding above; kept as a guard
             raise ValueError(f"prepare_inputs: reference too small for MASA-SR's matching region (axis {axis}).")

@@ -33,7 +33,8 @@ from keras_sr.color import rgb_to_y
 from keras_sr.imresize import imresize
 
 __all__ = ["KNOWN_INPUTS", "STACK_INPUTS", "check_input_names", "takes_reference_stack", "prepare_batch_item",
-           "make_inputs", "stack_references", "reference_similarity", "best_reference"]
+           "make_inputs", "stack_references", "reference_similarity", "best_reference", "rgb_pair", "ceil_to",
+           "pad_edge"]
 
 STACK_INPUTS = ("refs", "refs_down_up")  # (K, Hr, Wr, 3) per sample: several references
 KNOWN_INPUTS = ("lr", "lr_up", "ref", "ref_down_up", "ref_down") + STACK_INPUTS
@@ -102,6 +103,26 @@ def stack_references(refs, scale):
     height, width = max(r.shape[0] for r in refs), max(r.shape[1] for r in refs)
     return [np.pad(r, ((0, height - r.shape[0]), (0, width - r.shape[1]), (0, 0)), mode="symmetric")
             if r.shape[:2] != (height, width) and min(r.shape[:2]) > 0 else r for r in refs]
+
+
+def rgb_pair(lr, ref, where="prepare_inputs"):
+    """`(lr, ref)` as float32 arrays; a `ValueError` naming the one that is not an RGB (H, W, 3) image."""
+    lr, ref = np.asarray(lr, np.float32), np.asarray(ref, np.float32)
+    for label, image in (("lr", lr), ("ref", ref)):
+        if image.ndim != 3 or image.shape[-1] != 3:
+            raise ValueError(f"{where}: {label} must be an RGB (H, W, 3) image, got shape {image.shape}.")
+    return lr, ref
+
+
+def ceil_to(n, multiple):
+    """The smallest multiple of `multiple` that is >= `n`."""
+    return -(-int(n) // multiple) * multiple
+
+
+def pad_edge(image, height, width):
+    """`image` (H, W, C) edge-padded, or cropped, at the bottom/right to `height` x `width`."""
+    return np.pad(image, [(0, max(0, height - image.shape[0])), (0, max(0, width - image.shape[1])), (0, 0)],
+                  mode="edge")[:height, :width]
 
 
 def make_inputs(input_names, lr, ref, scale=4):

@@ -70,6 +70,7 @@ from keras_sr.layers.bilinear_upsampling import BilinearUpsampling
 from keras_sr.layers.gaussian_latent import GaussianLatent
 from keras_sr.layers.reflection_padding import ReflectionPadding2D
 from keras_sr.models import register
+from keras_sr.models.refsr_inputs import ceil_to, rgb_pair
 
 
 __all__ = ["refvae", "prepare_inputs", "official_parameter_count", "load_encoder_weights", "INPUT_NAMES",
@@ -244,10 +245,6 @@ def refvae(scale=8, vgg_widths=(64, 128, 256, 512), latent_channels=64, latent_s
     return keras.Model(inputs, outputs, name=name)
 
 
-def _ceil_to(n, multiple):
-    return -(-int(n) // multiple) * multiple
-
-
 def prepare_inputs(lr, ref, scale=8, ref_size=REF_SIZE):
     """`(inputs, (out_h, out_w))` for one LR image and one reference (RGB HWC, uint8 or float).
 
@@ -255,17 +252,13 @@ def prepare_inputs(lr, ref, scale=8, ref_size=REF_SIZE):
     pools and the decoder's steps); `lr_up` = MATLAB bicubic x`scale` of the padded LR; the reference is
     resized to `ref_size` x `ref_size` (official 256; MATLAB bicubic). Crop the output to `[:out_h, :out_w]`.
     """
-    lr = np.asarray(lr, np.float32)
-    ref = np.asarray(ref, np.float32)
-    for label, image in (("lr", lr), ("ref", ref)):
-        if image.ndim != 3 or image.shape[-1] != 3:
-            raise ValueError(f"prepare_inputs: {label} must be an RGB (H, W, 3) image, got shape {image.shape}.")
+    lr, ref = rgb_pair(lr, ref)
     scale = int(scale)
     if scale not in (4, 8):
         raise ValueError(f"RefVAE is an x8 (or x4) architecture, got scale={scale!r}.")
     out_h, out_w = lr.shape[0] * scale, lr.shape[1] * scale
     multiple = SIZE_MULTIPLE // scale
-    lr_h, lr_w = _ceil_to(lr.shape[0], multiple), _ceil_to(lr.shape[1], multiple)
+    lr_h, lr_w = ceil_to(lr.shape[0], multiple), ceil_to(lr.shape[1], multiple)
     lr = np.pad(lr, [(0, lr_h - lr.shape[0]), (0, lr_w - lr.shape[1]), (0, 0)], mode="edge")
     if ref.shape[:2] != (ref_size, ref_size):
         ref = imresize(ref, output_shape=(int(ref_size), int(ref_size)))
