@@ -6,6 +6,10 @@
 * Wang et al., "ESRGAN: Enhanced Super-Resolution Generative Adversarial
   Networks", ECCV Workshops 2018 (https://arxiv.org/abs/1809.00219); official
   code xinntao/ESRGAN `RRDBNet_arch.py` (`ResidualDenseBlock_5C`, `RRDB`).
+* Rakotonirina, Rasoanaivo, "ESRGAN+: Further Improving Enhanced
+  Super-Resolution Generative Adversarial Network", ICASSP 2020
+  (https://arxiv.org/abs/2001.08073); official code ncarraz/ESRGANplus
+  (`block.py` `ResidualDenseBlock_5C` with `conv1x1`): `plus=True`.
 """
 
 import keras
@@ -35,6 +39,9 @@ class ResidualDenseBlock(keras.layers.Layer):
         activation: "relu" or "leaky_relu" (Keras' leaky_relu has slope 0.2) or
             any Keras activation name.
         residual_scale: factor on the fused features before the local residual.
+        plus: ESRGAN+'s extra residual paths (4 dense layers only): a bias-free
+            1x1 conv of the input (G0 -> G) is added to the 2nd dense output,
+            and the 2nd dense output to the 4th (layer `skip_conv`).
         kernel_initializer, bias_initializer: for every convolution.
 
     Example:
@@ -51,6 +58,7 @@ class ResidualDenseBlock(keras.layers.Layer):
         fusion_kernel_size=1,
         activation="relu",
         residual_scale=1.0,
+        plus=False,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         **kwargs,
@@ -58,6 +66,9 @@ class ResidualDenseBlock(keras.layers.Layer):
         super().__init__(**kwargs)
         if int(growth_rate) < 1 or int(num_layers) < 1:
             raise ValueError(f"growth_rate and num_layers must be >= 1, got {growth_rate} and {num_layers}.")
+        if plus and int(num_layers) != 4:
+            raise ValueError(f"plus (ESRGAN+) needs num_layers=4, got {num_layers}.")
+        self.plus = bool(plus)
         self.growth_rate = int(growth_rate)
         self.num_layers = int(num_layers)
         self.kernel_size = int(kernel_size)
@@ -95,11 +106,21 @@ class ResidualDenseBlock(keras.layers.Layer):
             shape[-1] += self.growth_rate
         self.fusion_conv = keras.layers.Conv2D(channels, self.fusion_kernel_size, name="fusion_conv", **common)
         self.fusion_conv.build(tuple(shape))
+        self.skip_conv = None
+        if self.plus:
+            self.skip_conv = keras.layers.Conv2D(self.growth_rate, 1, use_bias=False, name="skip_conv",
+                                                 kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy)
+            self.skip_conv.build(tuple(input_shape))
 
     def call(self, inputs):
-        features = inputs
-        for conv in self.dense_convs:
-            features = ops.concatenate([features, conv(features)], axis=-1)
+        features, second = inputs, None
+        for index, conv in enumerate(self.dense_convs):
+            out = conv(features)
+            if self.plus and index == 1:
+                out = second = out + self.skip_conv(inputs)
+            elif self.plus and index == 3:
+                out = out + second
+            features = ops.concatenate([features, out], axis=-1)
         fused = self.fusion_conv(features)
         if self.residual_scale != 1.0:
             fused = fused * self.residual_scale
@@ -118,6 +139,7 @@ class ResidualDenseBlock(keras.layers.Layer):
                 "fusion_kernel_size": self.fusion_kernel_size,
                 "activation": keras.activations.serialize(self.activation),
                 "residual_scale": self.residual_scale,
+                "plus": self.plus,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             }
@@ -137,6 +159,7 @@ class ResidualInResidualDenseBlock(keras.layers.Layer):
         growth_rate: channels per dense conv (gc = 32).
         num_dense_blocks: dense blocks in the RRDB (3).
         residual_scale: factor on both the inner and the outer residuals (0.2).
+        plus: ESRGAN+ dense blocks (`ResidualDenseBlock(plus=True)`).
         kernel_initializer, bias_initializer: for every convolution.
 
     Example:
@@ -150,6 +173,7 @@ class ResidualInResidualDenseBlock(keras.layers.Layer):
         growth_rate=32,
         num_dense_blocks=3,
         residual_scale=0.2,
+        plus=False,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         **kwargs,
@@ -157,6 +181,7 @@ class ResidualInResidualDenseBlock(keras.layers.Layer):
         super().__init__(**kwargs)
         if int(num_dense_blocks) < 1:
             raise ValueError(f"num_dense_blocks must be >= 1, got {num_dense_blocks}.")
+        self.plus = bool(plus)
         self.growth_rate = int(growth_rate)
         self.num_dense_blocks = int(num_dense_blocks)
         self.residual_scale = float(residual_scale)
@@ -168,6 +193,7 @@ class ResidualInResidualDenseBlock(keras.layers.Layer):
             ResidualDenseBlock.esrgan(
                 growth_rate=self.growth_rate,
                 residual_scale=self.residual_scale,
+                plus=self.plus,
                 kernel_initializer=self.kernel_initializer,
                 bias_initializer=self.bias_initializer,
                 dtype=self.dtype_policy,
@@ -196,6 +222,7 @@ class ResidualInResidualDenseBlock(keras.layers.Layer):
                 "growth_rate": self.growth_rate,
                 "num_dense_blocks": self.num_dense_blocks,
                 "residual_scale": self.residual_scale,
+                "plus": self.plus,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             }

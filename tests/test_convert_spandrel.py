@@ -114,11 +114,46 @@ def test_rrdbnet_layouts_equal_spandrel(layout, shuffle, fmt, tmp_path):
     assert rel < RELATIVE
 
 
-def test_rcan_unshuffle_head_is_refused_by_name(tmp_path):
+@pytest.mark.parametrize("scale, plus", [(8, False), (2, False), (1, False), (4, True)])
+def test_rrdbnet_old_arch_depths_and_esrgan_plus_equal_spandrel(scale, plus, tmp_path):
+    """Old-arch files with 3 / 1 / 0 upconvs (x8, x2, x1 without unshuffle) and ESRGAN+ (`RDB{k}.conv1x1`)."""
+    from spandrel.architectures.ESRGAN import ESRGAN
+
+    net = _randomize(ESRGAN(num_filters=16, num_blocks=2, scale=scale, plus=plus), scale + plus)
+    path = _save(net.state_dict(), tmp_path / f"rrdb_old_x{scale}{'_plus' * plus}.pth", "pth")
+    from keras_sr.convert import detect
+
+    expected = dict(scale=scale, num_blocks=2, filters=16, growth_rate=32)
+    expected.update({"pixel_unshuffle": False} if scale < 4 else {}, **({"plus": True} if plus else {}))
+    assert detect(path)[1]["config"] == expected
+    model = from_checkpoint(path)
+    assert model.count_params() == sum(p.numel() for p in net.parameters())
+    _, rel = _parity(model, net, (6, 7), scale, unit_range=True,
+                     label=f"rrdbnet old layout x{scale}{' ESRGAN+' * plus} vs spandrel")
+    assert rel < RELATIVE
+    if plus:  # a plus file with one conv1x1 missing is named
+        from keras_sr.convert import CheckpointMismatch
+
+        state = {k: v for k, v in net.state_dict().items() if k != "model.1.sub.1.RDB2.conv1x1.weight"}
+        with pytest.raises(CheckpointMismatch, match=r"missing key 'model\.1\.sub\.1\.RDB2\.conv1x1\.weight'"):
+            from_checkpoint(state)
+
+
+@pytest.mark.parametrize("scale", [1, 2])
+def test_rcan_unshuffle_head_equals_spandrel(scale, tmp_path):
+    """The community `unshuffle_mod` RCAN (PixelUnshuffle head `head.1`, x4 tail) at x2 and x1."""
     from spandrel.architectures.RCAN import RCAN
 
-    from keras_sr.convert import CheckpointMismatch
+    from keras_sr.convert import CheckpointMismatch, detect
 
-    net = RCAN(scale=2, n_resgroups=1, n_resblocks=1, n_feats=8, reduction=4, unshuffle_mod=True)
-    with pytest.raises(CheckpointMismatch, match="head.1"):
-        from_checkpoint(net.state_dict())
+    net = _randomize(RCAN(scale=scale, n_resgroups=1, n_resblocks=2, n_feats=8, reduction=4, unshuffle_mod=True), 9)
+    path = _save(net.state_dict(), tmp_path / f"rcan_unshuffle_x{scale}.pth", "pth")
+    assert detect(path)[1]["config"]["pixel_unshuffle"] is True and detect(path)[1]["config"]["scale"] == scale
+    model = from_checkpoint(path)
+    assert model.count_params() == sum(p.numel() for p in net.parameters()) - 24
+    _, rel = _parity(model, net, (8, 12), scale, unit_range=True, label=f"rcan unshuffle_mod x{scale} vs spandrel")
+    assert rel < RELATIVE
+    state = dict(net.state_dict())
+    state["head.1.weight"] = state["head.1.weight"][:, :5]
+    with pytest.raises(CheckpointMismatch, match=r"head\.1\.weight takes 5 input channels"):
+        from_checkpoint(state)

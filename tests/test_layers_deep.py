@@ -192,6 +192,31 @@ def test_residual_dense_block_esrgan_matches_numpy_oracle(rng):
     np.testing.assert_allclose(to_numpy(block(x)), want, rtol=1e-4, atol=1e-5)
 
 
+def test_residual_dense_block_esrgan_plus_matches_numpy_oracle(rng):
+    """ESRGAN+ (Rakotonirina and Rasoanaivo 2020): x2 += conv1x1(x) and x4 += x2, then fusion."""
+    x = rng.normal(size=(1, 5, 6, 4)).astype("float32")
+    block = ResidualDenseBlock.esrgan(growth_rate=2, plus=True, kernel_initializer=ZEROS)
+    block.build(x.shape)
+    randomize(block, rng)
+    xd, outs = x.astype(np.float64), []
+    for index, conv in enumerate(block.dense_convs):
+        kernel, bias = (to_numpy(w) for w in conv.weights)
+        out = leaky_relu(conv2d_same(np.concatenate([xd] + outs, axis=-1), kernel, bias))
+        if index == 1:
+            out = out + conv2d_same(xd, to_numpy(block.skip_conv.kernel), np.zeros(2))
+        if index == 3:
+            out = out + outs[1]
+        outs.append(out)
+    kernel, bias = (to_numpy(w) for w in block.fusion_conv.weights)
+    want = xd + 0.2 * conv2d_same(np.concatenate([xd] + outs, axis=-1), kernel, bias)
+    np.testing.assert_allclose(to_numpy(block(x)), want, rtol=1e-4, atol=1e-5)
+    assert block.skip_conv.kernel.shape == (1, 1, 4, 2) and block.skip_conv.bias is None
+    clone = ResidualDenseBlock.from_config(block.get_config())
+    assert clone.plus and clone.num_layers == 4
+    with pytest.raises(ValueError, match="plus"):
+        ResidualDenseBlock(growth_rate=2, num_layers=3, plus=True)
+
+
 def test_rrdb_matches_composition_of_oracles(rng):
     x = rng.normal(size=(1, 5, 5, 4)).astype("float32")
     block = ResidualInResidualDenseBlock(growth_rate=2, kernel_initializer=ZEROS)

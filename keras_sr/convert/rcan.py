@@ -13,9 +13,11 @@ Networks", ECCV 2018; official code yulunzhang/RCAN `RCAN_TrainCode/code/model/r
     body.{n_resgroups}                       conv before the long skip
     tail.0.{0,2,4}, tail.1                   Upsampler and the last conv
 
-Detected: scale, num_groups, num_blocks, filters, reduction, RGB mean. spandrel's
-`unshuffle_mod` variant (a PixelUnshuffle head, `head.1`) has no keras-sr model
-and is refused by name.
+Detected: scale, num_groups, num_blocks, filters, reduction, RGB mean. The
+community `unshuffle_mod` variant that spandrel reads (`head.0` a PixelUnshuffle
+without weights, `head.1` the conv on 3 * f^2 channels, a x4 tail) is
+`rcan(pixel_unshuffle=True)` at scale 4 / f; the head conv's input channels are
+permuted from `F.pixel_unshuffle`'s order to keras-sr's `SpaceToDepth` order.
 
 Example:
     >>> from keras_sr.convert import from_checkpoint
@@ -26,6 +28,7 @@ Example:
 from keras_sr.convert.edsr_common import check_mean_shift, load_upsampler, mean_shift_mean, upsampler_scale
 from keras_sr.convert.registry import (CheckpointMismatch, assign, dense_kernel, indices, load_conv,
                                        register_converter)
+from keras_sr.layers.subpixel_upsampling import pytorch_to_dcr_permutation
 
 __all__ = ["detect", "load", "load_channel_attention", "load_residual_groups"]
 
@@ -33,18 +36,24 @@ __all__ = ["detect", "load", "load_channel_attention", "load_residual_groups"]
 def detect(state):
     if not state.has("body.0.body.0.body.3.conv_du.0.weight"):
         return None
-    if state.has("head.1.weight"):
-        raise CheckpointMismatch(f"{state.source}: RCAN with a pixel-unshuffle head (head.1, spandrel's unshuffle_mod) "
-                                 "has no keras-sr model")
-    filters = state.shape("head.0.weight")[0]
+    head = "head.1" if state.has("head.1.weight") else "head.0"
+    filters, in_channels = state.shape(f"{head}.weight")[:2]
+    shuffle = {3: 1, 12: 2, 48: 4}.get(in_channels)
+    if shuffle is None or (shuffle > 1) != (head == "head.1"):
+        raise CheckpointMismatch(f"{state.source}: RCAN {head}.weight takes {in_channels} input channels: RGB RCAN "
+                                 "takes 3 (head.0), or 12 / 48 after a pixel-unshuffle (head.1, unshuffle_mod)")
     groups = [g for g in indices(state, "body.") if state.has(f"body.{g}.body.0.body.0.weight")]
     blocks = [b for b in indices(state, "body.0.body.") if state.has(f"body.0.body.{b}.body.0.weight")]
     hidden = state.shape("body.0.body.0.body.3.conv_du.0.weight")[0]
     scale = upsampler_scale(state, "tail.0.", filters)
     if scale is None:
         return None
-    config = {"scale": scale, "num_groups": max(groups) + 1, "num_blocks": max(blocks) + 1, "filters": filters,
+    if shuffle > 1 and scale != 4:
+        raise CheckpointMismatch(f"{state.source}: RCAN unshuffle_mod with a x{scale} tail: the variant upsamples x4")
+    config = {"scale": scale // shuffle, "num_groups": max(groups) + 1, "num_blocks": max(blocks) + 1, "filters": filters,
               "reduction": filters // hidden, "rgb_mean": mean_shift_mean(state)}
+    if shuffle > 1:
+        config["pixel_unshuffle"] = True
     return {"model": "rcan", "config": config}
 
 
@@ -74,9 +83,13 @@ def load_residual_groups(model, state, prefix, num_groups, num_blocks):
 
 def load(model, state, config):
     check_mean_shift(state, config["rgb_mean"])
-    load_conv(model.get_layer("head"), state, "head.0")
+    if config.get("pixel_unshuffle"):
+        load_conv(model.get_layer("head"), state, "head.1",
+                  in_permutation=pytorch_to_dcr_permutation(3, 4 // config["scale"]))
+    else:
+        load_conv(model.get_layer("head"), state, "head.0")
     load_residual_groups(model, state, "", config["num_groups"], config["num_blocks"])
-    load_upsampler(model.get_layer("upsample"), state, "tail.0.", config["scale"])
+    load_upsampler(model.get_layer("upsample"), state, "tail.0.", 4 if config.get("pixel_unshuffle") else config["scale"])
     load_conv(model.get_layer("tail"), state, "tail.1")
     return model
 

@@ -12,7 +12,12 @@ the official code (xinntao/ESRGAN `RRDBNet_arch.py`; BasicSR
 16,697,987 parameters at x4, as the official model. Images are mapped to [0, 1]
 as in the official code; inputs and outputs are RGB in [0, 255]. As in
 BasicSR, x2 and x1 models pixel-unshuffle the input (by 2 or 4) and keep the
-x4 trunk. The convolutions inside the RRDBs start from Kaiming-normal weights
+x4 trunk; `pixel_unshuffle=False` gives the old-arch alternative (one
+nearest + conv step per factor 2: none at x1, one at x2), and x8 has three
+such steps (old-arch x8 files). `plus=True` is ESRGAN+ (Rakotonirina and
+Rasoanaivo, ICASSP 2020; ncarraz/ESRGANplus): the dense blocks' extra 1x1
+residual paths (`ResidualDenseBlock(plus=True)`); its training-time Gaussian
+noise adds no weights and is off at inference. The convolutions inside the RRDBs start from Kaiming-normal weights
 scaled by 0.1 and zero biases, as the official `initialize_weights(..., 0.1)`.
 
 `esrgan_discriminator` is the VGG-style discriminator for 128x128 crops
@@ -36,7 +41,7 @@ from keras_sr.models import register
 
 __all__ = ["rrdbnet", "esrgan_discriminator", "esrgan_dense_initializer"]
 
-SCALES = (1, 2, 4)
+SCALES = (1, 2, 4, 8)
 
 # PyTorch's BatchNorm2d defaults (momentum 0.1 on the new value, eps 1e-5).
 _BATCH_NORM = dict(momentum=0.9, epsilon=1e-5)
@@ -55,19 +60,25 @@ def rrdbnet(
     growth_rate=32,
     kernel_initializer="glorot_uniform",
     dense_kernel_initializer=None,
+    pixel_unshuffle=True,
+    plus=False,
     name=None,
 ):
     """Build RRDBNet as a functional `keras.Model` taking `(None, None, 3)` RGB in [0, 255].
 
     Args:
-        scale: 4 (the official model), or 2 / 1 (BasicSR: pixel-unshuffle the
-            input by 2 / 4; height and width must then be multiples of 2 / 4).
+        scale: 4 (the official model), 8 (three upsampling steps), or 2 / 1
+            (BasicSR: pixel-unshuffle the input by 2 / 4; height and width must
+            then be multiples of 2 / 4).
         num_blocks: RRDBs in the trunk (23).
         filters: trunk channels nf (64).
         growth_rate: channels per dense conv gc (32).
         kernel_initializer: for the convolutions outside the RRDBs.
         dense_kernel_initializer: for the convolutions inside the RRDBs
             (default `esrgan_dense_initializer()`).
+        pixel_unshuffle: for scale 1 / 2: unshuffle the input and keep the x4
+            trunk (True, BasicSR), or upsample log2(scale) times (False, old arch).
+        plus: ESRGAN+ dense blocks (extra 1x1 residual paths).
         name: model name (default `rrdbnet_x<scale>`).
     """
     if int(scale) not in SCALES:
@@ -78,19 +89,21 @@ def rrdbnet(
     conv = dict(padding="same", kernel_initializer=kernel_initializer)
     inputs = keras.Input((None, None, 3), name="lr")
     x = keras.layers.Rescaling(1.0 / 255.0, name="to_unit_range")(inputs)
-    if scale < 4:
-        x = SpaceToDepth(4 // scale, name="pixel_unshuffle")(x)
+    unshuffle = 4 // scale if scale < 4 and pixel_unshuffle else 1
+    if unshuffle > 1:
+        x = SpaceToDepth(unshuffle, name="pixel_unshuffle")(x)
     features = keras.layers.Conv2D(filters, 3, name="conv_first", **conv)(x)
     x = features
     for index in range(int(num_blocks)):
         x = ResidualInResidualDenseBlock(
             growth_rate=growth_rate,
+            plus=plus,
             kernel_initializer=dense_kernel_initializer,
             name=f"rrdb_{index}",
         )(x)
     x = keras.layers.Conv2D(filters, 3, name="trunk_conv", **conv)(x)
     x = keras.layers.Add(name="trunk_skip")([features, x])
-    for index in (1, 2):
+    for index in range(1, (scale * unshuffle).bit_length()):
         x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"nearest_{index}")(x)
         x = keras.layers.Conv2D(filters, 3, activation="leaky_relu", name=f"upconv_{index}", **conv)(x)
     x = keras.layers.Conv2D(filters, 3, activation="leaky_relu", name="hr_conv", **conv)(x)
