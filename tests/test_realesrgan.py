@@ -393,6 +393,41 @@ def test_srvgg_compact_converter_equals_spandrel(scale, tmp_path):
     assert np.abs(got - want).max() / np.abs(want).max() < 1e-4
 
 
+@pytest.mark.parametrize("act_type", ["relu", "leakyrelu"])
+def test_srvgg_compact_converter_without_prelu_needs_act_type_and_equals_spandrel(act_type, tmp_path):
+    """The official ReLU / LeakyReLU(0.1) options leave no activation weights: refused without act_type."""
+    from spandrel_oracle import import_spandrel
+
+    spandrel = import_spandrel()
+    torch = pytest.importorskip("torch")
+    from keras_sr.convert import CheckpointMismatch, detect, from_checkpoint
+
+    net = spandrel.architectures.Compact.Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=4,
+                                                  act_type=act_type)
+    generator = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator) * 0.3)
+    net.eval()
+    path = str(tmp_path / f"compact_{act_type}.pth")
+    torch.save({"params": net.state_dict()}, path)
+    assert detect(path)[1]["config"] == dict(scale=4, num_feat=8, num_conv=2)
+    with pytest.raises(CheckpointMismatch, match=r"compact_.*\.pth: SRVGGNetCompact without PReLU .*act_type"):
+        from_checkpoint(path)
+    model = from_checkpoint(path, act_type=act_type)
+    assert model.count_params() == sum(p.numel() for p in net.parameters())
+    x = np.random.default_rng(7).uniform(0, 1, (1, 7, 9, 3)).astype(np.float32)
+    with torch.no_grad():
+        want = net(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1) * 255
+    got = _np(model(255 * x))
+    rel = np.abs(got - want).max() / np.abs(want).max()
+    print(f"parity srvgg_compact {act_type} x4 vs spandrel's class: rel {rel:.2g}")
+    assert rel < 1e-4
+    other = {"relu": "leakyrelu", "leakyrelu": "relu"}[act_type]  # the wrong guess gives another output
+    wrong = _np(from_checkpoint(path, act_type=other)(255 * x))
+    assert np.abs(wrong - want).max() / np.abs(want).max() > 1e-3
+
+
 # Recipes and tools -----------------------------------------------------------------------------------------------
 
 

@@ -93,7 +93,9 @@ def from_checkpoint(checkpoint, name=None, **overrides):
             into one (C2-Matching: `[restoration.pth, feature_extraction.pth, vgg19.pth]`).
         name: converter name (`list_converters()`; e.g. "edsr", "esrgan") to skip detection.
         **overrides: builder arguments the weights cannot show (e.g. `res_scale` of EDSR, `scale` to take
-            one branch of MDSR); they replace the detected values.
+            one branch of MDSR, `act_type` of a PReLU-free SRVGGNetCompact); they replace the detected values.
+            A converter's detection may list arguments as `required` (`{name: why}`): without them the
+            conversion is refused with that reason.
     """
 
     state = _as_state(checkpoint)
@@ -103,6 +105,9 @@ def from_checkpoint(checkpoint, name=None, **overrides):
             and overrides["scale"] != found["config"]["scale"]:
         raise CheckpointMismatch(f"{state.source}: the weights are a x{found['config'].get('scale')} "
                                  f"{found['model']}, not x{overrides['scale']}")
+    missing = [why for key, why in found.get("required", {}).items() if key not in overrides]
+    if missing:
+        raise CheckpointMismatch(f"{state.source}: " + "; ".join(missing))
     config = {**found["config"], **overrides}
     model = models.build(found["model"], **config)
     model = converter.load(model, state, config) or model

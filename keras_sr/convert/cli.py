@@ -33,6 +33,8 @@ def add_arguments(parser):
     parser.add_argument("--res-scale", type=float, default=None,
                         help="EDSR: residual scaling, which the weights cannot show (default 0.1 for 256 filters, "
                              "else 1)")
+    parser.add_argument("--act-type", default=None, choices=("relu", "leakyrelu", "prelu"),
+                        help="SRVGGNetCompact without PReLU weights: its activation, which the weights cannot show")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     return parser
 
@@ -44,7 +46,8 @@ def run(args):
         raise SystemExit(f"error: --out must end in .keras, got {args.out!r}")
     if os.path.exists(args.out) and not args.overwrite:
         raise SystemExit(f"error: {args.out} exists (pass --overwrite to replace it)")
-    overrides = {k: v for k, v in (("scale", args.scale), ("res_scale", args.res_scale)) if v is not None}
+    overrides = {k: v for k, v in (("scale", args.scale), ("res_scale", args.res_scale),
+                                                   ("act_type", args.act_type)) if v is not None}
     try:
         checkpoint = args.checkpoint[0] if len(args.checkpoint) == 1 else args.checkpoint
         state = read_checkpoint(checkpoint)

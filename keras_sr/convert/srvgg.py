@@ -11,10 +11,12 @@ Wang et al., "Real-ESRGAN", ICCVW 2021; xinntao/Real-ESRGAN
     body.{2n+2}                conv F -> 3 s^2, then PixelShuffle(s) + the nearest-upsampled input
 
 Detected: num_feat, num_conv and the scale (from the last conv's output
-channels). PReLU checkpoints only: the ReLU / LeakyReLU options have no
-activation weights, so the activation cannot be read from the keys; such a
-state dict (body.1 without a weight) is refused by name. The last conv's
-output channels are permuted from PixelShuffle's order to depth_to_space's.
+channels). The official ReLU / LeakyReLU(0.1) options (`act_type`) have no
+activation weights (the convs sit at body.0, body.2, ... with nothing at the
+odd indices), so the activation cannot be read from the keys: such a file
+needs `act_type="relu"` / `"leakyrelu"` (`--act-type`), and without it is
+refused with that reason. The last conv's output channels are permuted from
+PixelShuffle's order to depth_to_space's.
 
 Example:
     >>> from keras_sr.convert import from_checkpoint
@@ -35,15 +37,17 @@ def detect(state):
         return None
     if any(k.startswith("upsampler.") and k.endswith("weight") for k in state.keys()):
         return None
-    if not state.has("body.1.weight"):
-        if state.has("body.2.weight"):
-            raise CheckpointMismatch(f"{state.source}: SRVGGNetCompact without PReLU weights (body.1): its ReLU / "
-                                     "LeakyReLU variant cannot be told apart from the keys; build srvgg_compact with "
-                                     "act_type and load the weights by hand")
+    prelu = state.has("body.1.weight")
+    if not prelu and not state.has("body.2.weight"):
         return None
-    if len(state.shape("body.1.weight")) != 1:
+    if prelu and len(state.shape("body.1.weight")) != 1:
         return None
     highest = max(indices(state, "body."))
+    if not prelu:  # a conv at every even index only, F -> F between the first and the last
+        feat = state.shape("body.0.weight")[0]
+        if indices(state, "body.") != list(range(0, highest + 1, 2)) or any(
+                state.shape(f"body.{i}.weight") != (feat, feat, 3, 3) for i in range(2, highest, 2)):
+            return None
     in_channels = state.shape("body.0.weight")[1]
     if in_channels != 3:
         raise CheckpointMismatch(f"{state.source}: body.0.weight takes {in_channels} input channels; srvgg_compact "
@@ -53,16 +57,24 @@ def detect(state):
     if scale * scale * 3 != out or highest % 2:
         raise CheckpointMismatch(f"{state.source}: body.{highest} has {out} output channels, not 3 * scale^2")
     config = {"scale": scale, "num_feat": state.shape("body.0.weight")[0], "num_conv": (highest - 2) // 2}
-    return {"model": "srvgg_compact", "config": config}
+    if prelu:
+        return {"model": "srvgg_compact", "config": config}
+    return {"model": "srvgg_compact", "config": config, "required": {
+        "act_type": "SRVGGNetCompact without PReLU weights (nothing at body.1): its activation, ReLU or "
+                    "LeakyReLU(0.1), cannot be read from the keys; pass act_type='relu' or 'leakyrelu' (--act-type)"}}
 
 
 def load(model, state, config):
     n = config["num_conv"]
     for i in range(n + 1):
         load_conv(model.get_layer(f"body_{2 * i}"), state, f"body.{2 * i}")
-        prelu = model.get_layer(f"body_{2 * i + 1}")
+        activation = model.get_layer(f"body_{2 * i + 1}")
+        if config.get("act_type", "prelu") != "prelu" or not state.has(f"body.{2 * i + 1}.weight"):
+            if config.get("act_type", "prelu") == "prelu":
+                raise CheckpointMismatch(f"{state.source}: act_type 'prelu' but no PReLU weight body.{2 * i + 1}")
+            continue
         alpha = state.take(f"body.{2 * i + 1}.weight")
-        assign(prelu.alpha, alpha.reshape(tuple(prelu.alpha.shape)), state, f"body.{2 * i + 1}.weight")
+        assign(activation.alpha, alpha.reshape(tuple(activation.alpha.shape)), state, f"body.{2 * i + 1}.weight")
     s = config["scale"]
     permutation = pytorch_to_dcr_permutation(3, s) if s > 1 else None
     load_conv(model.get_layer(f"body_{2 * n + 2}"), state, f"body.{2 * n + 2}", out_permutation=permutation)
