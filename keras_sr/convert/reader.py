@@ -4,7 +4,8 @@
 (torch is needed only here, and nothing in the file is executed); `.safetensors`
 files with the `safetensors` package alone (no torch). The usual training
 containers are unwrapped: `params_ema` (preferred, as BasicSR and Real-ESRGAN
-inference do), `params`, `state_dict`, `model`, `net`, `generator`, and LIIF's
+inference do), `params`, `state_dict`, `model`, `net`, `generator`, `model_state_dict`
+(trainers saving `{"epoch", "model_state_dict", "optimizer_state_dict", ...}`, e.g. ychfan/wdsr), and LIIF's
 model spec `{"name", "args", "sd"}` (whose `name`/`args` are kept as
 `StateDict.meta["spec"]`); a `module.` prefix (DataParallel) is removed.
 
@@ -23,7 +24,7 @@ from keras_sr.convert.registry import CheckpointMismatch, StateDict, merge_state
 __all__ = ["read_checkpoint", "read_arrays", "unwrap_state_dict", "CONTAINER_KEYS", "TORCH_SUFFIXES"]
 
 # Searched in this order: the EMA generator first, as the official inference scripts do.
-CONTAINER_KEYS = ("params_ema", "params", "state_dict", "model", "net", "generator", "g_ema", "sd")
+CONTAINER_KEYS = ("params_ema", "params", "state_dict", "model", "net", "generator", "g_ema", "sd", "model_state_dict")
 TORCH_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
 
 
