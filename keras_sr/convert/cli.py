@@ -26,13 +26,13 @@ def add_arguments(parser):
                              "(C2-Matching: restoration, feature extraction, torchvision VGG19)")
     parser.add_argument("--model", default=None, metavar="NAME",
                         help="converter to use instead of detection (edsr, mdsr, rdn, rcan, esrgan, msrresnet, "
-                             "swinir, hat, ttsr, c2_matching, liif, meta_rdn)")
+                             "swinir, hat, ttsr, c2_matching, liif, meta_rdn, wdsr, ...: keras_sr.convert.list_converters())")
     parser.add_argument("--out", required=True, help="the .keras file to write")
     parser.add_argument("--scale", type=int, default=None,
                         help="MDSR: keep only this scale's branch (single-output model, as evaluate/upscale take)")
     parser.add_argument("--res-scale", type=float, default=None,
-                        help="EDSR: residual scaling, which the weights cannot show (default 0.1 for 256 filters, "
-                             "else 1)")
+                        help="EDSR / WDSR: residual scaling, which the weights cannot show (EDSR: default 0.1 for "
+                             "256 filters, else 1; WDSR: default 1)")
     parser.add_argument("--act-type", default=None, choices=("relu", "leakyrelu", "prelu"),
                         help="SRVGGNetCompact without PReLU weights: its activation, which the weights cannot show")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
@@ -52,6 +52,8 @@ def run(args):
         checkpoint = args.checkpoint[0] if len(args.checkpoint) == 1 else args.checkpoint
         state = read_checkpoint(checkpoint)
         converter, found = detect(state, args.model)
+        if found["model"] == "wdsr" and "res_scale" in overrides:  # the wdsr builder's name for it
+            overrides["residual_scale"] = overrides.pop("res_scale")
         model = from_checkpoint(state, converter, **overrides)
     except (CheckpointMismatch, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
