@@ -1,7 +1,8 @@
-"""Full-size conversion parity of TTSR, C2-Matching, LIIF and Meta-RDN (a check, not a unit test: ~1 min of CPU).
+"""Full-size conversion parity of TTSR, C2-Matching, DATSR, LIIF and Meta-RDN (a check, not a unit test: ~2 min of CPU).
 
 `tests/test_convert_refsr.py` compares tiny configurations. This script builds the official
-layouts at their papers' sizes (`tools/torch_refsr_layouts.py`, `tools/torch_arbitrary_scale_layouts.py`)
+layouts at their papers' sizes (`tools/torch_refsr_layouts.py`, `tools/torch_datsr_layout.py`,
+`tools/torch_arbitrary_scale_layouts.py`)
 with random weights, converts them with `keras_sr.convert.from_checkpoint` and prints the largest
 relative difference of the outputs on small random inputs, plus the parameter counts.
 
@@ -113,6 +114,26 @@ def check_c2_matching(rng, size):
           f"{model.count_params():,} parameters")
 
 
+def check_datsr(rng, size):
+    """DATSR at the paper size (18,026,971 official restoration parameters): LR rounded up to a multiple of 8."""
+    import keras
+    import torch
+
+    from tools import torch_datsr_layout as ref
+
+    size = -(-size // 8) * 8  # the 8x8 attention windows at LR size
+    net = _randomize(ref.DATSR(), 5)
+    model = from_checkpoint([{k: v for k, v in m.state_dict().items()} for m in (net.restoration, net.extractor,
+                                                                                net.vgg)])
+    shapes = {"lr": size, "lr_up": 4 * size, "ref": 4 * size}
+    x = {k: rng.uniform(0, 255, (1, s, s, 3)).astype("float32") for k, s in shapes.items()}
+    t = {k: _nchw(v, 1 / 255.0, 0.0) for k, v in x.items()}
+    with torch.no_grad():
+        want = _nhwc(net(t["lr"], t["lr_up"], t["ref"])) * 255.0
+    print(f"datsr whole model (LR {size}x{size}): rel {_rel(keras.ops.convert_to_numpy(model(x)), want):.2g}; "
+          f"{model.count_params():,} parameters")
+
+
 def check_arbitrary_scale(rng, size):
     import keras
     import torch
@@ -149,6 +170,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     check_ttsr(rng, args.size)
     check_c2_matching(rng, args.size)
+    check_datsr(rng, args.size)
     check_arbitrary_scale(rng, args.size)
     return 0
 

@@ -42,7 +42,8 @@ from keras_sr.convert.registry import CheckpointMismatch, assign, conv_kernel, i
 from keras_sr.layers.subpixel_upsampling import pytorch_to_dcr_permutation
 from keras_sr.layers.vgg_features import IMAGENET_MEAN, IMAGENET_STD
 
-__all__ = ["detect", "load", "VGG_CONVS"]
+__all__ = ["detect", "load", "VGG_CONVS", "EXTRACTORS", "require_matching_networks", "contrastive_widths",
+           "load_matching_networks"]
 
 R = "dyn_agg_restore."
 EXTRACTORS = ("feature_extraction_image1.model.", "feature_extraction_image2.model.")
@@ -53,18 +54,7 @@ STAGES = ("small", "medium", "large")
 def detect(state):
     if not (state.has("content_extractor.conv_first.weight") and state.has(R + "small_dyn_agg.weight")):
         return None
-    missing = []
-    if not state.has(EXTRACTORS[0] + "conv1_1.weight"):
-        missing.append("the contrastive feature extractor (feature_extraction.pth: "
-                       "feature_extraction_image1/2.model.*)")
-    if not state.has("features.0.weight"):
-        missing.append("the reference VGG19 (torchvision's vgg19-dcbb9e9d.pth: features.*)")
-    if missing:
-        raise CheckpointMismatch(f"{state.source}: a C2-Matching restoration network, but the converted model also "
-                                 f"needs {' and '.join(missing)}; pass all three files together")
-    if not state.has("features.34.weight"):
-        raise CheckpointMismatch(f"{state.source}: features.* is not a torchvision VGG19 (no features.34.weight; a "
-                                 "VGG16?): C2-Matching's reference features are VGG19's")
+    require_matching_networks(state, "C2-Matching")
     ngf = state.shape("content_extractor.conv_first.weight")[0]
     blocks = len(indices(state, "content_extractor.body."))
     offset_channels = state.shape(R + "small_dyn_agg.conv_offset_mask.weight")[0]
@@ -72,7 +62,7 @@ def detect(state):
         raise CheckpointMismatch(f"{state.source}: {R}small_dyn_agg.conv_offset_mask has {offset_channels} outputs, "
                                  "not 27 per deformable group")
     vgg_widths = tuple(state.shape(f"{R}{stage}_offset_conv1.weight")[0] for stage in reversed(STAGES))
-    contrastive = tuple(state.shape(f"{EXTRACTORS[0]}{name}.weight")[0] for name in ("conv1_1", "conv2_1", "conv3_1"))
+    contrastive = contrastive_widths(state)
     config = {"scale": 4, "ngf": ngf, "n_blocks": blocks, "groups": offset_channels // 27, "vgg_widths": vgg_widths,
               "contrastive_widths": contrastive, "train_vgg": False}
     return {"model": "c2_matching", "config": config}
@@ -92,7 +82,29 @@ def _blocks(net, state, layer_prefix, key_prefix, count):
         load_conv(block.conv2, state, f"{key_prefix}{i}.conv2")
 
 
-def load(model, state, config):
+def require_matching_networks(state, family):
+    """The contrastive extractor and torchvision VGG19 keys are there (else an error naming their files)."""
+    missing = []
+    if not state.has(EXTRACTORS[0] + "conv1_1.weight"):
+        missing.append("the contrastive feature extractor (feature_extraction.pth: "
+                       "feature_extraction_image1/2.model.*)")
+    if not state.has("features.0.weight"):
+        missing.append("the reference VGG19 (torchvision's vgg19-dcbb9e9d.pth: features.*)")
+    if missing:
+        raise CheckpointMismatch(f"{state.source}: a {family} restoration network, but the converted model also "
+                                 f"needs {' and '.join(missing)}; pass all three files together")
+    if not state.has("features.34.weight"):
+        raise CheckpointMismatch(f"{state.source}: features.* is not a torchvision VGG19 (no features.34.weight; a "
+                                 f"VGG16?): {family}'s reference features are VGG19's")
+
+
+def contrastive_widths(state):
+    """conv1_1, conv2_1, conv3_1 widths of the contrastive extractor (`feature_extraction_image1`)."""
+    return tuple(state.shape(f"{EXTRACTORS[0]}{name}.weight")[0] for name in ("conv1_1", "conv2_1", "conv3_1"))
+
+
+def load_matching_networks(model, state):
+    """`contrastive_extractor` from `feature_extraction_image{1,2}.*` and `reference_vgg` from torchvision `features.*`."""
     extractor = model.get_layer("contrastive_extractor")
     for trunk, prefix in zip((extractor.input_extractor, extractor.reference_extractor), EXTRACTORS):
         for name, conv in trunk.convs.items():
@@ -103,6 +115,9 @@ def load(model, state, config):
         load_conv(conv, state, f"features.{VGG_CONVS[name]}")
     state.skip(*[k for k in state.keys() if k.startswith(("features.", "classifier."))])
 
+
+def load(model, state, config):
+    load_matching_networks(model, state)
     net = model.get_layer("restoration")
     n = config["n_blocks"]
     load_conv(net.get_layer("content_conv_first"), state, "content_extractor.conv_first")

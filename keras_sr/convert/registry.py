@@ -51,6 +51,7 @@ BUILTIN_CONVERTERS = {
     "c2_matching": "keras_sr.convert.c2_matching",
     "masa_sr": "keras_sr.convert.masa_sr",
     "crossnet": "keras_sr.convert.crossnet",
+    "datsr": "keras_sr.convert.datsr",
     "liif": "keras_sr.convert.liif",
     "meta_rdn": "keras_sr.convert.meta_sr",
     "wdsr": "keras_sr.convert.wdsr",
