@@ -53,6 +53,7 @@ BUILTIN_CONVERTERS = {
     "crossnet": "keras_sr.convert.crossnet",
     "liif": "keras_sr.convert.liif",
     "meta_rdn": "keras_sr.convert.meta_sr",
+    "refvae": "keras_sr.convert.refvae",
 }
 
 _CONVERTERS = {}
