@@ -16,8 +16,9 @@ TTSR (researchmm/TTSR `TTSR.pt`), C2-Matching (yumingj/C2-Matching: restoration 
 files + torchvision VGG19, passed together as a list), LIIF (yinboc/liif `{'model': {'name', 'args',
 'sd'}}`), Meta-RDN (XuecaiHu/Meta-SR-Pytorch `model_1000.pt`), DASR (`model_600.pt`, BlindSR `G.`/`E.`),
 SMSR (`model_1000.pt`), ClassSR (`ClassSR_FSRCNN.pth`, `ClassSR_RCAN.pth`), MASA-SR (`masa_rec.pth`,
-`masa.pth`), CrossNet (`MultiscaleWarpingNet` state dicts) and DATSR (caojiezhang/DATSR:
-`restoration_mse.pth` or `restoration_gan.pth` + `feature_extraction.pth` + torchvision VGG19, a list).
+`masa.pth`), CrossNet (`MultiscaleWarpingNet` state dicts), DATSR (caojiezhang/DATSR:
+`restoration_mse.pth` or `restoration_gan.pth` + `feature_extraction.pth` + torchvision VGG19, a list)
+and RefVAE (Holmes-Alan/RefVAE `ConVAE_8x.pth` / `ConVAE_4x.pth` + `vgg_r41.pth`, passed together).
 
 Example:
     >>> from keras_sr.convert import from_checkpoint
@@ -95,6 +96,8 @@ def from_checkpoint(checkpoint, name=None, **overrides):
         name: converter name (`list_converters()`; e.g. "edsr", "esrgan") to skip detection.
         **overrides: builder arguments the weights cannot show (e.g. `res_scale` of EDSR, `scale` to take
             one branch of MDSR, `act_type` of a PReLU-free SRVGGNetCompact); they replace the detected values.
+            A `scale` that differs from the detected one is an error, unless detection says the weights do
+            not show it (`"scale_from_weights": False`, e.g. RefVAE's x8 / x4 files: the same layers).
             A converter's detection may list arguments as `required` (`{name: why}`): without them the
             conversion is refused with that reason.
     """
@@ -103,7 +106,7 @@ def from_checkpoint(checkpoint, name=None, **overrides):
     converter_name, found = detect(state, name)
     converter = get_converter(converter_name)
     if "scale" in overrides and found["model"] != "mdsr" and "scale" in found["config"] \
-            and overrides["scale"] != found["config"]["scale"]:
+            and found.get("scale_from_weights", True) and overrides["scale"] != found["config"]["scale"]:
         raise CheckpointMismatch(f"{state.source}: the weights are a x{found['config'].get('scale')} "
                                  f"{found['model']}, not x{overrides['scale']}")
     missing = [why for key, why in found.get("required", {}).items() if key not in overrides]

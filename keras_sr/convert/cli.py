@@ -11,6 +11,7 @@ Example:
     $ keras-sr convert mdsr_baseline-a00cab12.pt --scale 4 --out mdsr_baseline_x4.keras
     $ keras-sr convert edsr_x4-4f62e9ef.pt --model edsr --out edsr_x4.keras
     $ keras-sr convert c2_matching_restoration.pth feature_extraction.pth vgg19-dcbb9e9d.pth --out c2.keras
+    $ keras-sr convert ConVAE_4x.pth vgg_r41.pth --model refvae --scale 4 --out refvae_x4.keras
 """
 
 import json
@@ -29,7 +30,9 @@ def add_arguments(parser):
                              "swinir, hat, ttsr, c2_matching, liif, meta_rdn, wdsr, ...: keras_sr.convert.list_converters())")
     parser.add_argument("--out", required=True, help="the .keras file to write")
     parser.add_argument("--scale", type=int, default=None,
-                        help="MDSR: keep only this scale's branch (single-output model, as evaluate/upscale take)")
+                        help="MDSR: keep only this scale's branch (single-output model, as evaluate/upscale take); "
+                             "GLEAN, RefVAE: the scale, which the weights cannot show (RefVAE: 8 or 4, default "
+                             "from the file name, else 8)")
     parser.add_argument("--res-scale", type=float, default=None,
                         help="EDSR / WDSR: residual scaling, which the weights cannot show (EDSR: default 0.1 for "
                              "256 filters, else 1; WDSR: default 1)")

@@ -6,7 +6,9 @@ A converter module knows one family's official checkpoint layout. It registers a
 - `detect(state) -> dict | None`: given a `StateDict` (read-only use: `keys()`,
   `shape(key)`, `has(key)`), return `{"model": registered_model_name, "config":
   {...builder kwargs...}}` when the keys and shapes are this family's layout (the
-  hyperparameters read from the shapes, as spandrel does), else `None`.
+  hyperparameters read from the shapes, as spandrel does), else `None`. A detected `scale` that
+  the weights cannot show (RefVAE's x8 and x4 files are the same layers) is marked
+  `"scale_from_weights": False`: `from_checkpoint` then lets a `scale` override replace it.
 - `load(model, state, config)`: assign every weight of the built `model` from
   `state` through `state.take(key)` (which marks the key as used and returns a
   float32 numpy array in PyTorch's layout). Helpers below convert layouts
@@ -55,6 +57,7 @@ BUILTIN_CONVERTERS = {
     "liif": "keras_sr.convert.liif",
     "meta_rdn": "keras_sr.convert.meta_sr",
     "wdsr": "keras_sr.convert.wdsr",
+    "refvae": "keras_sr.convert.refvae",
 }
 
 _CONVERTERS = {}
