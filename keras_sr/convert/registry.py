@@ -45,6 +45,7 @@ BUILTIN_CONVERTERS = {
     "swinir": "keras_sr.convert.swinir",
     "hat": "keras_sr.convert.hat",
     "srvgg_compact": "keras_sr.convert.srvgg",
+    "unet_discriminator_sn": "keras_sr.convert.unet_discriminator",
     "stylegan2": "keras_sr.convert.stylegan2",
     "dasr": "keras_sr.convert.dasr",
     "smsr": "keras_sr.convert.smsr",

@@ -84,7 +84,8 @@ from keras_sr.training.perceptual import (vgg_weights_help, GramLoss, Perceptual
 from keras_sr.training.tensorboard import validation_image_hook
 from keras_sr.training.validation import ValidationCallback, evaluate_pairs
 
-__all__ = ["GANRecipe", "GANNetworks", "GANObjective", "GANTrainer", "train_gan", "GAN_LOG_COLUMNS"]
+__all__ = ["GANRecipe", "GANNetworks", "GANObjective", "GANTrainer", "train_gan", "load_pretrained_discriminator",
+           "GAN_LOG_COLUMNS"]
 
 GAN_LOG_COLUMNS = ("step", "epoch", "g_loss", "g_pixel", "g_perceptual", "g_style", "g_adversarial", "d_loss",
                    "d_real", "d_fake", "learning_rate", "d_learning_rate", "steps_per_second", "val_psnr", "val_ssim",
@@ -130,6 +131,9 @@ class GANRecipe(Recipe):
                                 choices=("auto", "torch", "caffe"))
     pretrained: str = field("", "initial generator weights (.weights.h5), e.g. the PSNR-oriented run's "
                                 "final.weights.h5, as SRGAN and ESRGAN start from their MSE/L1 models")
+    pretrained_discriminator: str = field("", "initial discriminator weights (.weights.h5 or .keras), e.g. "
+                                              "`keras-sr convert RealESRGAN_x4plus_netD.pth`, to fine-tune as "
+                                              "the official Real-ESRGAN recipe does")
 
     @classmethod
     def scale_defaults(cls, scale):
@@ -185,6 +189,9 @@ class GANRecipe(Recipe):
         if self.pretrained and not resuming and not os.path.isfile(self.pretrained):
             raise SystemExit(f"error: {name}: --pretrained {self.pretrained}: file not found (the .weights.h5 of a "
                              f"{self.model} run with the same config, e.g. runs/<run>/final.weights.h5)")
+        if self.pretrained_discriminator and not resuming and not os.path.isfile(self.pretrained_discriminator):
+            raise SystemExit(f"error: {name}: --pretrained-discriminator {self.pretrained_discriminator}: file not "
+                             f"found (a {self.discriminator} .weights.h5 / .keras file, e.g. from keras-sr convert)")
 
     def discriminator_config(self):
         """Builder kwargs of `keras_sr.models.build(self.discriminator, ...)`: crops of `hr_patch_size`."""
@@ -484,6 +491,31 @@ def _load_pretrained(generator, path, recipe, log):
     log(f"initial generator weights: {path}")
 
 
+def load_pretrained_discriminator(discriminator, path, log=print):
+    """Weights of `path` (a `.weights.h5` or `.keras` file of the same discriminator and width) into `discriminator`.
+
+    The crop size may differ (the weights do not depend on it): a `.keras` file of any `input_size` fits.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: pretrained discriminator weights not found")
+    try:
+        if path.endswith(".keras"):
+            source = keras.saving.load_model(path, compile=False)
+            if len(source.weights) != len(discriminator.weights):
+                raise ValueError(f"{len(source.weights)} weights, the discriminator has {len(discriminator.weights)}")
+            for target, value in zip(discriminator.weights, source.weights):
+                if tuple(target.shape) != tuple(value.shape):
+                    raise ValueError(f"{value.path} has shape {tuple(value.shape)}, {target.path} {tuple(target.shape)}")
+                target.assign(value)
+        else:
+            discriminator.load_weights(path)
+    except Exception as err:  # noqa: BLE001 - say which file
+        raise ValueError(f"{path}: cannot load into the discriminator {discriminator.name} "
+                         f"({type(err).__name__}: {err})") from err
+    if log:
+        log(f"initial discriminator weights: {path}")
+
+
 def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrained=None, train_data=None,
               val_pairs=None, loader=None, verbose="auto", log=print, tensorboard=True, image_summaries=True,
               strategy="auto", split=None):
@@ -534,6 +566,8 @@ def train_gan(recipe, data=None, val_data=None, out=None, resume=False, pretrain
             _load_pretrained(generator, pretrained, recipe, log)
         else:
             log("generator from scratch (the papers start it from the PSNR-oriented model: --pretrained)")
+        if discriminator is not None and recipe.pretrained_discriminator:
+            load_pretrained_discriminator(discriminator, recipe.pretrained_discriminator, log)
     objective = GANObjective(recipe)
     if objective.extractor is not None:
         log(f"perceptual loss: {getattr(recipe, 'vgg_variant', 'vgg19').upper()} {recipe.perceptual_layer}, weights "
