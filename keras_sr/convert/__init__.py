@@ -57,7 +57,7 @@ def _describe_keys(state, count=8):
 
 
 # keras-sr model names that converters produce under another converter name
-MODEL_TO_CONVERTERS = {"rrdbnet": ["esrgan"], "srresnet": ["msrresnet"], "glean": ["stylegan2"]}
+MODEL_TO_CONVERTERS = {"rrdbnet": ["esrgan"], "srresnet": ["msrresnet"], "glean": ["glean_full", "stylegan2"]}
 
 
 def _by_model(name):

@@ -44,6 +44,7 @@ BUILTIN_CONVERTERS = {
     "hat": "keras_sr.convert.hat",
     "srvgg_compact": "keras_sr.convert.srvgg",
     "stylegan2": "keras_sr.convert.stylegan2",
+    "glean_full": "keras_sr.convert.glean",
     "dasr": "keras_sr.convert.dasr",
     "smsr": "keras_sr.convert.smsr",
     "classsr": "keras_sr.convert.classsr",

@@ -33,7 +33,7 @@ import re
 from keras_sr.convert.registry import CheckpointMismatch, indices, load_conv, register_converter
 from keras_sr.layers.subpixel_upsampling import pytorch_to_dcr_permutation
 
-__all__ = ["detect", "load", "LAYOUTS"]
+__all__ = ["detect", "load", "load_rrdb", "LAYOUTS"]
 
 # layout -> key prefix of each role (nb = number of RRDBs, for the old layout's trunk conv index)
 LAYOUTS = {
@@ -84,6 +84,13 @@ def detect(state):
     return {"model": "rrdbnet", "config": config, "layout": layout}
 
 
+def load_rrdb(rrdb, state, key):
+    """Load one `ResidualInResidualDenseBlock`; `key(k, j)` is the PyTorch prefix of dense block k, conv j (from 1)."""
+    for k, block in enumerate(rrdb.dense_blocks, start=1):
+        for j, conv in enumerate(block.dense_convs + [block.fusion_conv], start=1):
+            load_conv(conv, state, key(k, j))
+
+
 def load(model, state, config):
     layout = _layout(state)
     names = LAYOUTS[layout]
@@ -92,10 +99,7 @@ def load(model, state, config):
     load_conv(model.get_layer("conv_first"), state, names["first"], in_permutation=permutation)
     nb = config["num_blocks"]
     for i in range(nb):
-        rrdb = model.get_layer(f"rrdb_{i}")
-        for k, block in enumerate(rrdb.dense_blocks, start=1):
-            for j, conv in enumerate(block.dense_convs + [block.fusion_conv], start=1):
-                load_conv(conv, state, names["rdb"].format(i=i, k=k, j=j))
+        load_rrdb(model.get_layer(f"rrdb_{i}"), state, lambda k, j: names["rdb"].format(i=i, k=k, j=j))
     load_conv(model.get_layer("trunk_conv"), state, names["trunk"].format(nb=nb))
     for n in (1, 2):
         load_conv(model.get_layer(f"upconv_{n}"), state, _up_key(names, n))
