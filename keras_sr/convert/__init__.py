@@ -16,7 +16,8 @@ TTSR (researchmm/TTSR `TTSR.pt`), C2-Matching (yumingj/C2-Matching: restoration 
 files + torchvision VGG19, passed together as a list), LIIF (yinboc/liif `{'model': {'name', 'args',
 'sd'}}`), Meta-RDN (XuecaiHu/Meta-SR-Pytorch `model_1000.pt`), DASR (`model_600.pt`, BlindSR `G.`/`E.`),
 SMSR (`model_1000.pt`), ClassSR (`ClassSR_FSRCNN.pth`, `ClassSR_RCAN.pth`), MASA-SR (`masa_rec.pth`,
-`masa.pth`) and CrossNet (`MultiscaleWarpingNet` state dicts).
+`masa.pth`), CrossNet (`MultiscaleWarpingNet` state dicts), GLEAN (mmagic's full `glean_*.pth` files) and
+StyleGAN2 generator files (mmagic, rosinality) as GLEAN's latent bank.
 
 Example:
     >>> from keras_sr.convert import from_checkpoint

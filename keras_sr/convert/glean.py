@@ -5,7 +5,8 @@ Super-Resolution", CVPR 2021. Official code: open-mmlab/mmagic (formerly mmediti
 `mmagic/models/editors/glean/glean_styleganv2.py` (`GLEANStyleGANv2`, `RRDBFeatureExtractor`;
 mmediting `mmedit/models/backbones/sr_backbones/glean_styleganv2.py`, the same layout), trained as
 `SRGAN` (`mmagic/models/editors/srgan/srgan.py`: `generator`, `discriminator`, the losses; no EMA).
-Released files (`configs/glean/README.md`, `metafile.yml`), `{"meta", "state_dict"}` containers:
+Released files (`configs/glean/README.md`, `metafile.yml`; saved by mmediting 0.x through mmcv, i.e.
+`{"meta", "state_dict"}`, the container unwrapped by `keras_sr.convert.reader`):
 `glean_cat_8x_20210614-d3ac8683.pth` (32 -> 256), `glean_cat_16x_20210527-68912543.pth`
 (16 -> 256), `glean_ffhq_16x_20210527-61a3afad.pth` (64 -> 1024) and
 `glean_in128out1024_4x2_300k_ffhq_celebahq_20210812-acbcb04f.pth` (128 -> 1024, x8).
@@ -34,8 +35,8 @@ Checked and skipped by name (never loaded, never silently ignored):
   in the functional Keras model (see `keras_sr.models.glean`);
 * a training file's `discriminator.*` (StyleGAN2 discriminator) and `perceptual_loss.vgg.*` (the
   VGG16 of the perceptual loss, when the file holds it);
-* when both `generator.` and `generator_ema.` are present, the EMA weights are loaded (as mmagic
-  tests an EMA model) and every `generator.*` key is checked to have an EMA twin of the same shape,
+* when both `generator.` and `generator_ema.` are present, the EMA weights are loaded (mmagic's GAN
+  models test with `generator_ema` when they keep one) and every `generator.*` key is checked to have an EMA twin of the same shape,
   then skipped. mmagic's SRGAN keeps no EMA, so its released GLEAN files hold `generator.` only.
 
 Any other key is an error (`CheckpointMismatch`). Bare StyleGAN2 generator files (no encoder)
@@ -44,7 +45,8 @@ go to `keras_sr.convert.stylegan2` (the bank only).
 Example:
     >>> from keras_sr.convert import from_checkpoint
     >>> model = from_checkpoint("glean_cat_8x_20210614-d3ac8683.pth")   # glean, scale 8, out_size 256
-    >>> model.count_params()    # 155,002,755 (mmagic's 162,479,861 less the mapping and to-RGB skips)
+    >>> model.count_params()    # 158,978,592: mmagic's 162,479,861 less the mapping MLP, to-RGB skips and
+    ...                         # fusion_skip (3,676,005 together), plus the 174,736 fixed noise values
 """
 
 from keras_sr.convert.registry import CheckpointMismatch, assign, indices, load_conv, register_converter
