@@ -12,6 +12,7 @@ import pytest
 from keras_sr import models
 from keras_sr.layers import Blur, ModulatedConv2D, MinibatchStddev
 from keras_sr.models import glean as G
+from torch_oracles import load_tool
 
 BACKEND = keras.backend.backend()
 MAIN = BACKEND == "tensorflow" and not os.environ.get("KERAS_SR_GLEAN_SUBPROCESS")
@@ -153,7 +154,11 @@ def test_tiny_glean_counts_and_frozen_bank():
 
 
 def _torch_stylegan2(out_size, S, n_mlp, cm, maxc, seed=0):
-    """A random state dict in mmagic's StyleGAN2Generator layout and a forward `z -> image` (NCHW) over it."""
+    """A random state dict in mmagic's StyleGAN2Generator layout and a forward `z -> image` (NCHW) over it.
+
+    The forward is tools/torch_glean_layout.py's `StyleGAN2Generator` (also the bank of the GLEAN oracle of
+    tests/test_convert_glean.py) loaded with these draws.
+    """
     import torch
 
     g = torch.Generator().manual_seed(seed)
@@ -197,56 +202,11 @@ def _torch_stylegan2(out_size, S, n_mlp, cm, maxc, seed=0):
         to_rgb(f"to_rgbs.{b}", ch(res), True)
         prev = ch(res)
 
-    F = torch.nn.functional
-
-    def lrelu(x):
-        return F.leaky_relu(x, 0.2) * math.sqrt(2.0)
-
-    def fir(x, kernel, up, pad):
-        n, c, h, w = x.shape
-        if up > 1:
-            x = F.pad(x.reshape(n, c, h, 1, w, 1), [0, up - 1, 0, 0, 0, up - 1]).reshape(n, c, h * up, w * up)
-        x = F.pad(x, [pad[0], pad[1], pad[0], pad[1]])
-        k = torch.flip(kernel, [0, 1])[None, None].repeat(c, 1, 1, 1)
-        return F.conv2d(x, k, groups=c)
-
-    def modconv(name, x, w, demod, up):
-        weight = P[f"{name}.conv.weight_orig"]
-        _, cout, cin, k, _ = weight.shape
-        n = x.shape[0]
-        s = w @ (P[f"{name}.conv.style_modulation.linear.weight_orig"] / math.sqrt(S)).T \
-            + P[f"{name}.conv.style_modulation.bias"]
-        weight = weight / math.sqrt(cin * k * k) * s.view(n, 1, cin, 1, 1)
-        if demod:
-            weight = weight * torch.rsqrt((weight ** 2).sum([2, 3, 4]) + 1e-8).view(n, cout, 1, 1, 1)
-        xg = x.reshape(1, n * cin, *x.shape[2:])
-        if up:
-            wt = weight.transpose(1, 2).reshape(n * cin, cout, k, k)
-            y = F.conv_transpose2d(xg, wt, stride=2, groups=n)
-            return fir(y.reshape(n, cout, *y.shape[2:]), blur * 4, 1, (1, 1))
-        y = F.conv2d(xg, weight.reshape(n * cout, cin, k, k), padding=k // 2, groups=n)
-        return y.reshape(n, cout, *y.shape[2:])
+    gen = load_tool("torch_glean_layout").StyleGAN2Generator(out_size, S, n_mlp, cm, maxc)
+    gen.load_state_dict(P)   # strict: the oracle's state dict has exactly these keys
 
     def forward(z):
-        x = z / (torch.sqrt((z ** 2).mean(1, keepdim=True)) + 1e-6)
-        for i in range(1, n_mlp + 1):
-            x = lrelu(x @ (P[f"style_mapping.{i}.linear.weight_orig"] * 0.01 / math.sqrt(S)).T
-                      + P[f"style_mapping.{i}.bias"] * 0.01)
-        w = x
-
-        def sconv(name, h, up, k):
-            h = modconv(name, h, w, True, up) + P[f"{name}.noise_injector.weight"] * P[f"injected_noise_{k}"]
-            return lrelu(h + P[f"{name}.activate.bias"].view(1, -1, 1, 1))
-
-        h = P["constant_input.input"].repeat(z.shape[0], 1, 1, 1)
-        h = sconv("conv1", h, False, 0)
-        skip = modconv("to_rgb1", h, w, False, False) + P["to_rgb1.bias"]
-        for b in range(n_blocks):
-            h = sconv(f"convs.{2 * b}", h, True, 2 * b + 1)
-            h = sconv(f"convs.{2 * b + 1}", h, False, 2 * b + 2)
-            skip = modconv(f"to_rgbs.{b}", h, w, False, False) + P[f"to_rgbs.{b}.bias"] \
-                + fir(skip, blur * 4, 2, (2, 1))
-        return skip
+        return gen(z)
 
     return P, forward
 

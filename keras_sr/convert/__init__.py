@@ -10,15 +10,18 @@ nothing is loaded half-way. The result is an ordinary keras-sr model (save it as
 
 Supported layouts (one converter module each, see `registry.BUILTIN_CONVERTERS`):
 EDSR / EDSR-baseline (EDSR-PyTorch and BasicSR), MDSR, RDN (EDSR-PyTorch), RCAN (official), RRDBNet in the
-ESRGAN old (`model.0 ... model.10`), new (`conv_first`/`RRDB_trunk`) and BasicSR
-(`body`/`rdb1`) layouts incl. Real-ESRGAN x4plus / x2plus, MSRResNet (BasicSR), SwinIR, HAT,
+ESRGAN old (`model.0 ... model.10`; also x8 / x2 / x1 and ESRGAN+), new (`conv_first`/`RRDB_trunk`) and
+BasicSR (`body`/`rdb1`) layouts incl. Real-ESRGAN x4plus / x2plus, SRVGGNetCompact (Real-ESRGAN), WDSR-A / -B
+(wdsr_ntire2018 and the reloaded ychfan/wdsr), MSRResNet (BasicSR), SwinIR, HAT,
 TTSR (researchmm/TTSR `TTSR.pt`), C2-Matching (yumingj/C2-Matching: restoration + feature-extraction
 files + torchvision VGG19, passed together as a list), LIIF (yinboc/liif `{'model': {'name', 'args',
 'sd'}}`), Meta-RDN (XuecaiHu/Meta-SR-Pytorch `model_1000.pt`), DASR (`model_600.pt`, BlindSR `G.`/`E.`),
 SMSR (`model_1000.pt`), ClassSR (`ClassSR_FSRCNN.pth`, `ClassSR_RCAN.pth`), MASA-SR (`masa_rec.pth`,
 `masa.pth`), CrossNet (`MultiscaleWarpingNet` state dicts), DATSR (caojiezhang/DATSR:
-`restoration_mse.pth` or `restoration_gan.pth` + `feature_extraction.pth` + torchvision VGG19, a list)
-and RefVAE (Holmes-Alan/RefVAE `ConVAE_8x.pth` / `ConVAE_4x.pth` + `vgg_r41.pth`, passed together).
+`restoration_mse.pth` or `restoration_gan.pth` + `feature_extraction.pth` + torchvision VGG19, a list),
+RefVAE (Holmes-Alan/RefVAE `ConVAE_8x.pth` / `ConVAE_4x.pth` + `vgg_r41.pth`, passed together), GLEAN
+(mmagic's full `glean_*.pth` files) and StyleGAN2 generator files (mmagic, rosinality) as GLEAN's latent
+bank, and Real-ESRGAN's discriminator (`RealESRGAN_x4plus_netD.pth`, for fine-tuning).
 
 Example:
     >>> from keras_sr.convert import from_checkpoint
@@ -59,7 +62,7 @@ def _describe_keys(state, count=8):
 
 
 # keras-sr model names that converters produce under another converter name
-MODEL_TO_CONVERTERS = {"rrdbnet": ["esrgan"], "srresnet": ["msrresnet"], "glean": ["stylegan2"]}
+MODEL_TO_CONVERTERS = {"rrdbnet": ["esrgan"], "srresnet": ["msrresnet"], "glean": ["glean_full", "stylegan2"]}
 
 
 def _by_model(name):

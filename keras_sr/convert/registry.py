@@ -47,6 +47,7 @@ BUILTIN_CONVERTERS = {
     "srvgg_compact": "keras_sr.convert.srvgg",
     "unet_discriminator_sn": "keras_sr.convert.unet_discriminator",
     "stylegan2": "keras_sr.convert.stylegan2",
+    "glean_full": "keras_sr.convert.glean",
     "dasr": "keras_sr.convert.dasr",
     "smsr": "keras_sr.convert.smsr",
     "classsr": "keras_sr.convert.classsr",

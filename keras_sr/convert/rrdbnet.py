@@ -38,7 +38,7 @@ import re
 from keras_sr.convert.registry import CheckpointMismatch, indices, load_conv, register_converter
 from keras_sr.layers.subpixel_upsampling import pytorch_to_dcr_permutation
 
-__all__ = ["detect", "load", "LAYOUTS"]
+__all__ = ["detect", "load", "load_rrdb", "LAYOUTS"]
 
 # layout -> key prefix of each role (nb = number of RRDBs, for the old layout's trunk conv index)
 # (old layout: `u` = 3n for the n-th upconv; `h`, `l` = 3N + 2, 3N + 4 for N upconvs)
@@ -118,6 +118,18 @@ def detect(state):
     return {"model": "rrdbnet", "config": config, "layout": layout}
 
 
+def load_rrdb(rrdb, state, key, plus_key=None):
+    """Load one `ResidualInResidualDenseBlock`; `key(k, j)` is the PyTorch prefix of dense block k, conv j (from 1).
+
+    `plus_key(k)`: the prefix of dense block k's ESRGAN+ `conv1x1` (for blocks built with `plus=True`).
+    """
+    for k, block in enumerate(rrdb.dense_blocks, start=1):
+        for j, conv in enumerate(block.dense_convs + [block.fusion_conv], start=1):
+            load_conv(conv, state, key(k, j))
+        if block.plus:
+            load_conv(block.skip_conv, state, plus_key(k))
+
+
 def load(model, state, config):
     layout = _layout(state)
     names = LAYOUTS[layout]
@@ -126,12 +138,8 @@ def load(model, state, config):
     load_conv(model.get_layer("conv_first"), state, names["first"], in_permutation=permutation)
     nb, steps = config["num_blocks"], _upconvs(state, layout)
     for i in range(nb):
-        rrdb = model.get_layer(f"rrdb_{i}")
-        for k, block in enumerate(rrdb.dense_blocks, start=1):
-            for j, conv in enumerate(block.dense_convs + [block.fusion_conv], start=1):
-                load_conv(conv, state, names["rdb"].format(i=i, k=k, j=j))
-            if block.plus:
-                load_conv(block.skip_conv, state, names["plus"].format(i=i, k=k))
+        load_rrdb(model.get_layer(f"rrdb_{i}"), state, lambda k, j: names["rdb"].format(i=i, k=k, j=j),
+                  lambda k: names["plus"].format(i=i, k=k))
     load_conv(model.get_layer("trunk_conv"), state, names["trunk"].format(nb=nb))
     for n in range(1, steps + 1):
         load_conv(model.get_layer(f"upconv_{n}"), state, _up_key(names, n))

@@ -26,7 +26,10 @@ default 16). GLEAN has no mapping network and no to-RGB skip path (see
 name (`state.skip`), as are the FIR-kernel buffers (`*.blur.kernel`,
 `*.upsample.kernel`: fixed `[1, 3, 3, 1]` filters that keras-sr's layers hold as
 constants). The encoder and decoder of GLEAN are not in a StyleGAN2 file and
-keep their initial weights: GLEAN is then trained (`recipes.glean`).
+keep their initial weights: GLEAN is then trained (`recipes.glean`). Full GLEAN
+files (mmagic's released `glean_*.pth`, encoder keys present) are the
+`glean_full` converter's (`keras_sr.convert.glean`), which reuses `bank_config`
+and `load_bank` for their bank.
 `load_stylegan2(model, state)` loads the same keys into any model with the
 `bank_*` layers (also `keras_sr.models.glean.stylegan2_generator`, which takes
 every key).
@@ -43,9 +46,12 @@ import numpy as np
 
 from keras_sr.convert.registry import CheckpointMismatch, assign, register_converter
 
-__all__ = ["detect", "load", "load_stylegan2", "find_layout", "LAYOUTS"]
+__all__ = ["detect", "load", "load_stylegan2", "load_bank", "bank_config", "find_layout", "is_full_glean",
+           "GLEAN_ENCODER_KEY", "LAYOUTS"]
 
 PREFIXES = ("generator_ema.", "g_ema.", "", "generator.")
+# a key of GLEAN's encoder (the RRDB trunk's first conv): present in full GLEAN files only
+GLEAN_ENCODER_KEY = "encoder.0.0.conv_first.weight"
 
 # role -> key suffix, per layout ({m}: a modulated layer's key prefix)
 LAYOUTS = {
@@ -80,19 +86,17 @@ def _mapping(state, prefix, names):
     return sorted({int(m.group(1)) for m in map(pattern.match, state.keys()) if m})
 
 
-def detect(state):
-    found = find_layout(state)
-    if found is None:
-        return None
-    layout, prefix = found
+def bank_config(state, layout, prefix):
+    """`{out_size, style_channels, channel_multiplier, max_channels}` of the StyleGAN2 generator under `prefix`.
+
+    Read from the shapes: `out_size` from the number of `convs`, `max_channels` from the 4x4 width, the
+    multiplier from the widths above 32x32. Shared with the full-GLEAN converter (`keras_sr.convert.glean`).
+    """
     names = LAYOUTS[layout]
-    if any(k.startswith(prefix + "encoder.") for k in state.keys()) or any(
-            k.startswith("generator.encoder.") for k in state.keys()):
-        raise CheckpointMismatch(f"{state.source}: a full GLEAN checkpoint (encoder keys): keras-sr converts the "
-                                 "StyleGAN2 latent bank only (a StyleGAN2 generator file)")
     convs = _convs(state, prefix, names)
     if not convs or convs != list(range(len(convs))) or len(convs) % 2:
-        raise CheckpointMismatch(f"{state.source}: StyleGAN2 convs.{{j}} found {convs}: expected pairs 0..2n-1")
+        raise CheckpointMismatch(f"{state.source}: StyleGAN2 {prefix}convs.{{j}} found {convs}: expected pairs "
+                                 "0..2n-1")
     out_size = 2 ** (2 + len(convs) // 2)
     const = state.shape(prefix + names["const"])
     max_channels = int(const[1])
@@ -104,9 +108,25 @@ def detect(state):
     if multiplier is None:
         raise CheckpointMismatch(f"{state.source}: StyleGAN2 widths {widths} fit no channel_multiplier of "
                                  "min(max_channels, 16384 * cm / res)")
-    config = {"out_size": out_size, "style_channels": style_channels, "channel_multiplier": multiplier,
-              "max_channels": max_channels}
-    return {"model": "glean", "config": config, "layout": layout, "prefix": prefix}
+    return {"out_size": out_size, "style_channels": style_channels, "channel_multiplier": multiplier,
+            "max_channels": max_channels}
+
+
+def is_full_glean(state):
+    """Whether `state` holds a whole GLEAN (its encoder), not a bare StyleGAN2 generator."""
+    return any(k.endswith(GLEAN_ENCODER_KEY) for k in state.keys())
+
+
+def detect(state):
+    found = find_layout(state)
+    if found is None:
+        return None
+    layout, prefix = found
+    if is_full_glean(state):
+        raise CheckpointMismatch(f"{state.source}: a full GLEAN checkpoint (encoder keys): the 'glean_full' "
+                                 "converter reads it (from_checkpoint(path) detects it); 'stylegan2' reads "
+                                 "StyleGAN2 generator files")
+    return {"model": "glean", "config": bank_config(state, layout, prefix), "layout": layout, "prefix": prefix}
 
 
 def _has_layer(model, name):
@@ -126,18 +146,13 @@ def _skip_prefix(state, prefix):
     state.skip(*[k for k in state.keys() if k.startswith(prefix)])
 
 
-def load_stylegan2(model, state, layout=None, prefix=None):
-    """Load a StyleGAN2 generator state into the `bank_*` layers of `model` (GLEAN or `stylegan2_generator`).
+def load_bank(model, state, layout, prefix):
+    """Load the StyleGAN2 generator under `prefix` into the `bank_*` layers of `model`; takes only keys under `prefix`.
 
-    Keys of layers the model lacks (GLEAN: the mapping MLP, `to_rgb1`, `to_rgbs`) and the FIR-kernel buffers
-    are marked used without loading; every other key must fit (`CheckpointMismatch` otherwise). Keys outside
-    the generator's prefix (e.g. `discriminator.*`, the other of `generator.` / `generator_ema.`) are skipped.
+    Keys of layers the model lacks (GLEAN: the mapping MLP `style_mapping.*` / `style.*`, `to_rgb1.*`,
+    `to_rgbs.*`) and the FIR-kernel buffers (`*.blur.kernel`, `*.upsample.kernel`) are marked used without
+    loading, by name; every other key under `prefix` must fit (`CheckpointMismatch` otherwise).
     """
-    if layout is None or prefix is None:
-        found = find_layout(state)
-        if found is None:
-            raise CheckpointMismatch(f"{state.source}: no StyleGAN2 generator keys found")
-        layout, prefix = found
     names = LAYOUTS[layout]
     key = lambda role, **kw: prefix + names[role].format(**kw)  # noqa: E731
 
@@ -176,6 +191,21 @@ def load_stylegan2(model, state, layout=None, prefix=None):
     else:
         _skip_prefix(state, prefix + names["mapping_prefix"])
     state.skip(*[k for k in state.keys() if k.startswith(prefix) and k.endswith((".blur.kernel", ".upsample.kernel"))])
+    return model
+
+
+def load_stylegan2(model, state, layout=None, prefix=None):
+    """Load a StyleGAN2 generator file into the `bank_*` layers of `model` (GLEAN or `stylegan2_generator`).
+
+    `load_bank` on the generator's prefix; keys outside it (a StyleGAN2 training file's `discriminator.*`,
+    the other of `generator.` / `generator_ema.`) are then marked used without loading.
+    """
+    if layout is None or prefix is None:
+        found = find_layout(state)
+        if found is None:
+            raise CheckpointMismatch(f"{state.source}: no StyleGAN2 generator keys found")
+        layout, prefix = found
+    load_bank(model, state, layout, prefix)
     state.skip(*[k for k in state.keys() if not k.startswith(prefix)])  # the discriminator, the other generator copy
     return model
 

@@ -30,7 +30,8 @@ StyleGAN2's mapping MLP (unused by GLEAN: the encoder produces the latents) and
 the to-RGB skip path (`to_rgb1`, `to_rgbs`, `fusion_skip`), which mmagic computes
 but whose result never reaches the SR output. A functional Keras model holds
 only the layers on the path to its output, so those parameters are absent; the
-converter (`keras_sr.convert.stylegan2`) names and skips their keys.
+converters (`keras_sr.convert.stylegan2` for StyleGAN2 generator files,
+`keras_sr.convert.glean` for mmagic's full GLEAN files) name and skip their keys.
 `official_parameter_count(..., used_only=False)` is mmagic's full count,
 `used_only=True` the count of this model; both by formula from mmagic's module
 definitions, checked in tests/test_glean.py. The standalone
@@ -46,6 +47,7 @@ Example:
     >>> from keras_sr import models
     >>> model = models.build("glean", scale=16, out_size=256)          # 16x16 -> 256x256
     >>> model = keras_sr.convert.from_checkpoint("stylegan2-cat-config-f.pth", name="glean", scale=8)
+    >>> model = keras_sr.convert.from_checkpoint("glean_cat_8x_20210614-d3ac8683.pth")  # trained, x8 256
 """
 
 import math
