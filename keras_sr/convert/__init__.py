@@ -21,7 +21,9 @@ SMSR (`model_1000.pt`), ClassSR (`ClassSR_FSRCNN.pth`, `ClassSR_RCAN.pth`), MASA
 `restoration_mse.pth` or `restoration_gan.pth` + `feature_extraction.pth` + torchvision VGG19, a list),
 RefVAE (Holmes-Alan/RefVAE `ConVAE_8x.pth` / `ConVAE_4x.pth` + `vgg_r41.pth`, passed together), GLEAN
 (mmagic's full `glean_*.pth` files) and StyleGAN2 generator files (mmagic, rosinality) as GLEAN's latent
-bank, and Real-ESRGAN's discriminator (`RealESRGAN_x4plus_netD.pth`, for fine-tuning).
+bank, and Real-ESRGAN's discriminator (`RealESRGAN_x4plus_netD.pth`, for fine-tuning); Cross-MPI
+(Mayzazhou/Cross-MPI's TF1 `tf.train.Saver` checkpoints `model.latest-<step>`, read with TensorFlow:
+`tf_checkpoint`).
 
 Example:
     >>> from keras_sr.convert import from_checkpoint
@@ -94,8 +96,9 @@ def from_checkpoint(checkpoint, name=None, **overrides):
     """The registered keras-sr model holding the weights of a PyTorch checkpoint.
 
     Args:
-        checkpoint: a `.pth`/`.pt`/`.safetensors` path, a state dict, a `StateDict`, or a list of them merged
-            into one (C2-Matching: `[restoration.pth, feature_extraction.pth, vgg19.pth]`).
+        checkpoint: a `.pth`/`.pt`/`.safetensors` path, a TF1 checkpoint (prefix, `.index` or directory), a
+            state dict, a `StateDict`, or a list of them merged into one (C2-Matching: `[restoration.pth,
+            feature_extraction.pth, vgg19.pth]`).
         name: converter name (`list_converters()`; e.g. "edsr", "esrgan") to skip detection.
         **overrides: builder arguments the weights cannot show (e.g. `res_scale` of EDSR, `scale` to take
             one branch of MDSR, `act_type` of a PReLU-free SRVGGNetCompact); they replace the detected values.

@@ -23,7 +23,8 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser):
     parser.add_argument("checkpoint", nargs="+",
-                        help=".pth / .pt / .safetensors file(s); several are merged into one state dict "
+                        help=".pth / .pt / .safetensors file(s) or a TF1 checkpoint (prefix, .index, or its "
+                             "directory); several are merged into one state dict "
                              "(C2-Matching, DATSR: restoration, feature extraction, torchvision VGG19)")
     parser.add_argument("--model", default=None, metavar="NAME",
                         help="converter to use instead of detection (edsr, mdsr, rdn, rcan, esrgan, msrresnet, "

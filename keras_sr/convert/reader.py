@@ -8,6 +8,10 @@ inference do), `params`, `state_dict`, `model`, `net`, `generator`, `model_state
 (trainers saving `{"epoch", "model_state_dict", "optimizer_state_dict", ...}`, e.g. ychfan/wdsr), and LIIF's
 model spec `{"name", "args", "sd"}` (whose `name`/`args` are kept as
 `StateDict.meta["spec"]`); a `module.` prefix (DataParallel) is removed.
+TensorFlow 1 `tf.train.Saver` checkpoints (a prefix with its `.index`, one of its
+files, or a directory with a `checkpoint` file; `tf_checkpoint`) are read with
+TensorFlow, variable names as keys (`scope/conv1/weights`, HWIO kernels as saved),
+`StateDict.meta["format"] = "tf1"`.
 
 Example:
     >>> state = read_checkpoint("RealESRGAN_x4plus.pth")
@@ -20,6 +24,7 @@ import os
 import numpy as np
 
 from keras_sr.convert.registry import CheckpointMismatch, StateDict, merge_states
+from keras_sr.convert.tf_checkpoint import is_tf_checkpoint, read_tf_checkpoint
 
 __all__ = ["read_checkpoint", "read_arrays", "unwrap_state_dict", "CONTAINER_KEYS", "TORCH_SUFFIXES"]
 
@@ -85,6 +90,10 @@ def _safetensors_with_torch(path, error):
 def read_arrays(path, meta=None):
     """`name -> numpy array` of the checkpoint file at `path` (containers unwrapped; `meta` as `unwrap_state_dict`)."""
     path = os.fspath(path)
+    if is_tf_checkpoint(path):
+        if meta is not None:
+            meta["format"] = "tf1"
+        return read_tf_checkpoint(path)[0]
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: checkpoint file not found")
     lower = path.lower()
@@ -125,5 +134,8 @@ def read_checkpoint(path):
     if isinstance(path, (list, tuple)):
         return merge_states([read_checkpoint(p) for p in path])
     meta = {}
+    if is_tf_checkpoint(path):  # named by its prefix in errors
+        arrays, prefix = read_tf_checkpoint(path)
+        return StateDict(arrays, source=prefix, meta={"format": "tf1"})
     arrays = read_arrays(path, meta)
     return StateDict(arrays, source=os.fspath(path), meta=meta)

@@ -60,6 +60,7 @@ BUILTIN_CONVERTERS = {
     "meta_rdn": "keras_sr.convert.meta_sr",
     "wdsr": "keras_sr.convert.wdsr",
     "refvae": "keras_sr.convert.refvae",
+    "cross_mpi": "keras_sr.convert.cross_mpi",
 }
 
 _CONVERTERS = {}
