@@ -132,6 +132,14 @@ def test_cross_mpi_equals_official_layout_from_a_tf1_checkpoint(tmp_path):
     moved = keras.ops.convert_to_numpy(keras.Model(wrong.inputs, wrong.get_layer("hr_attention").output)(inputs))
     assert np.abs(moved - attention).max() / np.abs(attention).max() > 1e-3
 
+    # keras-sr convert DIR --min-disparity --max-disparity: the same network in a .keras file
+    from keras_sr.cli import main
+
+    out = str(tmp_path / "cross_mpi.keras")
+    main(["convert", directory, "--min-disparity", "-1.5", "--max-disparity", "2.5", "--out", out])
+    saved = keras.saving.load_model(out, compile=False)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(saved(inputs)), sr, rtol=0, atol=1e-3)
+
 
 def test_training_state_is_skipped_by_name_and_layout_errors(tmp_path):
     net = randomize(oracle.CrossMPI(**SMALL), 1)

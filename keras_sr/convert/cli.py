@@ -39,6 +39,10 @@ def add_arguments(parser):
                              "256 filters, else 1; WDSR: default 1)")
     parser.add_argument("--act-type", default=None, choices=("relu", "leakyrelu", "prelu"),
                         help="SRVGGNetCompact without PReLU weights: its activation, which the weights cannot show")
+    parser.add_argument("--min-disparity", type=float, default=None,
+                        help="Cross-MPI: the plane sweep's nearest disparity in HR pixels (not in the weights)")
+    parser.add_argument("--max-disparity", type=float, default=None,
+                        help="Cross-MPI: the plane sweep's farthest disparity in HR pixels (not in the weights)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     return parser
 
@@ -51,7 +55,9 @@ def run(args):
     if os.path.exists(args.out) and not args.overwrite:
         raise SystemExit(f"error: {args.out} exists (pass --overwrite to replace it)")
     overrides = {k: v for k, v in (("scale", args.scale), ("res_scale", args.res_scale),
-                                                   ("act_type", args.act_type)) if v is not None}
+                                                   ("act_type", args.act_type),
+                                                   ("min_disparity", args.min_disparity),
+                                                   ("max_disparity", args.max_disparity)) if v is not None}
     try:
         checkpoint = args.checkpoint[0] if len(args.checkpoint) == 1 else args.checkpoint
         state = read_checkpoint(checkpoint)
