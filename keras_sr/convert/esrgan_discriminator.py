@@ -3,8 +3,10 @@
 Wang et al., "ESRGAN: Enhanced Super-Resolution Generative Adversarial Networks", ECCVW 2018 (the
 relativistic discriminator; the SRGAN-style VGG network of Ledig et al.). Official code: XPixelGroup/BasicSR
 `basicsr/archs/discriminator_arch.py` (`VGGStyleDiscriminator`, used by BasicSR's ESRGAN and SRGAN
-(`MSRGAN`) trainings, `options/train/ESRGAN/train_ESRGAN_x4.yml`: `network_d: VGGStyleDiscriminator,
-num_feat 64`; open-mmlab/mmsr's `Discriminator_VGG_128` has the same keys), and the earlier BasicSR
+trainings, `options/train/ESRGAN/train_ESRGAN_x4.yml` and `options/train/SRResNet_SRGAN/train_MSRGAN_x4.yml`:
+`network_d: VGGStyleDiscriminator, num_feat 64`, 128x128 crops; open-mmlab/mmsr's `Discriminator_VGG_128`
+has the same keys; so BasicSR's SRGAN critics convert here too: keras-sr's `srgan_discriminator`, the
+paper's Fig. 4 network, has no official code or released file), and the earlier BasicSR
 (`codes/models/modules/architecture.py`, `Discriminaotr_VGG_128` / `_96` / `_192` made of
 `block.conv_block`s) that trained the ESRGAN paper's models. No discriminator is released beside the ESRGAN
 generators (xinntao/ESRGAN ships `RRDB_ESRGAN_x4.pth` and `RRDB_PSNR_x4.pth` only): these are the files a
