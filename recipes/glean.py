@@ -25,8 +25,9 @@ only (`--augment` adds 90-degree rotations, off by default as mmagic has none).
 The bank: `--bank FILE` is a released StyleGAN2 generator (mmagic's
 `stylegan2-<cat|ffhq>-config-f-official_*.pth` or rosinality's `.pt`; the user
 supplies it), loaded through `keras_sr.convert` into the bank before training
-(the discriminator starts from scratch: keras-sr has no StyleGAN2 discriminator
-converter, mmagic starts it from the same file). Without `--bank` the bank is
+(mmagic starts the discriminator from the same file's `discriminator.*`: convert it with
+`keras-sr convert FILE.pth --model stylegan2_discriminator --out d.keras` and pass
+`--pretrained-discriminator d.keras`; without it the discriminator starts from scratch). Without `--bank` the bank is
 random and frozen, which defeats GLEAN's purpose: the recipe says so.
 
 Without `--data` it is a CPU-sized demo on the embedded photographs (8 -> 64,

@@ -21,9 +21,11 @@ SMSR (`model_1000.pt`), ClassSR (`ClassSR_FSRCNN.pth`, `ClassSR_RCAN.pth`), MASA
 `restoration_mse.pth` or `restoration_gan.pth` + `feature_extraction.pth` + torchvision VGG19, a list),
 RefVAE (Holmes-Alan/RefVAE `ConVAE_8x.pth` / `ConVAE_4x.pth` + `vgg_r41.pth`, passed together), GLEAN
 (mmagic's full `glean_*.pth` files) and StyleGAN2 generator files (mmagic, rosinality) as GLEAN's latent
-bank, and Real-ESRGAN's discriminator (`RealESRGAN_x4plus_netD.pth`, for fine-tuning); Cross-MPI
-(Mayzazhou/Cross-MPI's TF1 `tf.train.Saver` checkpoints `model.latest-<step>`, read with TensorFlow:
-`tf_checkpoint`).
+bank; Cross-MPI (Mayzazhou/Cross-MPI's TF1 `tf.train.Saver` checkpoints `model.latest-<step>`, read with
+TensorFlow: `tf_checkpoint`); and, for fine-tuning GANs, the discriminators: Real-ESRGAN's
+(`RealESRGAN_x4plus_netD.pth`), ESRGAN's VGG-style one (BasicSR `net_d_*.pth`, old BasicSR `*_D.pth`) and
+GLEAN's StyleGAN2 one (the `discriminator.*` of mmagic's GLEAN / StyleGAN2 files:
+`from_checkpoint(path, name="stylegan2_discriminator")`).
 
 Example:
     >>> from keras_sr.convert import from_checkpoint

@@ -46,6 +46,8 @@ BUILTIN_CONVERTERS = {
     "hat": "keras_sr.convert.hat",
     "srvgg_compact": "keras_sr.convert.srvgg",
     "unet_discriminator_sn": "keras_sr.convert.unet_discriminator",
+    "esrgan_discriminator": "keras_sr.convert.esrgan_discriminator",
+    "stylegan2_discriminator": "keras_sr.convert.stylegan2_discriminator",
     "stylegan2": "keras_sr.convert.stylegan2",
     "glean_full": "keras_sr.convert.glean",
     "dasr": "keras_sr.convert.dasr",

@@ -252,7 +252,8 @@ def stylegan2_discriminator(input_size=256, channel_multiplier=2, max_channels=5
     conv, then per halving a residual block (3x3 conv, blur + stride-2 3x3 conv; skip: blur + stride-2 1x1
     conv without bias; sum / sqrt(2)) down to 4x4, the minibatch-stddev feature (groups of 4), a 3x3 conv
     and two equalized dense layers. GLEAN's GAN loss runs on it (mmagic starts it from the StyleGAN2
-    checkpoint's discriminator; keras-sr has no converter for it: trained from scratch). Images are mapped
+    checkpoint's discriminator; `keras_sr.convert.from_checkpoint(path, name="stylegan2_discriminator")`
+    reads it out of mmagic's GLEAN / StyleGAN2 files, for `--pretrained-discriminator`). Images are mapped
     to [-1, 1]; batches must be <= `group_size` or a multiple of it.
     """
     input_size = int(input_size)

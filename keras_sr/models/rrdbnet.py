@@ -24,7 +24,9 @@ scaled by 0.1 and zero biases, as the official `initialize_weights(..., 0.1)`.
 (`Discriminator_VGG_128` / BasicSR `VGGStyleDiscriminator`): ten convs with
 batch norm and LeakyReLU(0.2), five of them 4x4 with stride 2, then dense 100
 -> LeakyReLU -> dense 1 (a logit; ESRGAN's relativistic average loss is
-computed from the logits of real and fake batches).
+computed from the logits of real and fake batches). `num_stages=6` is BasicSR's 256x256 variant;
+`keras_sr.convert` reads BasicSR's and the old BasicSR's discriminator files into it
+(`keras_sr.convert.esrgan_discriminator`).
 
 Example:
     >>> from keras_sr import models
@@ -114,7 +116,8 @@ def rrdbnet(
 
 
 @register("esrgan_discriminator", kind="discriminator")
-def esrgan_discriminator(input_size=128, filters=64, dense_units=100, kernel_initializer="glorot_uniform", name=None):
+def esrgan_discriminator(input_size=128, filters=64, dense_units=100, kernel_initializer="glorot_uniform", name=None,
+                         num_stages=5):
     """ESRGAN's VGG-style discriminator on `(input_size, input_size, 3)` RGB in [0, 255].
 
     Per stage k = 0..4 (channels nf, 2nf, 4nf, 8nf, 8nf): conv 3x3 stride 1,
@@ -123,18 +126,24 @@ def esrgan_discriminator(input_size=128, filters=64, dense_units=100, kernel_ini
     100 -> LeakyReLU(0.2) -> dense 1. Images are mapped to [0, 1] first.
 
     Args:
-        input_size: height and width of the crops (128 officially; any multiple of 32).
+        input_size: height and width of the crops (128 officially; any multiple of 2 ** num_stages).
         filters: nf (64).
         dense_units: hidden dense width (100).
         kernel_initializer: for every convolution and dense layer.
         name: model name (default `esrgan_discriminator_<input_size>`).
+        num_stages: stride-2 stages (5; 6 is BasicSR's `VGGStyleDiscriminator(input_size=256)` and old
+            BasicSR's `Discriminator_VGG_192`: one more 8nf stage `conv5_*`).
     """
     input_size = int(input_size)
-    if input_size < 32 or input_size % 32:
-        raise ValueError(f"esrgan_discriminator input_size must be a positive multiple of 32, got {input_size}.")
+    num_stages = int(num_stages)
+    if num_stages < 4:
+        raise ValueError(f"esrgan_discriminator num_stages must be >= 4, got {num_stages}.")
+    multiple = 2 ** num_stages
+    if input_size < multiple or input_size % multiple:
+        raise ValueError(f"esrgan_discriminator input_size must be a positive multiple of {multiple}, got {input_size}.")
     inputs = keras.Input((input_size, input_size, 3), name="image")
     x = keras.layers.Rescaling(1.0 / 255.0, name="to_unit_range")(inputs)
-    stage_filters = [filters, 2 * filters, 4 * filters, 8 * filters, 8 * filters]
+    stage_filters = [filters, 2 * filters, 4 * filters] + [8 * filters] * (num_stages - 3)
     for stage, channels in enumerate(stage_filters):
         for step, (kernel_size, stride) in enumerate(((3, 1), (4, 2))):
             first = stage == 0 and step == 0

@@ -132,8 +132,9 @@ class GANRecipe(Recipe):
     pretrained: str = field("", "initial generator weights (.weights.h5), e.g. the PSNR-oriented run's "
                                 "final.weights.h5, as SRGAN and ESRGAN start from their MSE/L1 models")
     pretrained_discriminator: str = field("", "initial discriminator weights (.weights.h5 or .keras), e.g. "
-                                              "`keras-sr convert RealESRGAN_x4plus_netD.pth`, to fine-tune as "
-                                              "the official Real-ESRGAN recipe does")
+                                              "`keras-sr convert RealESRGAN_x4plus_netD.pth` (or a BasicSR "
+                                              "net_d_*.pth, a GLEAN file with --model stylegan2_discriminator), "
+                                              "to fine-tune as the official recipes do")
 
     @classmethod
     def scale_defaults(cls, scale):
