@@ -18,6 +18,8 @@ only and the official parameter count.
 """
 
 import os
+import pickle
+import zipfile
 
 import numpy as np
 import pytest
@@ -83,6 +85,17 @@ def test_reader_reads_tensorlayer_lists_and_refuses_a_malicious_pickle(tmp_path)
     assert read_checkpoint(str(tmp_path / "named.npz")).keys() == ["features.0.weight"]
     np.savez(str(tmp_path / "numbered.npz"), **{"1": np.ones(2), "0": np.zeros(3)})  # tl.files.save_npz_dict
     assert [read_checkpoint(str(tmp_path / "numbered.npz")).shape(f"params.{i}") for i in (0, 1)] == [(3,), (2,)]
+
+    # as numpy 1.x wrote it (the official files: `numpy.core.multiarray`), pickle protocol 2 (bytes via _codecs)
+    listed = np.empty(2, dtype=object)
+    listed[0], listed[1] = params[0], params[1]
+    payload = pickle.dumps(listed, protocol=2).replace(b"numpy._core.", b"numpy.core.")
+    assert b"numpy.core.multiarray" in payload and b"_codecs" in payload
+    with zipfile.ZipFile(str(tmp_path / "numpy1.npz"), "w") as zf, zf.open("params.npy", "w") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "|O", "fortran_order": False, "shape": (2,)})
+        f.write(payload)
+    state = read_checkpoint(str(tmp_path / "numpy1.npz"))
+    assert np.array_equal(state.peek("params.0"), params[0]) and state.shape("params.1") == (3,)
 
     marker = tmp_path / "pwned"
 
