@@ -1,8 +1,8 @@
 """Convert released PyTorch checkpoints into registered keras-sr models.
 
-`from_checkpoint(path)` reads a `.pth`/`.pt` (torch, `weights_only=True`) or
-`.safetensors` file (no torch), unwraps the usual containers, detects the
-architecture and its hyperparameters from the keys and shapes (as spandrel
+`from_checkpoint(path)` reads a `.pth`/`.pt` (torch, `weights_only=True`),
+`.safetensors` (no torch) or `.npz` file (numpy; TensorLayer's `params` lists),
+unwraps the usual containers, detects the architecture and its hyperparameters from the keys and shapes (as spandrel
 does), builds the registered keras-sr model and assigns every weight. A key that
 is missing, mis-shaped or left unused is a `CheckpointMismatch` naming it:
 nothing is loaded half-way. The result is an ordinary keras-sr model (save it as
@@ -21,7 +21,9 @@ SMSR (`model_1000.pt`), ClassSR (`ClassSR_FSRCNN.pth`, `ClassSR_RCAN.pth`), MASA
 `restoration_mse.pth` or `restoration_gan.pth` + `feature_extraction.pth` + torchvision VGG19, a list),
 RefVAE (Holmes-Alan/RefVAE `ConVAE_8x.pth` / `ConVAE_4x.pth` + `vgg_r41.pth`, passed together), GLEAN
 (mmagic's full `glean_*.pth` files) and StyleGAN2 generator files (mmagic, rosinality) as GLEAN's latent
-bank; Cross-MPI (Mayzazhou/Cross-MPI's TF1 `tf.train.Saver` checkpoints `model.latest-<step>`, read with
+bank; SRNTT's TensorLayer `.npz` files (ZZUTK/SRNTT `upscale.npz` + `srntt.npz` /
+`srntt_init.npz` + torchvision VGG19, passed together; `.npz` object arrays are read by a restricted
+unpickler that builds numpy arrays only); Cross-MPI (Mayzazhou/Cross-MPI's TF1 `tf.train.Saver` checkpoints `model.latest-<step>`, read with
 TensorFlow: `tf_checkpoint`); and, for fine-tuning GANs, the discriminators: Real-ESRGAN's
 (`RealESRGAN_x4plus_netD.pth`), ESRGAN's VGG-style one (BasicSR `net_d_*.pth`, old BasicSR `*_D.pth`) and
 GLEAN's StyleGAN2 one (the `discriminator.*` of mmagic's GLEAN / StyleGAN2 files:

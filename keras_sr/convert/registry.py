@@ -63,6 +63,7 @@ BUILTIN_CONVERTERS = {
     "wdsr": "keras_sr.convert.wdsr",
     "refvae": "keras_sr.convert.refvae",
     "cross_mpi": "keras_sr.convert.cross_mpi",
+    "srntt": "keras_sr.convert.srntt",
 }
 
 _CONVERTERS = {}
@@ -165,19 +166,32 @@ class StateDict:
 def merge_states(states):
     """One `StateDict` of several files (e.g. C2-Matching's restoration + feature-extraction + VGG19 files).
 
-    A key in two files is a `CheckpointMismatch` naming both; `source` reads "a.pth + b.pth".
+    A key in two files is a `CheckpointMismatch` naming both; `source` reads "a.pth + b.pth". Ordered
+    parameter lists (`meta["tensorlayer"]`, TensorLayer `.npz` files: `params.{i}`) of several files become
+    `npz{n}.params.{i}` (n: the file's position), their entries in `meta["tensorlayer"]` saying which file each is.
     """
     states = list(states)
     if len(states) == 1:
         return states[0]
-    arrays, owner, meta = {}, {}, {}
-    for state in states:
+    arrays, owner, meta, lists = {}, {}, {}, []
+    several_lists = sum(bool(s.meta.get("tensorlayer")) for s in states) > 1
+    for number, state in enumerate(states):
+        rename = {}
+        for entry in state.meta.get("tensorlayer") or ():
+            # ordered lists (TensorLayer `params.{i}`) of several files are kept apart as `npz{number}.params.{i}`
+            prefix = f"npz{number}." + entry["prefix"] if several_lists else entry["prefix"]
+            lists.append(dict(entry, prefix=prefix))
+            rename[entry["prefix"]] = prefix
         for key in state.keys():
-            if key in arrays:
-                raise CheckpointMismatch(f"{owner[key]} and {state.source} both hold {key!r}: pass each part once")
-            arrays[key] = state._arrays[key]
-            owner[key] = state.source
-        meta.update(state.meta)
+            old = next((p for p in rename if key.startswith(p + "params.")), None)
+            new = key if old is None else rename[old] + key[len(old):]
+            if new in arrays:
+                raise CheckpointMismatch(f"{owner[new]} and {state.source} both hold {new!r}: pass each part once")
+            arrays[new] = state._arrays[key]
+            owner[new] = state.source
+        meta.update({k: v for k, v in state.meta.items() if k != "tensorlayer"})
+    if lists:
+        meta["tensorlayer"] = lists
     return StateDict(arrays, source=" + ".join(s.source for s in states), meta=meta)
 
 
