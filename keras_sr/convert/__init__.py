@@ -8,25 +8,24 @@ is missing, mis-shaped or left unused is a `CheckpointMismatch` naming it:
 nothing is loaded half-way. The result is an ordinary keras-sr model (save it as
 `.keras`, evaluate, upscale, export it).
 
-Supported layouts (one converter module each, see `registry.BUILTIN_CONVERTERS`):
-EDSR / EDSR-baseline (EDSR-PyTorch and BasicSR), MDSR, RDN (EDSR-PyTorch), RCAN (official), RRDBNet in the
-ESRGAN old (`model.0 ... model.10`; also x8 / x2 / x1 and ESRGAN+), new (`conv_first`/`RRDB_trunk`) and
-BasicSR (`body`/`rdb1`) layouts incl. Real-ESRGAN x4plus / x2plus, SRVGGNetCompact (Real-ESRGAN), WDSR-A / -B
-(wdsr_ntire2018 and the reloaded ychfan/wdsr), MSRResNet (BasicSR), SwinIR, HAT,
-TTSR (researchmm/TTSR `TTSR.pt`), C2-Matching (yumingj/C2-Matching: restoration + feature-extraction
-files + torchvision VGG19, passed together as a list), LIIF (yinboc/liif `{'model': {'name', 'args',
-'sd'}}`), Meta-RDN (XuecaiHu/Meta-SR-Pytorch `model_1000.pt`), DASR (`model_600.pt`, BlindSR `G.`/`E.`),
-SMSR (`model_1000.pt`), ClassSR (`ClassSR_FSRCNN.pth`, `ClassSR_RCAN.pth`), MASA-SR (`masa_rec.pth`,
-`masa.pth`), CrossNet (`MultiscaleWarpingNet` state dicts), DATSR (caojiezhang/DATSR:
-`restoration_mse.pth` or `restoration_gan.pth` + `feature_extraction.pth` + torchvision VGG19, a list),
-RefVAE (Holmes-Alan/RefVAE `ConVAE_8x.pth` / `ConVAE_4x.pth` + `vgg_r41.pth`, passed together), GLEAN
-(mmagic's full `glean_*.pth` files) and StyleGAN2 generator files (mmagic, rosinality) as GLEAN's latent
-bank; SRNTT's TensorLayer `.npz` files (ZZUTK/SRNTT `upscale.npz` + `srntt.npz` /
-`srntt_init.npz` + torchvision VGG19, passed together; `.npz` object arrays are read by a restricted
-unpickler that builds numpy arrays only); Cross-MPI (Mayzazhou/Cross-MPI's TF1 `tf.train.Saver` checkpoints `model.latest-<step>`, read with
-TensorFlow: `tf_checkpoint`); and, for fine-tuning GANs, the discriminators: Real-ESRGAN's
-(`RealESRGAN_x4plus_netD.pth`), ESRGAN's VGG-style one (BasicSR `net_d_*.pth`, old BasicSR `*_D.pth`) and
-GLEAN's StyleGAN2 one (the `discriminator.*` of mmagic's GLEAN / StyleGAN2 files:
+Supported layouts (one converter module each, see `registry.BUILTIN_CONVERTERS`): EDSR / EDSR-baseline
+(EDSR-PyTorch and BasicSR), MDSR, RDN (EDSR-PyTorch), RCAN (official), RRDBNet in the ESRGAN old (`model.0 ...
+model.10`; also x8 / x2 / x1 and ESRGAN+), new (`conv_first`/`RRDB_trunk`) and BasicSR (`body`/`rdb1`) layouts
+incl. Real-ESRGAN x4plus / x2plus, SRVGGNetCompact (Real-ESRGAN), WDSR-A / -B (wdsr_ntire2018 and the reloaded
+ychfan/wdsr), MSRResNet (BasicSR), SwinIR, HAT, TTSR (researchmm/TTSR `TTSR.pt`), C2-Matching
+(yumingj/C2-Matching: restoration + feature-extraction files + torchvision VGG19, passed together as a list),
+LIIF (yinboc/liif `{'model': {'name', 'args', 'sd'}}`), Meta-RDN (XuecaiHu/Meta-SR-Pytorch `model_1000.pt`),
+DASR (`model_600.pt`, BlindSR `G.`/`E.`), SMSR (`model_1000.pt`), ClassSR (`ClassSR_FSRCNN.pth`,
+`ClassSR_RCAN.pth`), MASA-SR (`masa_rec.pth`, `masa.pth`), CrossNet (`MultiscaleWarpingNet` state dicts),
+DATSR (caojiezhang/DATSR: `restoration_mse.pth` or `restoration_gan.pth` + `feature_extraction.pth` +
+torchvision VGG19, a list), RefVAE (Holmes-Alan/RefVAE `ConVAE_8x.pth` / `ConVAE_4x.pth` + `vgg_r41.pth`,
+passed together), GLEAN (mmagic's full `glean_*.pth` files) and StyleGAN2 generator files (mmagic, rosinality)
+as GLEAN's latent bank; SRNTT's TensorLayer `.npz` files (ZZUTK/SRNTT `upscale.npz` + `srntt.npz` /
+`srntt_init.npz` + torchvision VGG19, passed together; `.npz` object arrays are read by a restricted unpickler
+that builds numpy arrays only); Cross-MPI (Mayzazhou/Cross-MPI's TF1 `tf.train.Saver` checkpoints
+`model.latest-<step>`, read with TensorFlow: `tf_checkpoint`); and, for fine-tuning GANs, the discriminators:
+Real-ESRGAN's (`RealESRGAN_x4plus_netD.pth`), ESRGAN's VGG-style one (BasicSR `net_d_*.pth`, old BasicSR
+`*_D.pth`) and GLEAN's StyleGAN2 one (the `discriminator.*` of mmagic's GLEAN / StyleGAN2 files:
 `from_checkpoint(path, name="stylegan2_discriminator")`).
 
 Example:
