@@ -27,7 +27,7 @@ import keras  # noqa: E402
 from keras_sr.convert import CheckpointMismatch, StateDict, detect, from_checkpoint, read_checkpoint  # noqa: E402
 from keras_sr.convert.tf_checkpoint import checkpoint_prefix, is_tf_checkpoint, training_state  # noqa: E402
 from keras_sr.models import cross_mpi as cmpi  # noqa: E402
-from torch_oracles import load_tool, randomize  # noqa: E402
+from torch_oracles import load_tool, randomize, nchw, nhwc, report_parity, torch_params  # noqa: E402
 
 RELATIVE = 1e-4
 oracle = load_tool("torch_cross_mpi_layout")
@@ -59,31 +59,19 @@ def _official(net):
     return {**oracle.tf_variables(net), "global_step": np.int64(302050)}
 
 
-def _params(module):
-    return sum(p.numel() for p in module.parameters())
 
 
-def _nchw(x):
-    return torch.from_numpy(np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2)))
 
 
-def _nhwc(t):
-    return t.detach().numpy().transpose(0, 2, 3, 1)
 
 
-def _report(label, got, want):
-    assert got.shape == want.shape, (got.shape, want.shape)
-    err = float(np.abs(got - want).max())
-    rel = err / float(np.abs(want).max())
-    print(f"parity {label}: max abs {err:.2g}, rel {rel:.2g}")
-    return rel
 
 
 def _packed(planes, target, d):
     """keras-sr's folded planes (B * D, H, W, 3) and target -> the official `[target | psv_0 | ...]` NCHW input."""
     b = target.shape[0]
     planes = planes.reshape(b, d, *planes.shape[1:])
-    return _nchw(np.concatenate([target] + [planes[:, i] for i in range(d)], axis=-1))
+    return nchw(np.concatenate([target] + [planes[:, i] for i in range(d)], axis=-1))
 
 
 def test_cross_mpi_equals_official_layout_from_a_tf1_checkpoint(tmp_path):
@@ -98,7 +86,7 @@ def test_cross_mpi_equals_official_layout_from_a_tf1_checkpoint(tmp_path):
     assert name == "cross_mpi" and found["config"] == dict(scale=8, **SMALL)
     model = from_checkpoint(directory, min_disparity=-1.5, max_disparity=2.5)
     shape = {k: v for k, v in SMALL.items()}
-    assert model.count_params() == _params(net) == cmpi.official_parameter_count(**shape)[0]
+    assert model.count_params() == torch_params(net) == cmpi.official_parameter_count(**shape)[0]
 
     rng = np.random.default_rng(0)
     # 1/4 of the HR size is 24 x 28: the ASPP's dilation-8 taps fall inside the image
@@ -117,12 +105,13 @@ def test_cross_mpi_equals_official_layout_from_a_tf1_checkpoint(tmp_path):
     with torch.no_grad():
         want = net(_packed(planes, target, d), _packed(planes_low, target_low, d))
     assert float(np.std(sr)) > 5.0 and float(np.mean(np.abs(want["sr_out"].numpy()) > 0.99)) < 0.5
-    assert _report("cross_mpi initial attention (extractor, plane attention, refinement)", init_attention,
-                   _nhwc(want["init_attention_map"])) < RELATIVE
-    assert _report("cross_mpi init_syn (low-res synthesis)", init_syn, _nhwc(want["init_syn"])) < RELATIVE
-    assert _report("cross_mpi HR attention (guided upsampling)", attention, _nhwc(want["attention_map"])) < RELATIVE
-    assert _report("cross_mpi hr_syn", hr_syn, _nhwc(want["hr_syn"])) < RELATIVE
-    assert _report("cross_mpi x8 SR output (fusion)", sr, (_nhwc(want["sr_out"]) + 1) * 127.5) < RELATIVE
+    assert report_parity("cross_mpi initial attention (extractor, plane attention, refinement)", init_attention,
+                   nhwc(want["init_attention_map"])) < RELATIVE
+    assert report_parity("cross_mpi init_syn (low-res synthesis)", init_syn, nhwc(want["init_syn"])) < RELATIVE
+    assert report_parity("cross_mpi HR attention (guided upsampling)", attention,
+                         nhwc(want["attention_map"])) < RELATIVE
+    assert report_parity("cross_mpi hr_syn", hr_syn, nhwc(want["hr_syn"])) < RELATIVE
+    assert report_parity("cross_mpi x8 SR output (fusion)", sr, (nhwc(want["sr_out"]) + 1) * 127.5) < RELATIVE
 
     # The comparison sees a wrong layout: a stride-2 kernel transposed (h <-> w) moves the HR attention by > 1e-3.
     variables = oracle.tf_variables(net)
@@ -186,7 +175,7 @@ def test_paper_size_detected_from_shapes_only():
     assert detect(shapes)[1]["config"] == dict(scale=8, num_planes=32, ngf=64, extractor_ngf=64, feature_channels=8,
                                                fuse_ngf=32, fuse_blocks=6, res_repeat=3, aspp_levels=3)
     # counted from nets.py: extractor 531,656 + attention / guided upsampling 3,126,144 + fusion 149,827
-    assert _params(paper) == sum(int(np.prod(v.shape)) for k, v in shapes.items() if k != "global_step") \
+    assert torch_params(paper) == sum(int(np.prod(v.shape)) for k, v in shapes.items() if k != "global_step") \
         == cmpi.official_parameter_count()[0] == 3_807_627
-    assert _params(paper.f_extract_net) == 531_656 and _params(paper.fuse_part) == 149_827
+    assert torch_params(paper.f_extract_net) == 531_656 and torch_params(paper.fuse_part) == 149_827
     assert len(shapes) - 1 == 2 * 119  # 119 slim convs (the shared aspp0/co once)

@@ -28,8 +28,7 @@ torch = pytest.importorskip("torch")
 import keras  # noqa: E402
 
 from keras_sr.convert import CheckpointMismatch, detect, from_checkpoint  # noqa: E402
-from test_convert_refsr_extra import _tamper  # noqa: E402
-from torch_oracles import load_tool, randomize  # noqa: E402
+from torch_oracles import load_tool, randomize, check_tampering, nchw, nhwc, report_parity, torch_params  # noqa: E402
 
 RELATIVE = 1e-4
 oracle = load_tool("torch_datsr_layout")
@@ -39,24 +38,12 @@ TINY = dict(ngf=8, n_blocks=1, groups=2, depths=(2, 1), num_heads=(2, 1), window
             contrastive_widths=(4, 8, 12), img_size=(32, 16, 8))
 
 
-def _params(module, skip=()):
-    return sum(p.numel() for n, p in module.named_parameters() if not n.startswith(skip))
 
 
-def _nchw(x):
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
 
 
-def _nhwc(t):
-    return t.detach().numpy().transpose(0, 2, 3, 1)
 
 
-def _report(label, got, want):
-    assert got.shape == want.shape, (got.shape, want.shape)
-    err = float(np.abs(got - want).max())
-    rel = err / float(np.abs(want).max())
-    print(f"parity {label}: max abs {err:.2g}, rel {rel:.2g}")
-    return rel
 
 
 def _tiny():
@@ -85,7 +72,7 @@ def _official_matching(outputs):
         b, h, w, _ = offsets.shape  # (k, [dy, dx]) -> (B, 9, H, W, [x, y])
         pre_offsets[level] = torch.from_numpy(offsets.reshape(b, h, w, 9, 2).transpose(0, 3, 1, 2, 4)[..., ::-1].copy())
         flows[level] = torch.from_numpy(flow[..., ::-1].copy())
-        sims[level] = _nchw(sim)
+        sims[level] = nchw(sim)
     return [pre_offsets, flows, sims]
 
 
@@ -99,8 +86,8 @@ def test_datsr_equals_official_layout_on_an_lr_reference_pair(tmp_path):
     model = from_checkpoint(paths)
     vgg_unused = sum(p.numel() for n, p in net.vgg.named_parameters()
                      if n.startswith("classifier") or int(n.split(".")[1]) > 10)
-    assert model.count_params() == (_params(net.restoration, skip=("content_extractor.",)) + _params(net.extractor)
-                                    + _params(net.vgg) - vgg_unused)
+    assert model.count_params() == (torch_params(net.restoration, skip=("content_extractor.",))
+                                    + torch_params(net.extractor) + torch_params(net.vgg) - vgg_unused)
     assert not model.get_layer("reference_vgg").trainable and not model.get_layer("contrastive_extractor").trainable
 
     rng = np.random.default_rng(13)  # random images everywhere (no zero padding: no tied matches)
@@ -112,7 +99,7 @@ def test_datsr_equals_official_layout_on_an_lr_reference_pair(tmp_path):
                                       *model.get_layer("reference_vgg").output, model.output])
     outs = [keras.ops.convert_to_numpy(t) for t in probe(inputs)]
     feat_in, feat_ref, matching, ref_feats, got = outs[0], outs[1], outs[2:11], outs[11:14], outs[14]
-    t = {k: _nchw(v) / 255.0 for k, v in inputs.items()}
+    t = {k: nchw(v) / 255.0 for k, v in inputs.items()}
     r = net.restoration.dyn_agg_restore
     assert float(r.up_small_dyn_agg.conv_offset_mask.weight.detach().abs().max()) > 0  # learned offsets, masks on
     with torch.no_grad():
@@ -121,25 +108,25 @@ def test_datsr_equals_official_layout_on_an_lr_reference_pair(tmp_path):
         want_vgg = net.vgg.levels(t["ref"])
         want_matching = oracle.flow_similarity(want_in, want_ref)
         restored = net.restoration(t["lr"], _official_matching(matching),
-                                   {level: _nchw(f) for level, f in zip(LEVELS, ref_feats)})
+                                   {level: nchw(f) for level, f in zip(LEVELS, ref_feats)})
         want = net(t["lr"], t["lr_up"], t["ref"])
     # (1) the restoration network alone, same matching and reference features on both sides
-    assert _report("datsr restoration (keras-sr's matching + VGG features fed in)", got, _nhwc(restored) * 255.0) \
+    assert report_parity("datsr restoration (keras-sr's matching + VGG features fed in)", got, nhwc(restored) * 255.0) \
         < RELATIVE
     # (2) the contrastive extractor, the reference VGG19 and the matching
-    assert _report("datsr contrastive extractor (input)", feat_in, _nhwc(want_in)) < RELATIVE
-    assert _report("datsr contrastive extractor (reference)", feat_ref, _nhwc(want_ref)) < RELATIVE
+    assert report_parity("datsr contrastive extractor (input)", feat_in, nhwc(want_in)) < RELATIVE
+    assert report_parity("datsr contrastive extractor (reference)", feat_ref, nhwc(want_ref)) < RELATIVE
     for level, feature in zip(LEVELS, ref_feats):
-        assert _report(f"datsr reference VGG19 {level}", feature, _nhwc(want_vgg[level])) < RELATIVE
+        assert report_parity(f"datsr reference VGG19 {level}", feature, nhwc(want_vgg[level])) < RELATIVE
     official = _official_matching(matching)
     for level in LEVELS:
         np.testing.assert_array_equal(official[0][level].numpy(), want_matching[0][level].numpy())
         np.testing.assert_array_equal(official[1][level].numpy(), want_matching[1][level].numpy())
-        assert _report(f"datsr similarity {level}", official[2][level].numpy(), want_matching[2][level].numpy()) \
+        assert report_parity(f"datsr similarity {level}", official[2][level].numpy(), want_matching[2][level].numpy()) \
             < RELATIVE
     assert float(want_matching[1]["relu3_1"].abs().mean()) > 0.5  # the flows move: the warps are exercised
     # (3) the whole model, PyTorch matching included
-    assert _report("datsr (whole model, matching included)", got, _nhwc(want) * 255.0) < RELATIVE
+    assert report_parity("datsr (whole model, matching included)", got, nhwc(want) * 255.0) < RELATIVE
 
 
 def test_datsr_errors_name_the_key_or_the_missing_file(tmp_path):
@@ -154,7 +141,7 @@ def test_datsr_errors_name_the_key_or_the_missing_file(tmp_path):
     with pytest.raises(CheckpointMismatch, match=r"feature_extraction\.pth and .*feature_extraction\.pth both hold"):
         from_checkpoint([paths[0], paths[1], paths[1], paths[2]])
     state = _numpy(net)
-    _tamper(state, "dyn_agg_restore.up_medium_dyn_agg.conv_offset_mask.weight",
+    check_tampering(state, "dyn_agg_restore.up_medium_dyn_agg.conv_offset_mask.weight",
             "dyn_agg_restore.up_large_dyn_agg.weight", tmp_path)
     bad = dict(state, **{"content_extractor.body.0.conv2.weight": np.zeros((8, 8, 1, 1), np.float32)})
     with pytest.raises(CheckpointMismatch, match=r"'content_extractor\.body\.0\.conv2\.weight' has shape \(8, 8, 1, 1\)"):
@@ -172,7 +159,7 @@ def test_datsr_paper_size_layout_is_detected_from_shapes_with_the_official_param
     assert detect(shapes)[1]["config"] == dict(
         scale=4, ngf=128, groups=8, depths=(4, 4), num_heads=(4, 4), window_size=8, mlp_ratio=2.0,
         vgg_widths=(64, 128, 256), contrastive_widths=(64, 128, 256), train_vgg=False)
-    assert _params(net.restoration) == official_parameter_count() == 18_026_971  # the paper's 18.03M
-    assert _params(net.restoration.content_extractor) == 2_364_928  # saved, never used: checked and skipped
-    assert _params(net.restoration, skip=("content_extractor.",)) == official_parameter_count(include_unused=False)
-    assert _params(net.extractor) == 1_110_656
+    assert torch_params(net.restoration) == official_parameter_count() == 18_026_971  # the paper's 18.03M
+    assert torch_params(net.restoration.content_extractor) == 2_364_928  # saved, never used: checked and skipped
+    assert torch_params(net.restoration, skip=("content_extractor.",)) == official_parameter_count(include_unused=False)
+    assert torch_params(net.extractor) == 1_110_656

@@ -21,14 +21,12 @@ import keras  # noqa: E402
 
 from keras_sr import models  # noqa: E402
 from keras_sr.convert import CheckpointMismatch, detect, from_checkpoint  # noqa: E402
-from torch_oracles import load_tool, randomize  # noqa: E402
+from torch_oracles import load_tool, randomize, nchw  # noqa: E402
 
 oracle = load_tool("torch_gan_discriminators_layout")
 RNG = np.random.default_rng(0)
 
 
-def _nchw(x):
-    return torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
 
 
 def _parity(got, want, label):
@@ -58,7 +56,7 @@ def _vgg_parity(net, model, size, label, training=(False, True)):
     for mode in training:
         net.train(mode)
         with torch.no_grad():
-            want = net(_nchw(x)).numpy()
+            want = net(nchw(x)).numpy()
         got = keras.ops.convert_to_numpy(model(255.0 * x, training=mode))
         _parity(got, want, f"{label} ({'training' if mode else 'inference'})")
     net.eval()
@@ -108,7 +106,7 @@ def test_batch_norm_running_statistics_move_as_pytorch():
     x = RNG.uniform(0, 1, (4, 128, 128, 3)).astype(np.float32)
     net.train()
     with torch.no_grad():
-        net(_nchw(x))
+        net(nchw(x))
     model(255.0 * x, training=True)
     conv, bn = net.features[5], net.features[6]   # conv1_0 (k = 2) and its batch norm
     got = keras.ops.convert_to_numpy(model.get_layer("bn1_0").moving_mean)
@@ -173,7 +171,7 @@ def test_stylegan2_discriminator_from_a_glean_file(tmp_path):
     for batch in (4, 8, 2):   # groups of 4 (mmagic's minibatch stddev), two groups, a batch below the group size
         x = RNG.uniform(0, 1, (batch, 32, 32, 3)).astype(np.float32)
         with torch.no_grad():
-            want = net(2.0 * _nchw(x) - 1.0).numpy()
+            want = net(2.0 * nchw(x) - 1.0).numpy()
         _parity(keras.ops.convert_to_numpy(model(255.0 * x)), want, f"stylegan2_discriminator 32 batch {batch}")
 
     # a bare mmagic StyleGAN2Discriminator state dict is detected without the name
@@ -181,7 +179,7 @@ def test_stylegan2_discriminator_from_a_glean_file(tmp_path):
     assert detect(bare.state_dict())[0] == "stylegan2_discriminator"
     x = RNG.uniform(0, 1, (4, 16, 16, 3)).astype(np.float32)
     with torch.no_grad():
-        want = bare(2.0 * _nchw(x) - 1.0).numpy()
+        want = bare(2.0 * nchw(x) - 1.0).numpy()
     _parity(keras.ops.convert_to_numpy(from_checkpoint(bare.state_dict())(255.0 * x)), want,
             "stylegan2_discriminator 16 bare")
 

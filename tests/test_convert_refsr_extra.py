@@ -21,7 +21,8 @@ import keras  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from keras_sr.convert import CheckpointMismatch, detect, from_checkpoint  # noqa: E402
-from torch_oracles import load_tool, randomize  # noqa: E402
+from torch_oracles import (check_tampering, load_tool, nchw, nhwc, randomize, report_parity, state_numpy,
+                           torch_params)  # noqa: E402
 
 RELATIVE = 1e-4
 ref = load_tool("torch_refsr_extra_layouts")
@@ -31,44 +32,16 @@ def _randomize(net, seed):
     return randomize(net, seed, frozen=True)
 
 
-def _params(module):
-    return sum(p.numel() for p in module.parameters())
 
 
-def _nchw(x):
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
 
 
-def _nhwc(t):
-    return t.detach().numpy().transpose(0, 2, 3, 1)
 
 
-def _report(label, got, want):
-    assert got.shape == want.shape, (got.shape, want.shape)
-    err = float(np.abs(got - want).max())
-    rel = err / float(np.abs(want).max())
-    print(f"parity {label}: max abs {err:.2g}, rel {rel:.2g}")
-    return rel
 
 
-def _tamper(state, removed, reshaped, tmp_path):
-    def convert(arrays, name):
-        torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}, str(tmp_path / name))
-        return from_checkpoint(str(tmp_path / name))
-
-    with pytest.raises(CheckpointMismatch, match=rf"removed\.pt: missing key '{removed}'"):
-        convert({k: v for k, v in state.items() if k != removed}, "removed.pt")
-    with pytest.raises(CheckpointMismatch, match=rf"renamed\.pt: .*{removed}"):
-        convert({(k + "_renamed" if k == removed else k): v for k, v in state.items()}, "renamed.pt")
-    bad = np.zeros(state[reshaped].shape[:-1] + (state[reshaped].shape[-1] + 1,), np.float32)
-    with pytest.raises(CheckpointMismatch, match=rf"reshaped\.pt: .*'{reshaped}'"):
-        convert(dict(state, **{reshaped: bad}), "reshaped.pt")
-    with pytest.raises(CheckpointMismatch, match=r"extra\.pt: 1 unused key\(s\): surplus\.weight"):
-        convert(dict(state, **{"surplus.weight": np.zeros((2,), np.float32)}), "extra.pt")
 
 
-def _numpy(module):
-    return {k: v.detach().numpy().copy() for k, v in module.state_dict().items()}
 
 
 # ------------------------------------------------------------------------------------------ MASA-SR
@@ -81,30 +54,32 @@ def test_masa_sr_encoder_and_decoder_equal_official_layout(tmp_path):
     assert name == "masa_sr" and found["config"] == dict(scale=4, nf=8, n_blocks=[1, 2, 1],
                                                          n_blocks_dec=[1, 1, 2, 1, 1, 2])
     model = from_checkpoint(str(tmp_path / "masa_rec.pth"))
-    assert model.count_params() == _params(net)
+    assert model.count_params() == torch_params(net)
 
     rng = np.random.default_rng(0)
     inputs, _ = prepare_inputs(rng.uniform(0, 255, (16, 16, 3)), rng.uniform(0, 255, (64, 64, 3)))
     with torch.no_grad():  # the official base image: PyTorch's bicubic of the LR
-        base = F.interpolate(_nchw(inputs["lr"]) / 255.0, scale_factor=4, mode="bicubic", align_corners=False)
-    inputs["lr_up"] = _nhwc(base) * 255.0
+        base = F.interpolate(nchw(inputs["lr"]) / 255.0, scale_factor=4, mode="bicubic", align_corners=False)
+    inputs["lr_up"] = nhwc(base) * 255.0
     encoder = model.get_layer("encoder")
     for key in ("lr", "ref_down", "ref"):
         with torch.no_grad():
-            want = net.encode(_nchw(inputs[key]) / 255.0)
+            want = net.encode(nchw(inputs[key]) / 255.0)
         for level, (g, w) in enumerate(zip(encoder(inputs[key] / 255.0), want)):
-            assert _report(f"masa_sr encoder {key} L{level + 1}", keras.ops.convert_to_numpy(g), _nhwc(w)) < RELATIVE
+            got_level = keras.ops.convert_to_numpy(g)
+            assert report_parity(f"masa_sr encoder {key} L{level + 1}", got_level, nhwc(w)) < RELATIVE
     probe = keras.Model(model.input, [*model.get_layer("mem").output, model.output])
     warp_x1, warp_x2, warp_x4, got = (keras.ops.convert_to_numpy(t) for t in probe(inputs))
     with torch.no_grad():
-        want = net(_nchw(inputs["lr"]) / 255.0, [_nchw(w) for w in (warp_x4, warp_x2, warp_x1)], base)
-    assert _report("masa_sr decoder (keras-sr's matching fed in, official base)", got, _nhwc(want) * 255.0) < RELATIVE
+        want = net(nchw(inputs["lr"]) / 255.0, [nchw(w) for w in (warp_x4, warp_x2, warp_x1)], base)
+    assert report_parity("masa_sr decoder (keras-sr's matching fed in, official base)", got,
+                         nhwc(want) * 255.0) < RELATIVE
 
-    _tamper(_numpy(net), "decoder.dram_x4.conv_up_b.weight", "decoder.pAda.conv_gamma.weight", tmp_path)
+    check_tampering(state_numpy(net), "decoder.dram_x4.conv_up_b.weight", "decoder.pAda.conv_gamma.weight", tmp_path)
     paper = ref.MASA()
     shapes = {k: np.broadcast_to(np.float32(0), tuple(v.shape)) for k, v in paper.state_dict().items()}
     assert detect(shapes)[1]["config"] == dict(scale=4, nf=64, n_blocks=[4, 4, 4], n_blocks_dec=[2, 2, 2, 12, 8, 4])
-    assert _params(paper) == official_parameter_count() == 4_028_291  # the paper's 4.03M
+    assert torch_params(paper) == official_parameter_count() == 4_028_291  # the paper's 4.03M
 
 
 # ------------------------------------------------------------------------------------------ CrossNet
@@ -120,26 +95,26 @@ def test_crossnet_equals_official_layout(tmp_path):
     name, found = detect(str(tmp_path / "CP195000.pth"))
     assert name == "crossnet" and found["config"] == dict(scale=4, flow_widths=[4, 4, 6, 6, 8, 8], features=4)
     model = from_checkpoint(str(tmp_path / "CP195000.pth"))
-    assert model.count_params() == _params(net) - _params(net.UNet_decoder_2.post_fusion2)
+    assert model.count_params() == torch_params(net) - torch_params(net.UNet_decoder_2.post_fusion2)
 
     rng = np.random.default_rng(1)
     inputs = {k: rng.uniform(0, 255, (1, 64, 64, 3)).astype("float32") for k in ("lr_up", "ref")}
-    lr_up, reference = _nchw(inputs["lr_up"]) / 255.0, _nchw(inputs["ref"]) / 255.0
+    lr_up, reference = nchw(inputs["lr_up"]) / 255.0, nchw(inputs["ref"]) / 255.0
     with torch.no_grad():
         flow = net.FlowNet(lr_up, reference)[0]
         want = net(lr_up, lr_up, reference)
     moved = float(flow.abs().mean())
     assert 0.3 < moved < 20, f"mean |flow| {moved:.2g} px: the warp would say little"
     got = keras.ops.convert_to_numpy(model(inputs))
-    assert _report("crossnet (flow, warps, encoder, decoder)", got, _nhwc(want) * 255.0) < RELATIVE
+    assert report_parity("crossnet (flow, warps, encoder, decoder)", got, nhwc(want) * 255.0) < RELATIVE
 
-    state = _numpy(net)
-    _tamper(state, "FlowNet.flow3_up.weight", "UNet_decoder_2.warp_deconv3.0.weight", tmp_path)
+    state = state_numpy(net)
+    check_tampering(state, "FlowNet.flow3_up.weight", "UNet_decoder_2.warp_deconv3.0.weight", tmp_path)
     with pytest.raises(CheckpointMismatch, match="post_fusion2.0.weight' has shape"):
         from_checkpoint(dict(state, **{"UNet_decoder_2.post_fusion2.0.weight": np.zeros((4, 4, 3, 3), np.float32)}))
     paper = ref.MultiscaleWarpingNet()
     shapes = {k: np.broadcast_to(np.float32(0), tuple(v.shape)) for k, v in paper.state_dict().items()}
     assert detect(shapes)[1]["config"] == dict(scale=4, flow_widths=[64, 128, 256, 512, 512, 1024], features=64)
     total, flownet = official_parameter_count()
-    assert _params(paper) == total == 35_183_841 and _params(paper.FlowNet) == flownet  # the paper's 35.18M
+    assert torch_params(paper) == total == 35_183_841 and torch_params(paper.FlowNet) == flownet  # the paper's 35.18M
     assert total - UNUSED_POST_FUSION2 == 35_081_377

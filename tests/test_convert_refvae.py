@@ -17,7 +17,6 @@ oracle decodes the posterior mean, keras-sr's default inference):
   official parameter counts (33,924,675 with `bn`; encoder 3,505,740) counted on the oracle.
 """
 
-import re
 
 import numpy as np
 import pytest
@@ -28,7 +27,8 @@ import keras  # noqa: E402
 
 from keras_sr.convert import CheckpointMismatch, StateDict, detect, from_checkpoint  # noqa: E402
 from keras_sr.models import refvae as refvae_module  # noqa: E402
-from torch_oracles import load_tool, randomize  # noqa: E402
+from torch_oracles import (check_tampering, load_tool, nchw, nhwc, randomize, report_parity, state_numpy,
+                           torch_params)  # noqa: E402
 
 RELATIVE = 1e-4
 ref = load_tool("torch_refvae_layout")
@@ -36,28 +36,14 @@ SMALL = dict(latent_channels=4, latent_size=4, latent_dim=6, mask_blocks=2, deco
 SMALL_VGG = (4, 6, 6, 8)
 
 
-def _params(module):
-    return sum(p.numel() for p in module.parameters())
 
 
-def _nchw(x):
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
 
 
-def _nhwc(t):
-    return t.detach().numpy().transpose(0, 2, 3, 1)
 
 
-def _report(label, got, want):
-    assert got.shape == want.shape, (got.shape, want.shape)
-    err = float(np.abs(got - want).max())
-    rel = err / float(np.abs(want).max())
-    print(f"parity {label}: max abs {err:.2g}, rel {rel:.2g}")
-    return rel
 
 
-def _numpy(module):
-    return {k: v.detach().numpy().copy() for k, v in module.state_dict().items()}
 
 
 def _save(arrays, path):
@@ -79,25 +65,25 @@ def _compare(label, model, generator, encoder, lr_up, reference):
     probe = keras.Model(model.input, [model.get_layer("latent").input, model.output])
     stats, got = (keras.ops.convert_to_numpy(t) for t in probe(inputs))
     with torch.no_grad():
-        mean, log_var = generator.encode(encoder(_nchw(reference) / 255.0))
-        want = ref.run(generator, encoder, _nchw(lr_up) / 255.0, _nchw(reference) / 255.0, posterior_mean=True)
-        moved = generator.decode(_nchw(lr_up) / 255.0, encoder(_nchw(lr_up) / 255.0), mean + 1.0)
+        mean, log_var = generator.encode(encoder(nchw(reference) / 255.0))
+        want = ref.run(generator, encoder, nchw(lr_up) / 255.0, nchw(reference) / 255.0, posterior_mean=True)
+        moved = generator.decode(nchw(lr_up) / 255.0, encoder(nchw(lr_up) / 255.0), mean + 1.0)
     want_stats = torch.cat([mean, log_var], 1).numpy()
-    residual = _nhwc(want) * 255.0 - lr_up
+    residual = nhwc(want) * 255.0 - lr_up
     latent_effect = float((moved - want).std()) * 255.0
     print(f"{label}: residual std {residual.std():.3g}, latent std {want_stats.std():.3g}, "
           f"z + 1 moves the output by {latent_effect:.3g} (std, of 255)")
     assert residual.std() > 1.0 and want_stats.std() > 1e-2 and latent_effect > 0.1  # every part says something
-    rel_stats = _report(f"{label} latent mean / log-variance", stats, want_stats)
-    rel_out = _report(f"{label} output - lr_up", got - lr_up, residual)
+    rel_stats = report_parity(f"{label} latent mean / log-variance", stats, want_stats)
+    rel_out = report_parity(f"{label} output - lr_up", got - lr_up, residual)
     return rel_stats, rel_out
 
 
 @pytest.mark.parametrize("scale", [8, 4])
 def test_refvae_official_widths_equal_official_layout(scale, tmp_path):
     generator, encoder = _official_pair(seed=scale)
-    gen_path = _save(_numpy(generator), tmp_path / f"ConVAE_{scale}x.pth")
-    vgg_path = _save(_numpy(encoder), tmp_path / "vgg_r41.pth")
+    gen_path = _save(state_numpy(generator), tmp_path / f"ConVAE_{scale}x.pth")
+    vgg_path = _save(state_numpy(encoder), tmp_path / "vgg_r41.pth")
     name, found = detect([gen_path, vgg_path])
     assert name == "refvae" and found["config"] == dict(
         scale=scale, vgg_widths=(64, 128, 256, 512), latent_channels=64, latent_size=16, latent_dim=256,
@@ -105,7 +91,7 @@ def test_refvae_official_widths_equal_official_layout(scale, tmp_path):
     model = from_checkpoint([gen_path, vgg_path])
     assert model.model_config["scale"] == scale
     # keras-sr holds no `bn` (512 official parameters, unused) and counts the 2 x 64 x 2 BN moving statistics
-    assert model.count_params() == _params(generator) - 512 + 256 + _params(encoder)
+    assert model.count_params() == torch_params(generator) - 512 + 256 + torch_params(encoder)
 
     rng = np.random.default_rng(scale)
     # x8: a square pair; x4: non-square sizes (the 16x16 posterior grid is reached by up- and down-sampling)
@@ -118,24 +104,24 @@ def test_refvae_official_widths_equal_official_layout(scale, tmp_path):
 
 def test_refvae_scale_override_and_name_default(tmp_path):
     generator, encoder = _official_pair(seed=5, vgg=SMALL_VGG, **SMALL)
-    gen_path = _save(_numpy(generator), tmp_path / "GAN_generator_50.pth")   # main_GAN.py's name: no scale in it
-    vgg_path = _save(_numpy(encoder), tmp_path / "vgg_r41.pth")
+    gen_path = _save(state_numpy(generator), tmp_path / "GAN_generator_50.pth")   # main_GAN.py's name: no scale in it
+    vgg_path = _save(state_numpy(encoder), tmp_path / "vgg_r41.pth")
     assert detect([gen_path, vgg_path])[1]["config"]["scale"] == 8              # the default
     model = from_checkpoint([gen_path, vgg_path], scale=4)                      # allowed: the weights do not say
     assert model.model_config["scale"] == 4
-    named = _save(_numpy(generator), tmp_path / "ConVAE_8x.pth")
+    named = _save(state_numpy(generator), tmp_path / "ConVAE_8x.pth")
     assert from_checkpoint([named, vgg_path], scale=4).model_config["scale"] == 4
     assert refvae_module.official_parameter_count(vgg_widths=SMALL_VGG, latent_channels=4, latent_size=4,
                                                   latent_dim=6, mask_blocks=2, decoder_widths=(6, 5, 4)) \
-        == (_params(generator), _params(encoder))
+        == (torch_params(generator), torch_params(encoder))
 
 
 def test_refvae_small_widths_tamper_and_unused_keys(tmp_path):
     generator, encoder = _official_pair(seed=7, vgg=SMALL_VGG, **SMALL)
     decoder4 = randomize(ref.Decoder4(SMALL_VGG), 9)
-    state, vgg = _numpy(generator), _numpy(encoder)
+    state, vgg = state_numpy(generator), state_numpy(encoder)
     gen_path, vgg_path = _save(state, tmp_path / "ConVAE_4x.pth"), _save(vgg, tmp_path / "vgg_r41.pth")
-    dec_path = _save(_numpy(decoder4), tmp_path / "dec_r41.pth")
+    dec_path = _save(state_numpy(decoder4), tmp_path / "dec_r41.pth")
     name, found = detect([gen_path, vgg_path, dec_path])
     assert name == "refvae" and found["config"] == dict(scale=4, vgg_widths=SMALL_VGG, latent_channels=4,
                                                         latent_size=4, latent_dim=6, mask_blocks=2,
@@ -153,23 +139,14 @@ def test_refvae_small_widths_tamper_and_unused_keys(tmp_path):
     def source(label):
         return rf"{label}\.pth \+ \S*vgg_r41\.pth"
 
-    removed, reshaped = "mask.2.conv2.weight", "decoder.4.weight"
-    with pytest.raises(CheckpointMismatch, match=rf"{source('removed')}: missing key '{re.escape(removed)}'"):
-        convert({k: v for k, v in state.items() if k != removed}, "removed")
-    with pytest.raises(CheckpointMismatch, match=rf"{source('renamed')}: .*{re.escape(removed)}"):
-        convert({(k + "_renamed" if k == removed else k): v for k, v in state.items()}, "renamed")
-    bad = np.zeros(state[reshaped].shape[:-1] + (state[reshaped].shape[-1] + 1,), np.float32)
-    with pytest.raises(CheckpointMismatch, match=rf"{source('reshaped')}: .*'{re.escape(reshaped)}'"):
-        convert(dict(state, **{reshaped: bad}), "reshaped")
-    with pytest.raises(CheckpointMismatch, match=rf"{source('extra')}: 1 unused key\(s\): surplus\.weight"):
-        convert(dict(state, **{"surplus.weight": np.zeros((2,), np.float32)}), "extra")
+    check_tampering(state, "mask.2.conv2.weight", "decoder.4.weight", tmp_path, extra_files=[vgg_path])
     with pytest.raises(CheckpointMismatch, match=r"'bn\.running_var' has shape \(7,\), expected \(6,\)"):
         convert(dict(state, **{"bn.running_var": np.ones((7,), np.float32)}), "bn")   # unused, but checked
     with pytest.raises(CheckpointMismatch, match=r"'init_feat\.4\.running_mean'"):
         convert({k: v for k, v in state.items() if k != "init_feat.4.running_mean"}, "no_stats")
     with pytest.raises(CheckpointMismatch, match=r"missing key 'conv7\.bias'"):
         from_checkpoint([gen_path, _save({k: v for k, v in vgg.items() if k != "conv7.bias"}, tmp_path / "v.pth")])
-    wrong_decoder = dict(_numpy(decoder4), **{"conv15.weight": np.zeros((7, 6, 3, 3), np.float32)})
+    wrong_decoder = dict(state_numpy(decoder4), **{"conv15.weight": np.zeros((7, 6, 3, 3), np.float32)})
     with pytest.raises(CheckpointMismatch, match=r"'conv15\.weight' has shape \(7, 6, 3, 3\), expected \(6, 6, 3, 3\)"):
         from_checkpoint([gen_path, vgg_path, _save(wrong_decoder, tmp_path / "d.pth")])
     with pytest.raises(CheckpointMismatch, match=r"ConVAE_4x\.pth: a RefVAE generator .* pass vgg_r41\.pth"):
@@ -191,6 +168,6 @@ def test_refvae_paper_size_from_shapes_and_official_counts():
     named = StateDict(arrays, source="models/ConVAE_4x.pth + models/vgg_r41.pth")
     assert detect(named)[1]["config"] == dict(scale=4, **paper)
     # Official VAE_v3_8x / VAE_v3_4x: 33,924,675 parameters (the unused BatchNorm1d's 512 included); encoder4 3,505,740
-    assert _params(generator) == 33_924_675 and _params(encoder) == 3_505_740
+    assert torch_params(generator) == 33_924_675 and torch_params(encoder) == 3_505_740
     assert refvae_module.official_parameter_count() == (33_924_675, 3_505_740)
-    assert _params(generator.bn) == 512 and _params(ref.Decoder4()) == 3_505_219
+    assert torch_params(generator.bn) == 512 and torch_params(ref.Decoder4()) == 3_505_219

@@ -29,27 +29,17 @@ torch = pytest.importorskip("torch")
 import keras  # noqa: E402
 
 from keras_sr.convert import CheckpointMismatch, StateDict, detect, from_checkpoint, read_checkpoint  # noqa: E402
-from torch_oracles import load_tool, randomize  # noqa: E402
+from torch_oracles import load_tool, randomize, nchw, nhwc, report_parity  # noqa: E402
 
 RELATIVE = 1e-4
 ref = load_tool("torch_srntt_layout")
 F, CONTENT_BLOCKS, BLOCKS, WIDTHS = 8, 2, 4, (4, 8, 16)
 
 
-def _nchw(x):
-    return torch.from_numpy(np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2)))
 
 
-def _nhwc(t):
-    return t.detach().numpy().transpose(0, 2, 3, 1)
 
 
-def _report(label, got, want):
-    assert got.shape == want.shape, (got.shape, want.shape)
-    err = float(np.abs(got - want).max())
-    rel = err / float(np.abs(want).max())
-    print(f"parity {label}: max abs {err:.2g}, rel {rel:.2g}")
-    return rel
 
 
 def _size(params):
@@ -138,21 +128,21 @@ def test_srntt_equals_official_layout(official, tmp_path):
     refs = [rng.uniform(0, 255, (48, 48, 3)), rng.uniform(0, 255, (40, 44, 3))]
     inputs = prepare_inputs(rng.uniform(0, 255, (12, 12, 3)), refs)
     with torch.no_grad():
-        want_vgg = ref.vgg19_relu_features(vgg, _nchw(inputs["lr_up"]))
+        want_vgg = ref.vgg19_relu_features(vgg, nchw(inputs["lr_up"]))
     for level, (g, w) in enumerate(zip(model.get_layer("vgg19")(inputs["lr_up"]), want_vgg)):
-        assert _report(f"srntt vgg19 relu{level + 1}_1", keras.ops.convert_to_numpy(g), _nhwc(w)) < RELATIVE
+        assert report_parity(f"srntt vgg19 relu{level + 1}_1", keras.ops.convert_to_numpy(g), nhwc(w)) < RELATIVE
 
     probe = keras.Model(model.input, [*model.get_layer("patch_swap").output[:3], model.output])
     t_lv3, t_lv2, t_lv1, got = (keras.ops.convert_to_numpy(t) for t in probe(inputs))
     features = keras.ops.convert_to_numpy(model.get_layer("content_extractor")(inputs["lr"] / 127.5 - 1.0))
     assert float(np.abs(t_lv1).max()) > 0
-    lr = _nchw(inputs["lr"]) / 127.5 - 1.0  # the official input: patch / 127.5 - 1
+    lr = nchw(inputs["lr"]) / 127.5 - 1.0  # the official input: patch / 127.5 - 1
     with torch.no_grad():
         want_features, _ = content(lr)
-        want = texture(want_features, [_nchw(t) for t in (t_lv3, t_lv2, t_lv1)])
-    assert _report("srntt content extractor", features, _nhwc(want_features)) < RELATIVE
-    want = (_nhwc(want) + 1.0) * 127.5
-    assert _report("srntt x4 (texture transfer of keras-sr's swapped maps)", got, want) < RELATIVE
+        want = texture(want_features, [nchw(t) for t in (t_lv3, t_lv2, t_lv1)])
+    assert report_parity("srntt content extractor", features, nhwc(want_features)) < RELATIVE
+    want = (nhwc(want) + 1.0) * 127.5
+    assert report_parity("srntt x4 (texture transfer of keras-sr's swapped maps)", got, want) < RELATIVE
 
 
 def test_srntt_conversion_errors(official, tmp_path):

@@ -24,27 +24,17 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from keras_sr.convert import CheckpointMismatch, detect, from_checkpoint  # noqa: E402
-from torch_oracles import load_tool, randomize  # noqa: E402
+from torch_oracles import load_tool, randomize, check_tampering, report_parity, state_numpy, torch_params  # noqa: E402
 
 RELATIVE = 1e-4
 SCALES = (2, 3, 4, 8)
 ref = load_tool("torch_wdsr_layout")
 
 
-def _params(module):
-    return sum(p.numel() for p in module.parameters())
 
 
-def _numpy(module):
-    return {k: v.detach().numpy().copy() for k, v in module.state_dict().items()}
 
 
-def _report(label, got, want):
-    assert got.shape == want.shape, (got.shape, want.shape)
-    err = float(np.abs(got - want).max())
-    rel = err / float(np.abs(want).max())
-    print(f"parity {label}: max abs {err:.2g}, rel {rel:.2g}")
-    return rel
 
 
 def _images(seed, unit=False):
@@ -58,7 +48,7 @@ def _parity(label, net, model, unit=False, seed=0):
     with torch.no_grad():
         want = net(torch.from_numpy(images.transpose(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1)
     got = np.asarray(model(images * 255.0 if unit else images))
-    return _report(label, got, want * 255.0 if unit else want)
+    return report_parity(label, got, want * 255.0 if unit else want)
 
 
 def _convert(net, path, expected, container=None, **overrides):
@@ -67,7 +57,7 @@ def _convert(net, path, expected, container=None, **overrides):
     name, found = detect(str(path))
     assert (name, found) == ("wdsr", {"model": "wdsr", "config": expected})
     model = from_checkpoint(str(path), **overrides)
-    assert model.count_params() == _params(net)
+    assert model.count_params() == torch_params(net)
     return model
 
 
@@ -79,20 +69,6 @@ def _reloaded_container(state):
             "lr_scheduler_state_dict": scheduler.state_dict()}
 
 
-def _tamper(state, removed, reshaped, tmp_path):
-    def convert(arrays, name):
-        torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}, str(tmp_path / name))
-        return from_checkpoint(str(tmp_path / name))
-
-    with pytest.raises(CheckpointMismatch, match=rf"removed\.pt: missing key '{removed}'"):
-        convert({k: v for k, v in state.items() if k != removed}, "removed.pt")
-    with pytest.raises(CheckpointMismatch, match=rf"renamed\.pt: .*{removed}"):
-        convert({(k + "_renamed" if k == removed else k): v for k, v in state.items()}, "renamed.pt")
-    bad = np.zeros(state[reshaped].shape[:-1] + (state[reshaped].shape[-1] + 1,), np.float32)
-    with pytest.raises(CheckpointMismatch, match=rf"reshaped\.pt: .*'{reshaped}'"):
-        convert(dict(state, **{reshaped: bad}), "reshaped.pt")
-    with pytest.raises(CheckpointMismatch, match=r"extra\.pt: 1 unused key\(s\): surplus\.weight"):
-        convert(dict(state, **{"surplus.weight": np.zeros((2,), np.float32)}), "extra.pt")
 
 
 # --------------------------------------------------------------------------- JiahuiYu/wdsr_ntire2018
@@ -141,14 +117,14 @@ def test_folded_weights_after_remove_weight_norm(tmp_path):
     torch.save(net.state_dict(), str(path))
     assert detect(str(path))[1]["config"] == dict(scale=2, num_blocks=1, filters=4, variant="a", expansion=2.0)
     model = from_checkpoint(str(path))
-    assert model.count_params() == _params(net) + sum(m.out_channels for m in net.modules()
+    assert model.count_params() == torch_params(net) + sum(m.out_channels for m in net.modules()
                                                       if isinstance(m, torch.nn.Conv2d))  # g is back
     assert _parity("wdsr_a folded (remove_weight_norm), x2", net, model) < RELATIVE
 
 
 def test_tampered_ntire2018_files_name_the_key(tmp_path):
-    state = _numpy(randomize(ref.WDSRB(2, n_resblocks=2, n_feats=5), seed=8))
-    _tamper(state, "body.1.body.2.weight_g", "body.1.body.3.weight_v", tmp_path)
+    state = state_numpy(randomize(ref.WDSRB(2, n_resblocks=2, n_feats=5), seed=8))
+    check_tampering(state, "body.1.body.2.weight_g", "body.1.body.3.weight_v", tmp_path)
     with pytest.raises(CheckpointMismatch, match="no converter recognises"):  # a skip conv of 3 x 3, not 5 x 5
         detect(dict(state, **{"skip.0.weight_v": np.zeros((12, 3, 3, 3), np.float32)}))
 
@@ -162,7 +138,7 @@ def test_reloaded_layout_at_every_scale(scale, tmp_path):
                      container=_reloaded_container)
     assert _parity(f"wdsr reloaded x{scale}", net, model, unit=True, seed=scale) < RELATIVE
     if scale == 2:
-        _tamper(_numpy(net), "body.2.body.0.weight_v", "body.2.body.2.weight_v", tmp_path)
+        check_tampering(state_numpy(net), "body.2.body.0.weight_v", "body.2.body.2.weight_v", tmp_path)
 
 
 # ------------------------------------------------------------------------------------ official sizes
@@ -180,12 +156,12 @@ def test_official_sizes_detected_from_shapes_and_their_parameter_counts():
     net = ref.WDSRA()
     found = detect(_shapes(net))[1]["config"]
     assert found == dict(scale=2, **baseline)
-    assert _params(net) == models.build("wdsr", **found).count_params() == 1_190_100
+    assert torch_params(net) == models.build("wdsr", **found).count_params() == 1_190_100
     # head 928 + 16 x (1x1 32->192: 6,528, 1x1 192->25: 4,850, 3x3 25->32: 7,264) + tail 3,480 + skip 924
     net = ref.WDSRB()
     found = detect(_shapes(net))[1]["config"]
     assert found == dict(scale=2, num_blocks=16, filters=32, variant="b", expansion=6.0, low_rank_ratio=0.8)
-    assert _params(net) == models.build("wdsr", **found).count_params() == 303_604
+    assert torch_params(net) == models.build("wdsr", **found).count_params() == 303_604
     # the reloaded README's small x3 / x4 and large x2 files
     for scale, size, count in ((3, {}, 1_195_605), (4, {}, 1_203_312),
                                (2, dict(num_blocks=32, num_residual_units=128), 37_808_180)):
@@ -194,4 +170,4 @@ def test_official_sizes_detected_from_shapes_and_their_parameter_counts():
         want = dict(baseline, scale=scale, rgb_mean=(0.5, 0.5, 0.5))
         if size:
             want.update(num_blocks=32, filters=128)
-        assert found == want and _params(net) == count
+        assert found == want and torch_params(net) == count
