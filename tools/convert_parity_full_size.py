@@ -96,13 +96,11 @@ def check_ttsr(rng, size):
     print(f"ttsr main network on PyTorch's S and T (fixed correspondence): rel {_rel(got_main, want_main):.2g}")
 
 
-def check_c2_matching(rng, size):
+def _check_matching_refsr(label, net, rng, size):
+    """A C2-Matching-style network (restoration + extractor + VGG19 files) as a whole model, on random images."""
     import keras
     import torch
 
-    from tools import torch_refsr_layouts as ref
-
-    net = _randomize(ref.C2Matching(), 2)
     model = from_checkpoint([{k: v for k, v in m.state_dict().items()} for m in (net.restoration, net.extractor,
                                                                                 net.vgg)])
     shapes = {"lr": size, "lr_up": 4 * size, "ref": 4 * size}
@@ -110,28 +108,21 @@ def check_c2_matching(rng, size):
     t = {k: _nchw(v, 1 / 255.0, 0.0) for k, v in x.items()}
     with torch.no_grad():
         want = _nhwc(net(t["lr"], t["lr_up"], t["ref"])) * 255.0
-    print(f"c2_matching whole model: rel {_rel(keras.ops.convert_to_numpy(model(x)), want):.2g}; "
-          f"{model.count_params():,} parameters")
+    print(f"{label}: rel {_rel(keras.ops.convert_to_numpy(model(x)), want):.2g}; {model.count_params():,} parameters")
+
+
+def check_c2_matching(rng, size):
+    from tools import torch_refsr_layouts as ref
+
+    _check_matching_refsr("c2_matching whole model", _randomize(ref.C2Matching(), 2), rng, size)
 
 
 def check_datsr(rng, size):
     """DATSR at the paper size (18,026,971 official restoration parameters): LR rounded up to a multiple of 8."""
-    import keras
-    import torch
-
     from tools import torch_datsr_layout as ref
 
     size = -(-size // 8) * 8  # the 8x8 attention windows at LR size
-    net = _randomize(ref.DATSR(), 5)
-    model = from_checkpoint([{k: v for k, v in m.state_dict().items()} for m in (net.restoration, net.extractor,
-                                                                                net.vgg)])
-    shapes = {"lr": size, "lr_up": 4 * size, "ref": 4 * size}
-    x = {k: rng.uniform(0, 255, (1, s, s, 3)).astype("float32") for k, s in shapes.items()}
-    t = {k: _nchw(v, 1 / 255.0, 0.0) for k, v in x.items()}
-    with torch.no_grad():
-        want = _nhwc(net(t["lr"], t["lr_up"], t["ref"])) * 255.0
-    print(f"datsr whole model (LR {size}x{size}): rel {_rel(keras.ops.convert_to_numpy(model(x)), want):.2g}; "
-          f"{model.count_params():,} parameters")
+    _check_matching_refsr(f"datsr whole model (LR {size}x{size})", _randomize(ref.DATSR(), 5), rng, size)
 
 
 def check_arbitrary_scale(rng, size):

@@ -53,7 +53,7 @@ import numpy as np
 
 from keras_sr.convert.c2_matching import contrastive_widths, load_matching_networks, require_matching_networks
 from keras_sr.convert.registry import CheckpointMismatch, assign, conv_kernel, indices, load_conv, register_converter
-from keras_sr.convert.swinir import assign_dense, assign_norm, assign_window_attention
+from keras_sr.convert.swinir import assign_norm, load_swin_block
 from keras_sr.layers.subpixel_upsampling import pytorch_to_dcr_permutation
 
 __all__ = ["detect", "load", "STAGES"]
@@ -132,13 +132,7 @@ def _load_swin_body(model, state, stage):
     for i in indices(state, f"{key}.layers.", ".conv.weight"):
         group = model.get_layer(f"{stage}_body_layers_{i}")
         for j, block in enumerate(group.blocks):
-            prefix = f"{key}.layers.{i}.residual_group.blocks.{j}"
-            assign_norm(block.norm1, state, prefix + ".norm1")
-            assign_window_attention(block.attn, state, prefix + ".attn")
-            assign_norm(block.norm2, state, prefix + ".norm2")
-            assign_dense(block.fc1, state, prefix + ".mlp.fc1")
-            assign_dense(block.fc2, state, prefix + ".mlp.fc2")
-            state.skip(prefix + ".attn.relative_position_index", prefix + ".attn_mask")
+            load_swin_block(block, state, f"{key}.layers.{i}.residual_group.blocks.{j}")
         load_conv(group.convs[0], state, f"{key}.layers.{i}.conv")
 
 

@@ -20,8 +20,8 @@ import numpy as np
 from keras_sr.convert.registry import CheckpointMismatch, conv_kernel, dense_kernel, register_converter
 from keras_sr.layers.subpixel_upsampling import pytorch_to_dcr_permutation, upsampling_steps
 
-__all__ = ["detect", "load", "count_sequence", "assign_conv", "assign_dense", "assign_norm", "assign_upsampler",
-           "assign_window_attention"]
+__all__ = ["detect", "load", "load_swin_block", "count_sequence", "assign_conv", "assign_dense", "assign_norm",
+           "assign_upsampler", "assign_window_attention"]
 
 BLOCK = "layers.0.residual_group.blocks.0."
 
@@ -120,19 +120,27 @@ def assign_residual_convs(layers, state, key, resi_connection):
             assign_conv(conv, state, f"{key}.{index}")
 
 
+def load_swin_block(block, state, key):
+    """One `SwinTransformerBlock` from SwinIR's `{key}.norm1 / .attn / .norm2 / .mlp.fc1 / .mlp.fc2` keys.
+
+    The attention's `relative_position_index` and `attn_mask` buffers (the latter saved at the training
+    size) are skipped by name: keras-sr computes both for the actual size, as the official forward does.
+    """
+    assign_norm(block.norm1, state, key + ".norm1")
+    assign_window_attention(block.attn, state, key + ".attn")
+    assign_norm(block.norm2, state, key + ".norm2")
+    assign_dense(block.fc1, state, key + ".mlp.fc1")
+    assign_dense(block.fc2, state, key + ".mlp.fc2")
+    state.skip(key + ".attn.relative_position_index", key + ".attn_mask")
+
+
 def load(model, state, config):
     assign_conv(model.get_layer("conv_first"), state, "conv_first")
     assign_norm(model.get_layer("patch_embed_norm"), state, "patch_embed.norm")
     for i in range(len(config["depths"])):
         group = model.get_layer(f"layers_{i}")
         for j, block in enumerate(group.blocks):
-            key = f"layers.{i}.residual_group.blocks.{j}"
-            assign_norm(block.norm1, state, key + ".norm1")
-            assign_window_attention(block.attn, state, key + ".attn")
-            assign_norm(block.norm2, state, key + ".norm2")
-            assign_dense(block.fc1, state, key + ".mlp.fc1")
-            assign_dense(block.fc2, state, key + ".mlp.fc2")
-            state.skip(key + ".attn.relative_position_index", key + ".attn_mask")
+            load_swin_block(block, state, f"layers.{i}.residual_group.blocks.{j}")
         assign_residual_convs(group.convs, state, f"layers.{i}.conv", config.get("resi_connection", "1conv"))
     assign_norm(model.get_layer("norm"), state, "norm")
     resi = config.get("resi_connection", "1conv")
