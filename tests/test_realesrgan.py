@@ -5,8 +5,6 @@ layout, SRVGGNetCompact against spandrel, the parameter counts, the recipes and 
 Oracles: PyTorch's `F.interpolate`, `F.conv2d` and `torch.nn.utils.spectral_norm`; Pillow's JPEG encoder;
 numpy power iteration; spandrel's SRVGGNetCompact; closed-form kernel moments."""
 
-import os
-
 import numpy as np
 import pytest
 
@@ -274,7 +272,7 @@ def test_spectral_normalization_against_numpy_and_pytorch():
     layer(x)
     kernel = _np(layer.layer.kernel)
     w = kernel.reshape(-1, 5).T
-    u0, v0 = _np(layer.u), _np(layer.v)
+    u0 = _np(layer.u)
     y = _np(layer(x, training=True))
     u1, v1 = _power_iteration(w, u0, 1)
     np.testing.assert_allclose(_np(layer.u), u1, atol=1e-5)
@@ -364,22 +362,27 @@ def test_unet_discriminator_equals_a_pytorch_build():
     np.testing.assert_allclose(got, want, atol=1e-5 * max(1.0, np.abs(want).max()))
 
 
-@pytest.mark.parametrize("scale", [2, 4])
-def test_srvgg_compact_converter_equals_spandrel(scale, tmp_path):
+def _compact_file(path, seed, scale=4, act_type="prelu"):
+    """spandrel's SRVGGNetCompact (8 features, 2 convs) with N(0, 0.3^2) weights, saved as Real-ESRGAN does."""
     from spandrel_oracle import import_spandrel
 
     spandrel = import_spandrel()
     torch = pytest.importorskip("torch")
-    from keras_sr.convert import from_checkpoint
-
-    net = spandrel.architectures.Compact.Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=scale)
-    generator = torch.Generator().manual_seed(scale)
+    net = spandrel.architectures.Compact.Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=scale,
+                                                  act_type=act_type)
+    generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in net.parameters():
             p.copy_(torch.randn(p.shape, generator=generator) * 0.3)
-    net.eval()
-    path = str(tmp_path / f"compact_x{scale}.pth")
-    torch.save({"params": net.state_dict()}, path)
+    torch.save({"params": net.state_dict()}, str(path))
+    return spandrel, torch, net.eval(), str(path)
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_srvgg_compact_converter_equals_spandrel(scale, tmp_path):
+    from keras_sr.convert import from_checkpoint
+
+    spandrel, torch, net, path = _compact_file(tmp_path / f"compact_x{scale}.pth", scale, scale)
     loaded = spandrel.ModelLoader().load_from_file(path)
     assert loaded.architecture.id == "Compact" and loaded.scale == scale
     model = from_checkpoint(path)
@@ -396,21 +399,9 @@ def test_srvgg_compact_converter_equals_spandrel(scale, tmp_path):
 @pytest.mark.parametrize("act_type", ["relu", "leakyrelu"])
 def test_srvgg_compact_converter_without_prelu_needs_act_type_and_equals_spandrel(act_type, tmp_path):
     """The official ReLU / LeakyReLU(0.1) options leave no activation weights: refused without act_type."""
-    from spandrel_oracle import import_spandrel
-
-    spandrel = import_spandrel()
-    torch = pytest.importorskip("torch")
     from keras_sr.convert import CheckpointMismatch, detect, from_checkpoint
 
-    net = spandrel.architectures.Compact.Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=4,
-                                                  act_type=act_type)
-    generator = torch.Generator().manual_seed(7)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(torch.randn(p.shape, generator=generator) * 0.3)
-    net.eval()
-    path = str(tmp_path / f"compact_{act_type}.pth")
-    torch.save({"params": net.state_dict()}, path)
+    _, torch, net, path = _compact_file(tmp_path / f"compact_{act_type}.pth", 7, act_type=act_type)
     assert detect(path)[1]["config"] == dict(scale=4, num_feat=8, num_conv=2)
     with pytest.raises(CheckpointMismatch, match=r"compact_.*\.pth: SRVGGNetCompact without PReLU .*act_type"):
         from_checkpoint(path)
