@@ -418,6 +418,14 @@ def test_srvgg_compact_converter_without_prelu_needs_act_type_and_equals_spandre
     wrong = _np(from_checkpoint(path, act_type=other)(255 * x))
     assert np.abs(wrong - want).max() / np.abs(want).max() > 1e-3
 
+    from keras_sr.cli import main  # keras-sr convert FILE --act-type NAME
+
+    out = str(tmp_path / f"compact_{act_type}.keras")
+    with pytest.raises(SystemExit):
+        main(["convert", path, "--out", out])
+    main(["convert", path, "--act-type", act_type, "--out", out])
+    np.testing.assert_allclose(_np(keras.saving.load_model(out, compile=False)(255 * x)), got, atol=1e-4)
+
 
 # Recipes and tools -----------------------------------------------------------------------------------------------
 
