@@ -34,8 +34,8 @@ Example:
 """
 
 from keras_sr.convert.edsr_common import check_mean_shift, load_upsampler, mean_shift_mean, upsampler_scale
-from keras_sr.convert.registry import (CheckpointMismatch, assign, conv_kernel, dense_kernel, indices, load_conv,
-                                       register_converter)
+from keras_sr.convert.registry import (CheckpointMismatch, assign, conv_kernel, dense_kernel, indices, load_batch_norm,
+                                       load_conv, register_converter)
 
 __all__ = ["detect", "load", "ENCODER_CONVS"]
 
@@ -80,13 +80,6 @@ def _load_da_conv(layer, state, prefix):
             raise CheckpointMismatch(f"{state.source}: {key} has shape {weight.shape}, expected a 1x1 conv")
         assign(variable, dense_kernel(weight[:, :, 0, 0]), state, key)
 
-
-def load_batch_norm(layer, state, prefix):
-    """A Keras `BatchNormalization` from PyTorch's `BatchNorm2d` (`num_batches_tracked` marked used)."""
-    for variable, name in ((layer.gamma, "weight"), (layer.beta, "bias"), (layer.moving_mean, "running_mean"),
-                           (layer.moving_variance, "running_var")):
-        assign(variable, state.take(f"{prefix}.{name}"), state, f"{prefix}.{name}")
-    state.skip(f"{prefix}.num_batches_tracked")
 
 
 def _load_encoder(encoder, state):

@@ -41,9 +41,10 @@ import math
 
 import numpy as np
 
-from keras_sr.convert.registry import CheckpointMismatch, assign, conv_kernel, indices, load_conv, register_converter
+from keras_sr.convert.registry import (CheckpointMismatch, assign, conv_kernel, indices, load_batch_norm, load_conv,
+                                       load_dense, register_converter)
 
-__all__ = ["detect", "load", "load_batch_norm"]
+__all__ = ["detect", "load"]
 
 
 def _stages(nf, num_stages):
@@ -102,18 +103,6 @@ def detect(state):
                        "num_stages": num_stages}}
 
 
-def load_batch_norm(layer, state, prefix, bias=None):
-    """PyTorch BatchNorm2d `prefix.{weight,bias,running_mean,running_var}` into a Keras BatchNormalization.
-
-    `bias`: a preceding conv's bias, folded into the moving mean. `num_batches_tracked` is skipped by name.
-    """
-    assign(layer.gamma, state.take(prefix + ".weight"), state, prefix + ".weight")
-    assign(layer.beta, state.take(prefix + ".bias"), state, prefix + ".bias")
-    mean = state.take(prefix + ".running_mean")
-    assign(layer.moving_mean, mean if bias is None else mean - bias, state, prefix + ".running_mean")
-    assign(layer.moving_variance, state.take(prefix + ".running_var"), state, prefix + ".running_var")
-    state.skip(prefix + ".num_batches_tracked")
-
 
 def load(model, state, config):
     layout = _layout(state)
@@ -129,7 +118,7 @@ def load(model, state, config):
         layer = model.get_layer(name)
         assign(layer.kernel, conv_kernel(state.take(conv + ".weight")), state, conv + ".weight")
         bias = state.take(conv + ".bias", shape=(layer.filters,)) if layout == "old" else None
-        load_batch_norm(model.get_layer(name.replace("conv", "bn")), state, bn, bias)
+        load_batch_norm(model.get_layer(name.replace("conv", "bn")), state, bn, folded_bias=bias)
     dense = model.get_layer("linear1")
     weight = state.take(linear1 + ".weight")
     channels = _stages(config["filters"], num_stages)[-1]
@@ -140,9 +129,7 @@ def load(model, state, config):
     kernel = weight.reshape(-1, channels, end, end).transpose(2, 3, 1, 0).reshape(-1, weight.shape[0])
     assign(dense.kernel, np.ascontiguousarray(kernel), state, linear1 + ".weight")
     assign(dense.bias, state.take(linear1 + ".bias"), state, linear1 + ".bias")
-    out = model.get_layer("linear2")
-    assign(out.kernel, state.take(linear2 + ".weight").T, state, linear2 + ".weight")
-    assign(out.bias, state.take(linear2 + ".bias"), state, linear2 + ".bias")
+    load_dense(model.get_layer("linear2"), state, linear2)
     return model
 
 

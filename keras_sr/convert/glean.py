@@ -49,7 +49,7 @@ Example:
     ...                         # fusion_skip (3,676,005 together), plus the 174,736 fixed noise values
 """
 
-from keras_sr.convert.registry import CheckpointMismatch, assign, indices, load_conv, register_converter
+from keras_sr.convert.registry import CheckpointMismatch, indices, load_conv, load_dense, register_converter
 from keras_sr.convert.rrdbnet import load_rrdb
 from keras_sr.convert.stylegan2 import GLEAN_ENCODER_KEY, bank_config, load_bank
 from keras_sr.layers.subpixel_upsampling import pytorch_to_dcr_permutation
@@ -133,14 +133,11 @@ def load(model, state, config):
     load_conv(model.get_layer("encoder_rrdb_conv_body"), state, enc + "0.0.conv_body")
     load_conv(model.get_layer("encoder_0_conv"), state, enc + "0.1")
     for k, log_res in enumerate(range(_log2(in_size), 1, -1), start=1):
+        load_conv(model.get_layer(f"encoder_{k}_conv1"), state, f"{enc}{k}.0")
         if 2 ** log_res > 4:
-            load_conv(model.get_layer(f"encoder_{k}_conv1"), state, f"{enc}{k}.0")
             load_conv(model.get_layer(f"encoder_{k}_conv2"), state, f"{enc}{k}.2")
-        else:
-            load_conv(model.get_layer(f"encoder_{k}_conv1"), state, f"{enc}{k}.0")
-            dense = model.get_layer(f"encoder_{k}_linear")   # Keras flattens in PyTorch's CHW order (Permute)
-            assign(dense.kernel, state.take(f"{enc}{k}.3.weight").T, state, f"{enc}{k}.3.weight")
-            assign(dense.bias, state.take(f"{enc}{k}.3.bias"), state, f"{enc}{k}.3.bias")
+        else:  # Keras flattens in PyTorch's CHW order (Permute): the Linear loads as it is, transposed
+            load_dense(model.get_layer(f"encoder_{k}_linear"), state, f"{enc}{k}.3")
 
     # Fusion at 4 ... in_size; the to-RGB skip fusion is not on the output's path: checked, skipped.
     for b in range(_log2(in_size) - 1):

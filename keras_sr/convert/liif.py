@@ -28,9 +28,9 @@ Example:
 
 import numpy as np
 
-from keras_sr.convert.registry import CheckpointMismatch, dense_kernel, assign, indices, load_conv, register_converter
+from keras_sr.convert.registry import CheckpointMismatch, indices, load_conv, load_dense, register_converter
 
-__all__ = ["detect", "load", "load_rdn_body", "load_dense", "check_unit_mean_shift"]
+__all__ = ["detect", "load", "load_rdn_body", "check_unit_mean_shift"]
 
 EDSR_PREFIX, RDN_PREFIX = "encoder.head.0.weight", "encoder.SFENet1.weight"
 
@@ -113,11 +113,6 @@ def load_rdn_body(encoder, state, prefix, num_blocks):
         load_conv(block.fusion_conv, state, f"{prefix}RDBs.{d}.LFF")
     load_conv(encoder.get_layer("gff_1x1"), state, f"{prefix}GFF.0")
     load_conv(encoder.get_layer("gff_3x3"), state, f"{prefix}GFF.1")
-
-
-def load_dense(layer, state, key):
-    assign(layer.kernel, dense_kernel(state.take(f"{key}.weight")), state, f"{key}.weight")
-    assign(layer.bias, state.take(f"{key}.bias"), state, f"{key}.bias")
 
 
 def load(model, state, config):

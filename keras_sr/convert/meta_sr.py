@@ -21,8 +21,8 @@ Example:
 
 import numpy as np
 
-from keras_sr.convert.liif import check_unit_mean_shift, load_dense, load_rdn_body
-from keras_sr.convert.registry import CheckpointMismatch, indices, register_converter
+from keras_sr.convert.liif import check_unit_mean_shift, load_rdn_body
+from keras_sr.convert.registry import CheckpointMismatch, indices, load_dense, register_converter
 from keras_sr.layers.mean_shift import DIV2K_RGB_MEAN
 
 __all__ = ["detect", "load"]

@@ -46,7 +46,7 @@ import math
 import os
 import re
 
-from keras_sr.convert.registry import (CheckpointMismatch, assign, dense_kernel, indices, load_conv,
+from keras_sr.convert.registry import (CheckpointMismatch, indices, load_batch_norm, load_conv, load_dense,
                                        register_converter)
 
 __all__ = ["detect", "load", "scale_from_name", "ENCODER_CONVS", "DECODER_CONVS"]
@@ -104,18 +104,6 @@ def detect(state):
     return {"model": "refvae", "config": config, "scale_from_weights": False}
 
 
-def _load_batch_norm(layer, state, prefix):
-    for variable, name in ((layer.gamma, "weight"), (layer.beta, "bias"), (layer.moving_mean, "running_mean"),
-                           (layer.moving_variance, "running_var")):
-        assign(variable, state.take(f"{prefix}.{name}"), state, f"{prefix}.{name}")
-    state.skip(f"{prefix}.num_batches_tracked")
-
-
-def _load_dense(layer, state, prefix):
-    assign(layer.kernel, dense_kernel(state.take(f"{prefix}.weight")), state, f"{prefix}.weight")
-    assign(layer.bias, state.take(f"{prefix}.bias"), state, f"{prefix}.bias")
-
-
 def _load_block(model, state, layer_prefix, key_prefix):
     load_conv(model.get_layer(f"{layer_prefix}_conv1"), state, f"{key_prefix}.conv1")
     load_conv(model.get_layer(f"{layer_prefix}_conv2"), state, f"{key_prefix}.conv2")
@@ -127,11 +115,11 @@ def load(model, state, config):
         load_conv(encoder.get_layer(name), state, name)
 
     load_conv(model.get_layer("init_conv1"), state, "init_feat.0")
-    _load_batch_norm(model.get_layer("init_bn1"), state, "init_feat.1")
+    load_batch_norm(model.get_layer("init_bn1"), state, "init_feat.1")
     load_conv(model.get_layer("init_conv2"), state, "init_feat.3")
-    _load_batch_norm(model.get_layer("init_bn2"), state, "init_feat.4")
-    _load_dense(model.get_layer("vae_encoder"), state, "VAE_encoder.0")
-    _load_dense(model.get_layer("vae_decoder"), state, "VAE_decoder.0")
+    load_batch_norm(model.get_layer("init_bn2"), state, "init_feat.4")
+    load_dense(model.get_layer("vae_encoder"), state, "VAE_encoder.0")
+    load_dense(model.get_layer("vae_decoder"), state, "VAE_decoder.0")
     load_conv(model.get_layer("dec_feat_conv"), state, "dec_feat.0")
     _load_block(model, state, "dec_feat_block", "dec_feat.1")
     n = config["mask_blocks"]

@@ -32,7 +32,7 @@ import numpy as np
 
 __all__ = ["Converter", "register_converter", "get_converter", "list_converters", "StateDict",
            "CheckpointMismatch", "conv_kernel", "conv_transpose_kernel", "dense_kernel", "BUILTIN_CONVERTERS",
-           "assign", "load_conv", "indices", "merge_states"]
+           "assign", "load_conv", "load_dense", "load_batch_norm", "indices", "merge_states"]
 
 # architecture name -> module that registers its converter. Add a line for every converter module.
 BUILTIN_CONVERTERS = {
@@ -211,6 +211,28 @@ def conv_transpose_kernel(weight):
 def dense_kernel(weight):
     """PyTorch Linear weight (out, in) -> Keras Dense kernel (in, out)."""
     return np.transpose(weight, (1, 0))
+
+
+def load_dense(layer, state, prefix):
+    """Load PyTorch Linear `{prefix}.weight` (transposed) / `{prefix}.bias` into a Keras `Dense`."""
+    assign(layer.kernel, dense_kernel(state.take(f"{prefix}.weight")), state, f"{prefix}.weight")
+    if layer.use_bias:
+        assign(layer.bias, state.take(f"{prefix}.bias"), state, f"{prefix}.bias")
+
+
+def load_batch_norm(layer, state, prefix, folded_bias=None):
+    """Load PyTorch `BatchNorm*d` `{prefix}.weight / .bias / .running_mean / .running_var` into a Keras
+    `BatchNormalization` (`num_batches_tracked` skipped by name).
+
+    `folded_bias`: the bias of a conv right before the norm, folded into the moving mean (`running_mean - b`;
+    exact: batch norm removes a constant shift, and PyTorch gives that bias no gradient).
+    """
+    assign(layer.gamma, state.take(f"{prefix}.weight"), state, f"{prefix}.weight")
+    assign(layer.beta, state.take(f"{prefix}.bias"), state, f"{prefix}.bias")
+    mean = state.take(f"{prefix}.running_mean")
+    assign(layer.moving_mean, mean if folded_bias is None else mean - folded_bias, state, f"{prefix}.running_mean")
+    assign(layer.moving_variance, state.take(f"{prefix}.running_var"), state, f"{prefix}.running_var")
+    state.skip(f"{prefix}.num_batches_tracked")
 
 
 def indices(state, prefix, suffix=""):
