@@ -24,17 +24,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from keras_sr.convert import CheckpointMismatch, detect, from_checkpoint  # noqa: E402
-from torch_oracles import load_tool, randomize, check_tampering, report_parity, state_numpy, torch_params  # noqa: E402
+from torch_oracles import (check_tampering, load_tool, randomize, report_parity, state_numpy,
+                           torch_params)  # noqa: E402
 
 RELATIVE = 1e-4
 SCALES = (2, 3, 4, 8)
 ref = load_tool("torch_wdsr_layout")
-
-
-
-
-
-
 
 
 def _images(seed, unit=False):
@@ -55,7 +50,8 @@ def _convert(net, path, expected, container=None, **overrides):
     state = net.state_dict()
     torch.save(state if container is None else container(state), str(path))
     name, found = detect(str(path))
-    assert (name, found) == ("wdsr", {"model": "wdsr", "config": expected})
+    assert (name, found) == ("wdsr", {"model": "wdsr", "config": expected,
+                                      "aliases": {"res_scale": "residual_scale"}})
     model = from_checkpoint(str(path), **overrides)
     assert model.count_params() == torch_params(net)
     return model
@@ -67,8 +63,6 @@ def _reloaded_container(state):
     scheduler = torch.optim.lr_scheduler.MultiStepLR(opt, (20, 25), 0.2)
     return {"epoch": 30, "model_state_dict": state, "optimizer_state_dict": opt.state_dict(),
             "lr_scheduler_state_dict": scheduler.state_dict()}
-
-
 
 
 # --------------------------------------------------------------------------- JiahuiYu/wdsr_ntire2018
@@ -93,6 +87,9 @@ def test_parametrization_names_res_scale_and_the_weights_kept_as_g_and_v(tmp_pat
     model = _convert(net, tmp_path / "a.pt", dict(scale=3, num_blocks=2, filters=4, variant="a", expansion=2.0),
                      residual_scale=0.1)
     assert _parity("wdsr_a parametrized, res_scale 0.1, x3", net, model) < RELATIVE
+    # EDSR's name for it (the CLI's --res-scale) reaches the same builder argument
+    alias = from_checkpoint(str(tmp_path / "a.pt"), res_scale=0.1)
+    assert _parity("wdsr_a parametrized, res_scale= (alias), x3", net, alias) < RELATIVE
     net = randomize(ref.WDSRB(2, n_resblocks=3, n_feats=10, expand=4, linear=0.8, parametrized=True), seed=6)
     model = _convert(net, tmp_path / "b.pt",
                      dict(scale=2, num_blocks=3, filters=10, variant="b", expansion=4.0, low_rank_ratio=0.8))

@@ -42,7 +42,7 @@ from keras_sr.convert.registry import (CheckpointMismatch, StateDict, get_conver
 from keras_sr import models
 
 __all__ = ["CheckpointMismatch", "StateDict", "get_converter", "list_converters", "register_converter", "merge_states",
-           "from_checkpoint", "detect", "read_checkpoint", "read_arrays", "unwrap_state_dict"]
+           "from_checkpoint", "builder_config", "detect", "read_checkpoint", "read_arrays", "unwrap_state_dict"]
 
 
 def _as_state(checkpoint):
@@ -108,7 +108,8 @@ def from_checkpoint(checkpoint, name=None, **overrides):
             A `scale` that differs from the detected one is an error, unless detection says the weights do
             not show it (`"scale_from_weights": False`, e.g. RefVAE's x8 / x4 files: the same layers).
             A converter's detection may list arguments as `required` (`{name: why}`): without them the
-            conversion is refused with that reason.
+            conversion is refused with that reason, and `aliases` (`{override name: builder argument}`, e.g.
+            WDSR's `res_scale` -> `residual_scale`): see `builder_config`.
     """
 
     state = _as_state(checkpoint)
@@ -121,11 +122,18 @@ def from_checkpoint(checkpoint, name=None, **overrides):
     missing = [why for key, why in found.get("required", {}).items() if key not in overrides]
     if missing:
         raise CheckpointMismatch(f"{state.source}: " + "; ".join(missing))
-    config = {**found["config"], **overrides}
+    config = builder_config(found, overrides)
     model = models.build(found["model"], **config)
     model = converter.load(model, state, config) or model
     state.check_all_used()
     return model
+
+
+def builder_config(found, overrides):
+    """The builder arguments: the detected config with `overrides` applied, each under the name the detection's
+    `aliases` map it to (one override name, e.g. `res_scale` / `--res-scale`, for every family that has it)."""
+    aliases = found.get("aliases", {})
+    return {**found["config"], **{aliases.get(key, key): value for key, value in overrides.items()}}
 
 
 def default_output_name(checkpoint):

@@ -48,7 +48,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from keras_sr.convert import CheckpointMismatch, detect, from_checkpoint, read_checkpoint
+    from keras_sr.convert import CheckpointMismatch, builder_config, detect, from_checkpoint, read_checkpoint
 
     if not args.out.endswith(".keras"):
         raise SystemExit(f"error: --out must end in .keras, got {args.out!r}")
@@ -62,13 +62,11 @@ def run(args):
         checkpoint = args.checkpoint[0] if len(args.checkpoint) == 1 else args.checkpoint
         state = read_checkpoint(checkpoint)
         converter, found = detect(state, args.model)
-        if found["model"] == "wdsr" and "res_scale" in overrides:  # the wdsr builder's name for it
-            overrides["residual_scale"] = overrides.pop("res_scale")
         model = from_checkpoint(state, converter, **overrides)
     except (CheckpointMismatch, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2)
-    config = {**found["config"], **overrides}
+    config = builder_config(found, overrides)
     print(f"{state.source}: {converter} layout -> keras-sr {found['model']!r} "
           f"{json.dumps(config, default=list)} ({model.count_params():,} parameters, {len(state.used)} tensors)")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

@@ -38,7 +38,8 @@ the DIV2K mean (0.4488, 0.4371, 0.4040) = keras-sr's default; the reloaded code 
 in [0, 1], i.e. half of keras-sr's normalization with `rgb_mean` (0.5, 0.5, 0.5), so every bias is
 loaded doubled (convs, ReLU and residual sums are positively homogeneous: the network's output doubles
 and `* 127.5 + 127.5` equals the official `(y + 0.5) * 255` exactly). The NTIRE 2018 `--res_scale`
-(1 by default, 0.1 in the challenge runs) is not in the weights: pass `residual_scale=` as an override.
+(1 by default, 0.1 in the challenge runs) is not in the weights: pass `residual_scale=` (or `res_scale=`,
+`--res-scale`) as an override.
 Nothing is skipped: neither layout has buffers.
 
 Example:
@@ -128,7 +129,8 @@ def detect(state):
         return None
     if layout == "reloaded":
         config["rgb_mean"] = RELOADED_MEAN
-    return {"model": "wdsr", "config": config}
+    # the residual scaling is not in the weights; `res_scale` (EDSR's name, the CLI's --res-scale) sets it too
+    return {"model": "wdsr", "config": config, "aliases": {"res_scale": "residual_scale"}}
 
 
 def load_weight_norm_conv(wrapper, state, prefix, out_permutation=None, bias_scale=1.0):
