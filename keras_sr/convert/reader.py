@@ -35,7 +35,7 @@ import zipfile
 import numpy as np
 
 from keras_sr.convert.registry import CheckpointMismatch, StateDict, merge_states
-from keras_sr.convert.tf_checkpoint import is_tf_checkpoint, read_tf_checkpoint
+from keras_sr.convert.tf_checkpoint import checkpoint_prefix, is_tf_checkpoint, read_tf_checkpoint
 
 __all__ = ["read_checkpoint", "read_arrays", "read_npz", "unwrap_state_dict", "SafeArrayUnpickler", "CONTAINER_KEYS",
            "TORCH_SUFFIXES"]
@@ -258,8 +258,6 @@ def read_checkpoint(path):
     if isinstance(path, (list, tuple)):
         return merge_states([read_checkpoint(p) for p in path])
     meta = {}
-    if is_tf_checkpoint(path):  # named by its prefix in errors
-        arrays, prefix = read_tf_checkpoint(path)
-        return StateDict(arrays, source=prefix, meta={"format": "tf1"})
     arrays = read_arrays(path, meta)
-    return StateDict(arrays, source=os.fspath(path), meta=meta)
+    source = checkpoint_prefix(path) if meta.get("format") == "tf1" else os.fspath(path)  # a TF1 one: its prefix
+    return StateDict(arrays, source=source, meta=meta)

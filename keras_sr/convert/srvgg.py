@@ -65,16 +65,13 @@ def detect(state):
 
 
 def load(model, state, config):
-    n = config["num_conv"]
+    n, prelu = config["num_conv"], config.get("act_type", "prelu") == "prelu"
     for i in range(n + 1):
         load_conv(model.get_layer(f"body_{2 * i}"), state, f"body.{2 * i}")
-        activation = model.get_layer(f"body_{2 * i + 1}")
-        if config.get("act_type", "prelu") != "prelu" or not state.has(f"body.{2 * i + 1}.weight"):
-            if config.get("act_type", "prelu") == "prelu":
-                raise CheckpointMismatch(f"{state.source}: act_type 'prelu' but no PReLU weight body.{2 * i + 1}")
-            continue
-        alpha = state.take(f"body.{2 * i + 1}.weight")
-        assign(activation.alpha, alpha.reshape(tuple(activation.alpha.shape)), state, f"body.{2 * i + 1}.weight")
+        if prelu:  # ReLU / LeakyReLU have no weights; a PReLU weight missing is a "missing key" error
+            activation = model.get_layer(f"body_{2 * i + 1}")
+            alpha = state.take(f"body.{2 * i + 1}.weight")
+            assign(activation.alpha, alpha.reshape(tuple(activation.alpha.shape)), state, f"body.{2 * i + 1}.weight")
     s = config["scale"]
     permutation = pytorch_to_dcr_permutation(3, s) if s > 1 else None
     load_conv(model.get_layer(f"body_{2 * n + 2}"), state, f"body.{2 * n + 2}", out_permutation=permutation)
