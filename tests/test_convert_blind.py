@@ -52,8 +52,6 @@ def _image(shape, seed):
     return np.random.default_rng(seed).uniform(0, 255, shape).astype("float32")
 
 
-
-
 # ------------------------------------------------------------------------------------------ DASR
 DASR_TINY = dict(scale=2, filters=8, num_groups=2, num_blocks=1, reduction=4, encoder_widths=(8, 8, 16))
 

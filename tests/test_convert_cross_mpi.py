@@ -59,14 +59,6 @@ def _official(net):
     return {**oracle.tf_variables(net), "global_step": np.int64(302050)}
 
 
-
-
-
-
-
-
-
-
 def _packed(planes, target, d):
     """keras-sr's folded planes (B * D, H, W, 3) and target -> the official `[target | psv_0 | ...]` NCHW input."""
     b = target.shape[0]

@@ -38,14 +38,6 @@ TINY = dict(ngf=8, n_blocks=1, groups=2, depths=(2, 1), num_heads=(2, 1), window
             contrastive_widths=(4, 8, 12), img_size=(32, 16, 8))
 
 
-
-
-
-
-
-
-
-
 def _tiny():
     return randomize(oracle.DATSR(**TINY), 12, frozen=True)
 

@@ -27,8 +27,6 @@ oracle = load_tool("torch_gan_discriminators_layout")
 RNG = np.random.default_rng(0)
 
 
-
-
 def _parity(got, want, label):
     err = float(np.abs(got - want).max())
     rel = err / float(np.abs(want).max())

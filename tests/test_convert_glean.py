@@ -47,8 +47,6 @@ def _oracle(scale, out_size, seed, **kw):
     return net
 
 
-
-
 def _unused_params(net):
     """mmagic's parameters that are not on the path to the SR output (skipped by the converter)."""
     g = net.generator
@@ -58,8 +56,6 @@ def _unused_params(net):
 def _keras_params(model):
     """As PyTorch counts them: the fixed noise maps are buffers there (non-trainable weights here)."""
     return sum(int(np.prod(w.shape)) for w in model.weights if not w.path.endswith("/noise"))
-
-
 
 
 def _training_file(net):
@@ -77,8 +73,6 @@ def _run(net, lr):
     with torch.no_grad():
         x = torch.from_numpy(np.ascontiguousarray(lr.transpose(0, 3, 1, 2))) / 127.5 - 1.0
         return (net(x) * 127.5 + 127.5).numpy().transpose(0, 2, 3, 1)
-
-
 
 
 @pytest.mark.parametrize("scale", [4, 16])

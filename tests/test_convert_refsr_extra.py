@@ -32,18 +32,6 @@ def _randomize(net, seed):
     return randomize(net, seed, frozen=True)
 
 
-
-
-
-
-
-
-
-
-
-
-
-
 # ------------------------------------------------------------------------------------------ MASA-SR
 def test_masa_sr_encoder_and_decoder_equal_official_layout(tmp_path):
     from keras_sr.models.masa_sr import official_parameter_count, prepare_inputs

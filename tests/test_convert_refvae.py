@@ -36,16 +36,6 @@ SMALL = dict(latent_channels=4, latent_size=4, latent_dim=6, mask_blocks=2, deco
 SMALL_VGG = (4, 6, 6, 8)
 
 
-
-
-
-
-
-
-
-
-
-
 def _save(arrays, path):
     torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}, str(path))
     return str(path)

@@ -36,12 +36,6 @@ ref = load_tool("torch_srntt_layout")
 F, CONTENT_BLOCKS, BLOCKS, WIDTHS = 8, 2, 4, (4, 8, 16)
 
 
-
-
-
-
-
-
 def _size(params):
     return sum(int(np.prod(p.shape)) for p in params)
 

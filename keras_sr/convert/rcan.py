@@ -89,7 +89,8 @@ def load(model, state, config):
     else:
         load_conv(model.get_layer("head"), state, "head.0")
     load_residual_groups(model, state, "", config["num_groups"], config["num_blocks"])
-    load_upsampler(model.get_layer("upsample"), state, "tail.0.", 4 if config.get("pixel_unshuffle") else config["scale"])
+    load_upsampler(model.get_layer("upsample"), state, "tail.0.",
+                   4 if config.get("pixel_unshuffle") else config["scale"])
     load_conv(model.get_layer("tail"), state, "tail.1")
     return model
 

@@ -78,7 +78,8 @@ def rcan(
         )(x)
     x = keras.layers.Conv2D(filters, 3, name="body_end", **conv)(x)
     x = keras.layers.Add(name="long_skip")([x, head])
-    x = SubPixelUpsampling(4 if pixel_unshuffle else scale, filters, kernel_initializer=kernel_initializer, name="upsample")(x)
+    x = SubPixelUpsampling(4 if pixel_unshuffle else scale, filters, kernel_initializer=kernel_initializer,
+                           name="upsample")(x)
     # The last conv and the mean add run in float32 under mixed precision: 0-255 outputs need the mantissa.
     x = keras.layers.Conv2D(3, 3, name="tail", dtype="float32", **conv)(x)
     outputs = MeanShift(rgb_mean, sign=1, name="add_mean", dtype="float32")(x)

@@ -17,8 +17,9 @@ nearest + conv step per factor 2: none at x1, one at x2), and x8 has three
 such steps (old-arch x8 files). `plus=True` is ESRGAN+ (Rakotonirina and
 Rasoanaivo, ICASSP 2020; ncarraz/ESRGANplus): the dense blocks' extra 1x1
 residual paths (`ResidualDenseBlock(plus=True)`); its training-time Gaussian
-noise adds no weights and is off at inference. The convolutions inside the RRDBs start from Kaiming-normal weights
-scaled by 0.1 and zero biases, as the official `initialize_weights(..., 0.1)`.
+noise adds no weights and is off at inference. The convolutions inside the
+RRDBs start from Kaiming-normal weights scaled by 0.1 and zero biases, as the
+official `initialize_weights(..., 0.1)`.
 
 `esrgan_discriminator` is the VGG-style discriminator for 128x128 crops
 (`Discriminator_VGG_128` / BasicSR `VGGStyleDiscriminator`): ten convs with
