@@ -38,12 +38,12 @@ Example:
 
 import numpy as np
 
-from keras_sr.convert.registry import CheckpointMismatch, assign, conv_kernel, indices, load_conv, register_converter
+from keras_sr.convert.registry import CheckpointMismatch, indices, load_conv, register_converter
 from keras_sr.layers.subpixel_upsampling import pytorch_to_dcr_permutation
 from keras_sr.layers.vgg_features import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["detect", "load", "VGG_CONVS", "EXTRACTORS", "require_matching_networks", "contrastive_widths",
-           "load_matching_networks"]
+           "load_matching_networks", "check_torchvision_vgg19", "load_torchvision_vgg"]
 
 R = "dyn_agg_restore."
 EXTRACTORS = ("feature_extraction_image1.model.", "feature_extraction_image2.model.")
@@ -93,9 +93,22 @@ def require_matching_networks(state, family):
     if missing:
         raise CheckpointMismatch(f"{state.source}: a {family} restoration network, but the converted model also "
                                  f"needs {' and '.join(missing)}; pass all three files together")
+    check_torchvision_vgg19(state, f"{family}'s reference features are VGG19's")
+
+
+def check_torchvision_vgg19(state, why):
+    """`features.*` is torchvision's VGG19 (it has `features.34`), else an error ending with `why`."""
     if not state.has("features.34.weight"):
         raise CheckpointMismatch(f"{state.source}: features.* is not a torchvision VGG19 (no features.34.weight; a "
-                                 f"VGG16?): {family}'s reference features are VGG19's")
+                                 f"VGG16?): {why}")
+
+
+def load_torchvision_vgg(vgg, state):
+    """A keras-sr `VGGFeatures` (conv1_1 ... conv3_1) from torchvision's `features.*`; the deeper `features.*`
+    and `classifier.*` keys are marked used by name."""
+    for name, conv in vgg.convs.items():
+        load_conv(conv, state, f"features.{VGG_CONVS[name]}")
+    state.skip(*[k for k in state.keys() if k.startswith(("features.", "classifier."))])
 
 
 def contrastive_widths(state):
@@ -110,10 +123,7 @@ def load_matching_networks(model, state):
         for name, conv in trunk.convs.items():
             load_conv(conv, state, prefix + name)
         _check_imagenet_buffers(state, prefix[:-len("model.")])
-    vgg = model.get_layer("reference_vgg")
-    for name, conv in vgg.convs.items():
-        load_conv(conv, state, f"features.{VGG_CONVS[name]}")
-    state.skip(*[k for k in state.keys() if k.startswith(("features.", "classifier."))])
+    load_torchvision_vgg(model.get_layer("reference_vgg"), state)
 
 
 def load(model, state, config):
@@ -127,8 +137,7 @@ def load(model, state, config):
         load_conv(aggregation.offset_conv1, state, f"{R}{stage}_offset_conv1")
         load_conv(aggregation.offset_conv2, state, f"{R}{stage}_offset_conv2")
         dcn, key = aggregation.dyn_agg, f"{R}{stage}_dyn_agg"
-        assign(dcn.kernel, conv_kernel(state.take(f"{key}.weight")), state, f"{key}.weight")
-        assign(dcn.bias, state.take(f"{key}.bias"), state, f"{key}.bias")
+        load_conv(dcn, state, key)  # the deformable conv's own kernel and bias
         load_conv(dcn.conv_offset_mask, state, f"{key}.conv_offset_mask")
         load_conv(net.get_layer(f"head_{stage}"), state, f"{R}head_{stage}.0")
         _blocks(net, state, f"body_{stage}", f"{R}body_{stage}.", n)

@@ -52,7 +52,7 @@ Example:
 import numpy as np
 
 from keras_sr.convert.c2_matching import contrastive_widths, load_matching_networks, require_matching_networks
-from keras_sr.convert.registry import CheckpointMismatch, assign, conv_kernel, indices, load_conv, register_converter
+from keras_sr.convert.registry import CheckpointMismatch, indices, load_conv, register_converter
 from keras_sr.convert.swinir import assign_norm, load_swin_block
 from keras_sr.layers.subpixel_upsampling import pytorch_to_dcr_permutation
 
@@ -145,8 +145,7 @@ def load(model, state, config):
         load_conv(model.get_layer(f"{stage}_offset_conv1"), state, f"{R}{stage}_offset_conv1")
         load_conv(model.get_layer(f"{stage}_offset_conv2"), state, f"{R}{stage}_offset_conv2")
         dcn, key = model.get_layer(f"{stage}_dyn_agg"), f"{R}{stage}_dyn_agg"
-        assign(dcn.kernel, conv_kernel(state.take(f"{key}.weight")), state, f"{key}.weight")
-        assign(dcn.bias, state.take(f"{key}.bias"), state, f"{key}.bias")
+        load_conv(dcn, state, key)  # the deformable conv's own kernel and bias
         load_conv(dcn.conv_offset_mask, state, f"{key}.conv_offset_mask")
         load_conv(model.get_layer(f"{stage}_head"), state, _part(stage, "head") + ".0")
         _load_swin_body(model, state, stage)

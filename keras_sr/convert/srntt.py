@@ -47,13 +47,13 @@ Example:
     >>> model.get_layer("texture_transfer").count_params()     # 2,865,347 + 7,552 BN moving statistics
 """
 
-from keras_sr.convert.registry import CheckpointMismatch, load_conv, register_converter
+from keras_sr.convert.c2_matching import check_torchvision_vgg19, load_torchvision_vgg
+from keras_sr.convert.registry import CheckpointMismatch, register_converter
 
 __all__ = ["detect", "load", "content_extractor_roles", "texture_transfer_roles", "classify", "tensorlayer_lists",
-           "VGG_CONVS", "STAGES"]
+           "STAGES"]
 
 STAGES = ("small", "medium", "large")
-VGG_CONVS = {"conv1_1": 0, "conv1_2": 2, "conv2_1": 5, "conv2_2": 7, "conv3_1": 10}  # torchvision indices
 _BN = (("beta", "beta"), ("gamma", "gamma"), ("moving_mean", "moving_mean"), ("moving_variance", "moving_variance"))
 FILES = {"content_extractor": "upscale.npz", "texture_transfer": "srntt.npz (or srntt_init.npz / srntt_weighted.npz)"}
 
@@ -186,9 +186,7 @@ def detect(state):
               "vgg_widths": vgg_widths, "weighted": False}
     found = {"model": "srntt", "config": config}
     if state.has("features.0.weight"):
-        if not state.has("features.34.weight"):
-            raise CheckpointMismatch(f"{state.source}: features.* is not a torchvision VGG19 (no features.34.weight; a "
-                                     "VGG16?): SRNTT matches VGG19 features")
+        check_torchvision_vgg19(state, "SRNTT matches VGG19 features")
     else:
         found["required"] = {"vgg_weights": "SRNTT's matching needs an ImageNet VGG19 (the official code's "
                              "imagenet-vgg-verydeep-19.mat is not read): pass torchvision's vgg19-dcbb9e9d.pth with "
@@ -226,10 +224,7 @@ def load(model, state, config):
     _load_list(model.get_layer("texture_transfer"), state, prefix, source,
                texture_transfer_roles(f, int(config["num_res_blocks"]), tuple(config["vgg_widths"])))
     if state.has("features.0.weight"):
-        vgg = model.get_layer("vgg19")
-        for name, conv in vgg.convs.items():
-            load_conv(conv, state, f"features.{VGG_CONVS[name]}")
-        state.skip(*[k for k in state.keys() if k.startswith(("features.", "classifier."))])
+        load_torchvision_vgg(model.get_layer("vgg19"), state)
     return model
 
 
