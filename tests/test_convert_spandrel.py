@@ -153,6 +153,10 @@ def test_rcan_unshuffle_head_equals_spandrel(scale, tmp_path):
     assert model.count_params() == sum(p.numel() for p in net.parameters()) - 24
     _, rel = _parity(model, net, (8, 12), scale, unit_range=True, label=f"rcan unshuffle_mod x{scale} vs spandrel")
     assert rel < RELATIVE
+    model.save(str(tmp_path / "rcan_unshuffle.keras"))  # the builder option survives a safe_mode .keras round trip
+    reloaded = keras.saving.load_model(str(tmp_path / "rcan_unshuffle.keras"), safe_mode=True)
+    x = np.random.default_rng(scale).uniform(0, 255, (1, 8, 12, 3)).astype("float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(reloaded(x)), keras.ops.convert_to_numpy(model(x)))
     state = dict(net.state_dict())
     state["head.1.weight"] = state["head.1.weight"][:, :5]
     with pytest.raises(CheckpointMismatch, match=r"head\.1\.weight takes 5 input channels"):

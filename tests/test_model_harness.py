@@ -38,6 +38,23 @@ def test_registered_model_passes_the_harness(name, tmp_path):
                            run_saving=MAIN, run_round_trips=MAIN)
 
 
+# Builder options that the converters added (old-arch / ESRGAN+ RRDBNet, BasicSR's 256-crop discriminator): the
+# same checks as the registered tiny configs, here and on JAX / torch. (RCAN's unshuffle_mod head needs sizes that
+# are multiples of 2 / 4, not the harness's 6x7: its .keras round trip is in tests/test_convert_spandrel.py.)
+VARIANTS = [
+    ("rrdbnet", dict(scale=8, num_blocks=1, filters=4, growth_rate=2, plus=True)),
+    ("rrdbnet", dict(scale=2, num_blocks=1, filters=4, growth_rate=2, pixel_unshuffle=False)),
+    ("esrgan_discriminator", dict(input_size=64, filters=2, dense_units=4, num_stages=6)),
+]
+
+
+@pytest.mark.parametrize("name,config", VARIANTS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(VARIANTS)])
+def test_converter_builder_options_pass_the_harness(name, config, tmp_path):
+    sisr = models.get_spec(name).kind == "sisr"
+    testing.run_model_test(name, config, tmp_dir=str(tmp_path), run_mixed_precision=MAIN, run_fit=MAIN or sisr,
+                           run_saving=MAIN, run_round_trips=MAIN)
+
+
 LAYER_CASES = [
     ("ResidualBlock", dict(filters=4), (1, 6, 7, 4), (1, 6, 7, 4)),
     ("SubPixelUpsampling", dict(scale=2, filters=4), (1, 6, 7, 4), (1, 12, 14, 4)),
